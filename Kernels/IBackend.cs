@@ -1,0 +1,96 @@
+namespace Engine.Kernels;
+
+/// <summary>
+/// The contract between the engine and the hardware: one method per primitive, forward and
+/// backward. Sizes are explicit ints (the engine's Tensor owns shapes); every buffer belongs to
+/// this backend. Conventions, shared by every implementation:
+///  - row-major, contiguous float32; the shape of each buffer is given in a comment;
+///  - a forward overwrites its output; a backward ADDS into its gradient buffers (dx += ...), so
+///    a tensor used twice gets the sum of both contributions, as reverse-mode autograd needs;
+///  - integer inputs (token ids, targets) come from the host: they are the batch going in;
+///  - a bad size throws <see cref="ShapeException"/> naming the op, the expected and received shapes.
+/// </summary>
+public interface IBackend : IDisposable
+{
+    /// <summary>A human name, printed at start-up ("cpu (AVX-512, 2 threads)").</summary>
+    string Name { get; }
+
+    DeviceBuffer Allocate(int length);               // zero-filled
+    void Fill(DeviceBuffer x, float value);
+    void Copy(DeviceBuffer source, DeviceBuffer destination);
+
+    // ---- GEMM -------------------------------------------------------------------------------
+    /// <summary>c[M,N] = op(a)[M,K]·op(b)[K,N] (+ c when accumulate); a is [K,M] when transA, b is [N,K] when transB.</summary>
+    void MatMul(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k, bool transA, bool transB, bool accumulate = false);
+
+    // ---- elementwise --------------------------------------------------------------------------
+    void Add(DeviceBuffer a, DeviceBuffer b, DeviceBuffer output);                     // out = a + b
+    void Mul(DeviceBuffer a, DeviceBuffer b, DeviceBuffer output);                     // out = a ⊙ b
+    void MulBackward(DeviceBuffer a, DeviceBuffer b, DeviceBuffer dout, DeviceBuffer? da, DeviceBuffer? db);
+    void Scale(DeviceBuffer x, float alpha, DeviceBuffer output);                      // out = α·x
+    void Axpy(float alpha, DeviceBuffer x, DeviceBuffer y);                            // y += α·x (the add/scale backward)
+
+    void BiasAdd(DeviceBuffer x, DeviceBuffer bias, DeviceBuffer output, int rows, int cols);   // [R,C] + [C]
+    void BiasBackward(DeviceBuffer dout, DeviceBuffer dbias, int rows, int cols);                // dbias += Σ_rows dout
+
+    void Gelu(DeviceBuffer x, DeviceBuffer output);                                    // tanh form, as GPT-2
+    void GeluBackward(DeviceBuffer x, DeviceBuffer dout, DeviceBuffer dx);
+    void Silu(DeviceBuffer x, DeviceBuffer output);                                    // x·σ(x)
+    void SiluBackward(DeviceBuffer x, DeviceBuffer dout, DeviceBuffer dx);
+    void SwiGlu(DeviceBuffer gate, DeviceBuffer up, DeviceBuffer output);              // silu(gate) ⊙ up
+    void SwiGluBackward(DeviceBuffer gate, DeviceBuffer up, DeviceBuffer dout, DeviceBuffer dgate, DeviceBuffer dup);
+
+    // ---- row-wise -----------------------------------------------------------------------------
+    /// <summary>x,out [R,C]; weight,bias [C]; mean,rstd [R] saved for the backward.</summary>
+    void LayerNorm(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer bias, DeviceBuffer output, DeviceBuffer mean, DeviceBuffer rstd, int rows, int cols, float eps);
+    void LayerNormBackward(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer mean, DeviceBuffer rstd, DeviceBuffer dout,
+        DeviceBuffer dx, DeviceBuffer dweight, DeviceBuffer dbias, int rows, int cols);
+    /// <summary>x,out [R,C]; weight [C]; rstd [R] saved for the backward.</summary>
+    void RmsNorm(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer output, DeviceBuffer rstd, int rows, int cols, float eps);
+    void RmsNormBackward(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer rstd, DeviceBuffer dout,
+        DeviceBuffer dx, DeviceBuffer dweight, int rows, int cols);
+    /// <summary>Softmax over the last axis of [R,C].</summary>
+    void Softmax(DeviceBuffer x, DeviceBuffer output, int rows, int cols);
+    void SoftmaxBackward(DeviceBuffer y, DeviceBuffer dy, DeviceBuffer dx, int rows, int cols);
+
+    // ---- attention ----------------------------------------------------------------------------
+    /// <summary>
+    /// Causal self-attention. q,out [B,T,Hq,D]; k,v [B,T,Hkv,D], Hq a multiple of Hkv (grouped-query:
+    /// query head h reads kv head h / (Hq/Hkv)). probs [B,Hq,T,T] is saved for the backward.
+    /// </summary>
+    void Attention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer probs,
+        int batch, int steps, int qHeads, int kvHeads, int headDim);
+    void AttentionBackward(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer probs, DeviceBuffer dout,
+        DeviceBuffer dq, DeviceBuffer dk, DeviceBuffer dv, int batch, int steps, int qHeads, int kvHeads, int headDim);
+
+    /// <summary>Rotary embedding on x [B,T,H,D] (halves rotated, as Llama/HF), positions start at posOffset.</summary>
+    void Rope(DeviceBuffer x, DeviceBuffer output, int batch, int steps, int heads, int headDim, float theta, int posOffset);
+    void RopeBackward(DeviceBuffer dout, DeviceBuffer dx, int batch, int steps, int heads, int headDim, float theta, int posOffset);
+
+    // ---- embeddings and loss -------------------------------------------------------------------
+    /// <summary>out[N,C] = table[ids[n]]; table [V,C].</summary>
+    void Embedding(int[] ids, DeviceBuffer table, DeviceBuffer output, int vocab, int cols);
+    void EmbeddingBackward(int[] ids, DeviceBuffer dout, DeviceBuffer dtable, int vocab, int cols);   // scatter-add
+
+    /// <summary>
+    /// Fused log-softmax + cross-entropy over logits [N,V]. Rows whose target is ignoreIndex are
+    /// skipped. Returns the mean loss over counted rows and, if dlogits is given, writes
+    /// dlogits = scale·(softmax − onehot)/count (zero on ignored rows), with no [N,V] temporary.
+    /// dlogits may be the logits buffer itself.
+    /// </summary>
+    float CrossEntropy(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows, int vocab, int ignoreIndex = -1, float scale = 1f);
+
+    // ---- reductions ---------------------------------------------------------------------------
+    void Sum(DeviceBuffer x, DeviceBuffer output);                                 // output[1] = Σx
+    void SumBackward(DeviceBuffer dout, DeviceBuffer dx, float scale);             // dx += scale·dout[0]
+    /// <summary>Σx² of a buffer, returned to the host (the global gradient norm is built from these).</summary>
+    float SumOfSquares(DeviceBuffer x);
+
+    // ---- optimiser ----------------------------------------------------------------------------
+    /// <summary>
+    /// One AdamW step (Loshchilov &amp; Hutter): m,v moments; step counts from 1 (bias correction);
+    /// decay is decoupled: p -= lr·(m̂/(√v̂+eps) + weightDecay·p).
+    /// </summary>
+    void AdamW(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v,
+        float lr, float beta1, float beta2, float eps, float weightDecay, int step);
+}

@@ -1,0 +1,51 @@
+namespace Engine.Kernels;
+
+/// <summary>
+/// A shape or argument that an op cannot accept. The message always names the op, what it
+/// expected and what it received, so a user can find the bad call without a debugger.
+/// </summary>
+public sealed class ShapeException : ArgumentException
+{
+    public ShapeException(string op, string what, string expected, string received)
+        : base($"{op}: {what}: expected {expected}, received {received}") { }
+
+    public static string Format(ReadOnlySpan<int> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
+}
+
+/// <summary>Argument checks shared by every backend, so each reports a bad call the same way.</summary>
+public static class Check
+{
+    public static void Length(string op, string name, DeviceBuffer buffer, int expected, string shape)
+    {
+        if (buffer.Length != expected)
+            throw new ShapeException(op, name, $"{shape} = {expected} elements", $"{buffer.Length} elements");
+    }
+
+    public static void AtLeast(string op, string name, DeviceBuffer buffer, int expected, string shape)
+    {
+        if (buffer.Length < expected)
+            throw new ShapeException(op, name, $"at least {shape} = {expected} elements", $"{buffer.Length} elements");
+    }
+
+    public static void Positive(string op, string name, int value)
+    {
+        if (value <= 0) throw new ShapeException(op, name, "a positive size", value.ToString());
+    }
+
+    public static void NonNegative(string op, string name, int value)
+    {
+        if (value < 0) throw new ShapeException(op, name, "a size >= 0", value.ToString());
+    }
+
+    public static void Ids(string op, ReadOnlySpan<int> ids, int count, int vocab, bool allowIgnore, int ignoreIndex = -1)
+    {
+        if (ids.Length != count) throw new ShapeException(op, "ids", $"{count} ids", $"{ids.Length} ids");
+        for (int i = 0; i < ids.Length; i++)
+        {
+            int id = ids[i];
+            if (allowIgnore && id == ignoreIndex) continue;
+            if ((uint)id >= (uint)vocab)
+                throw new ShapeException(op, $"ids[{i}]", $"an id in [0, {vocab})", id.ToString());
+        }
+    }
+}
