@@ -1,0 +1,68 @@
+using Engine.Autograd;
+using Engine.Kernels;
+
+namespace Engine.Training;
+
+/// <summary>
+/// AdamW over a set of parameters, PyTorch's defaults (β = 0.9, 0.999; eps = 1e-8). Parameters
+/// are given in two groups: decayed (matrices) and not decayed (norms, biases, embeddings), as
+/// GPT-2 and nanoGPT train. The moments live on the parameters' backend.
+/// </summary>
+public sealed class AdamW
+{
+    sealed record Slot(Tensor Param, DeviceBuffer M, DeviceBuffer V, bool Decay);
+
+    readonly List<Slot> slots = [];
+    public float Beta1 { get; init; } = 0.9f;
+    public float Beta2 { get; init; } = 0.999f;
+    public float Eps { get; init; } = 1e-8f;
+    public float WeightDecay { get; init; } = 0.01f;
+    public int Step { get; private set; }
+
+    public AdamW(IEnumerable<Tensor> decayed, IEnumerable<Tensor>? notDecayed = null)
+    {
+        foreach (var p in decayed) Add(p, true);
+        foreach (var p in notDecayed ?? []) Add(p, false);
+    }
+
+    void Add(Tensor p, bool decay)
+    {
+        if (!p.RequiresGrad) throw new ArgumentException($"adamw: parameter {p} does not require grad");
+        slots.Add(new Slot(p, p.Backend.Allocate(p.Size), p.Backend.Allocate(p.Size), decay));
+    }
+
+    public IEnumerable<Tensor> Parameters => slots.Select(s => s.Param);
+
+    /// <summary>One update with learning rate lr; parameters with no gradient yet are skipped.</summary>
+    public void Update(float lr)
+    {
+        Step++;
+        foreach (var s in slots)
+            if (s.Param.Grad is not null)
+                s.Param.Backend.AdamW(s.Param.Data, s.Param.Grad.Data, s.M, s.V, lr, Beta1, Beta2, Eps, s.Decay ? WeightDecay : 0f, Step);
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var s in slots) s.Param.ZeroGrad();
+    }
+}
+
+/// <summary>Global-norm gradient clipping (torch.nn.utils.clip_grad_norm_).</summary>
+public static class GradClip
+{
+    /// <summary>Scales all gradients by maxNorm/norm when their global L2 norm exceeds maxNorm; returns the norm before clipping.</summary>
+    public static float ClipGlobalNorm(IEnumerable<Tensor> parameters, float maxNorm)
+    {
+        var withGrad = parameters.Where(p => p.Grad is not null).ToList();
+        double sumSq = 0;
+        foreach (var p in withGrad) sumSq += p.Backend.SumOfSquares(p.Grad!.Data);
+        float norm = (float)Math.Sqrt(sumSq);
+        if (maxNorm > 0 && norm > maxNorm)
+        {
+            float scale = maxNorm / (norm + 1e-6f);
+            foreach (var p in withGrad) p.Backend.Scale(p.Grad!.Data, scale, p.Grad!.Data);
+        }
+        return norm;
+    }
+}

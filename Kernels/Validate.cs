@@ -1,0 +1,83 @@
+namespace Engine.Kernels;
+
+/// <summary>
+/// The size checks of every primitive, shared by all backends so that a bad call fails the same
+/// way on each, before any kernel runs, with the op and both shapes in the message.
+/// </summary>
+public static class Validate
+{
+    static string S(params int[] dims) => ShapeException.Format(dims);
+
+    public static void SameLength(string op, DeviceBuffer a, DeviceBuffer b, string aName = "a", string bName = "b")
+    {
+        if (a.Length != b.Length)
+            throw new ShapeException(op, bName, $"{a.Length} elements (as {aName})", $"{b.Length} elements");
+    }
+
+    public static void MatMul(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k, bool transA, bool transB)
+    {
+        const string op = "matmul";
+        Check.NonNegative(op, "m", m); Check.NonNegative(op, "n", n); Check.NonNegative(op, "k", k);
+        Check.Length(op, "a", a, m * k, transA ? S(k, m) : S(m, k));
+        Check.Length(op, "b", b, k * n, transB ? S(n, k) : S(k, n));
+        Check.Length(op, "c", c, m * n, S(m, n));
+    }
+
+    public static void Rows(string op, DeviceBuffer x, DeviceBuffer y, int rows, int cols, string xName = "x", string yName = "out")
+    {
+        Check.NonNegative(op, "rows", rows); Check.Positive(op, "cols", cols);
+        Check.Length(op, xName, x, rows * cols, S(rows, cols));
+        Check.Length(op, yName, y, rows * cols, S(rows, cols));
+    }
+
+    public static void Vector(string op, string name, DeviceBuffer x, int cols) => Check.Length(op, name, x, cols, S(cols));
+
+    public static void Attention(string op, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer o, DeviceBuffer probs,
+        int batch, int steps, int qHeads, int kvHeads, int headDim)
+    {
+        Check.Positive(op, "batch", batch); Check.Positive(op, "steps", steps);
+        Check.Positive(op, "qHeads", qHeads); Check.Positive(op, "kvHeads", kvHeads); Check.Positive(op, "headDim", headDim);
+        if (qHeads % kvHeads != 0)
+            throw new ShapeException(op, "heads", $"query heads a multiple of kv heads ({kvHeads})", $"{qHeads} query heads");
+        Check.Length(op, "q", q, batch * steps * qHeads * headDim, S(batch, steps, qHeads, headDim));
+        Check.Length(op, "k", k, batch * steps * kvHeads * headDim, S(batch, steps, kvHeads, headDim));
+        Check.Length(op, "v", v, batch * steps * kvHeads * headDim, S(batch, steps, kvHeads, headDim));
+        Check.Length(op, "out", o, batch * steps * qHeads * headDim, S(batch, steps, qHeads, headDim));
+        Check.Length(op, "probs", probs, batch * qHeads * steps * steps, S(batch, qHeads, steps, steps));
+    }
+
+    public static void Rope(DeviceBuffer x, DeviceBuffer y, int batch, int steps, int heads, int headDim, int posOffset)
+    {
+        const string op = "rope";
+        Check.Positive(op, "headDim", headDim);
+        if (headDim % 2 != 0) throw new ShapeException(op, "headDim", "an even head size", headDim.ToString());
+        Check.NonNegative(op, "posOffset", posOffset);
+        Check.Length(op, "x", x, batch * steps * heads * headDim, S(batch, steps, heads, headDim));
+        Check.Length(op, "out", y, batch * steps * heads * headDim, S(batch, steps, heads, headDim));
+    }
+
+    public static void Embedding(int[] ids, DeviceBuffer table, DeviceBuffer rows, int vocab, int cols)
+    {
+        const string op = "embedding";
+        Check.Positive(op, "vocab", vocab); Check.Positive(op, "cols", cols);
+        Check.Length(op, "table", table, vocab * cols, S(vocab, cols));
+        Check.Ids(op, ids, ids.Length, vocab, allowIgnore: false);
+        Check.Length(op, "out", rows, ids.Length * cols, S(ids.Length, cols));
+    }
+
+    public static void CrossEntropy(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows, int vocab, int ignoreIndex)
+    {
+        const string op = "cross_entropy";
+        Check.NonNegative(op, "rows", rows); Check.Positive(op, "vocab", vocab);
+        Check.Length(op, "logits", logits, rows * vocab, S(rows, vocab));
+        if (dlogits is not null) Check.Length(op, "dlogits", dlogits, rows * vocab, S(rows, vocab));
+        Check.Ids(op, targets, rows, vocab, allowIgnore: true, ignoreIndex);
+    }
+
+    public static void AdamW(DeviceBuffer p, DeviceBuffer g, DeviceBuffer m, DeviceBuffer v, int step)
+    {
+        const string op = "adamw";
+        SameLength(op, p, g, "param", "grad"); SameLength(op, p, m, "param", "m"); SameLength(op, p, v, "param", "v");
+        if (step < 1) throw new ShapeException(op, "step", "a step >= 1 (bias correction counts from 1)", step.ToString());
+    }
+}
