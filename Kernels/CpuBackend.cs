@@ -42,6 +42,8 @@ public sealed class CpuBackend : IBackend
 
     public DeviceBuffer Allocate(int length) => new CpuBuffer(this, length);
 
+    public void Synchronize() { }
+
     float[] D(DeviceBuffer x, string op, string name)
     {
         if (x is CpuBuffer c && ReferenceEquals(c.Backend, this)) return c.Data;

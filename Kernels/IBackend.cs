@@ -16,6 +16,8 @@ public interface IBackend : IDisposable
     string Name { get; }
 
     DeviceBuffer Allocate(int length);               // zero-filled
+    /// <summary>Waits until every launched op has finished (a no-op on the CPU); timers call it.</summary>
+    void Synchronize();
     void Fill(DeviceBuffer x, float value);
     void Copy(DeviceBuffer source, DeviceBuffer destination);
 

@@ -16,7 +16,8 @@ public sealed class Tensor
     public int[] Shape { get; }
     public int Size { get; }
     public DeviceBuffer Data { get; }
-    public IBackend Backend => Data.Backend;
+    /// <summary>The backend ops on this tensor run on (a decorator such as TimingBackend wraps the buffer's own).</summary>
+    public IBackend Backend { get; }
 
     /// <summary>True for parameters and for every result computed from one while grad is enabled.</summary>
     public bool RequiresGrad { get; }
@@ -31,8 +32,9 @@ public sealed class Tensor
     readonly Tensor[] parents;
     readonly Action? backward;
 
-    Tensor(DeviceBuffer data, int[] shape, bool requiresGrad, string op, Tensor[] parents, Action? backward)
+    Tensor(IBackend backend, DeviceBuffer data, int[] shape, bool requiresGrad, string op, Tensor[] parents, Action? backward)
     {
+        Backend = backend;
         long size = 1;
         foreach (int d in shape)
         {
@@ -53,7 +55,7 @@ public sealed class Tensor
     // ---- construction -------------------------------------------------------------------------
 
     public static Tensor Zeros(IBackend backend, params int[] shape) =>
-        new(backend.Allocate(Count(shape)), (int[])shape.Clone(), false, "leaf", [], null);
+        new(backend, backend.Allocate(Count(shape)), (int[])shape.Clone(), false, "leaf", [], null);
 
     public static Tensor FromArray(IBackend backend, float[] values, params int[] shape)
     {
@@ -67,7 +69,7 @@ public sealed class Tensor
     /// <summary>A trainable leaf: requires grad; its values are the given array.</summary>
     public static Tensor Parameter(IBackend backend, float[] values, params int[] shape)
     {
-        var t = new Tensor(backend.Allocate(Count(shape)), (int[])shape.Clone(), true, "leaf", [], null);
+        var t = new Tensor(backend, backend.Allocate(Count(shape)), (int[])shape.Clone(), true, "leaf", [], null);
         if (values.Length != t.Size)
             throw new ShapeException("parameter", "values", $"{t.Size} values for shape {ShapeException.Format(shape)}", $"{values.Length} values");
         t.Data.CopyFrom(values);
@@ -81,10 +83,11 @@ public sealed class Tensor
     internal static Tensor Result(DeviceBuffer data, int[] shape, string op, Tensor[] parents, Func<Tensor, Action> backward)
     {
         bool track = GradMode.Enabled && parents.Any(p => p.RequiresGrad);
-        if (!track) return new Tensor(data, shape, false, op, [], null);
+        var backend = parents[0].Backend;
+        if (!track) return new Tensor(backend, data, shape, false, op, [], null);
         Tensor? self = null;
         Action run = () => backward(self!)();
-        self = new Tensor(data, shape, true, op, parents, run);
+        self = new Tensor(backend, data, shape, true, op, parents, run);
         return self;
     }
 
