@@ -1,25 +1,53 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using CommandLine;
 
 namespace Bench;
 
-[Verb("gemm", HelpText = "CPU GEMM vs OpenBLAS at several sizes: GFLOP/s, median of repeats, ratio.")]
+[Verb("gemm", HelpText = "CPU GEMM vs OpenBLAS at several sizes: GFLOP/s, median of repeats, ratio. Quick (seconds).")]
 sealed class GemmOptions
 {
     [Option("sizes", Separator = ',', Default = new[] { 256, 512, 1024, 2048 }, HelpText = "Square sizes n (C[n,n] = A[n,n]·B[n,n]).")]
     public IEnumerable<int> Sizes { get; set; } = [];
-    [Option("repeats", Default = 7, HelpText = "Timed runs per size (after one warm-up); the median is reported.")]
+    [Option("repeats", Default = 9, HelpText = "Timed runs per size (after warm-ups); the median is reported.")]
     public int Repeats { get; set; }
     [Option("trans-b", Default = false, HelpText = "Time A·Bᵀ (the forward of a linear layer) instead of A·B.")]
     public bool TransB { get; set; }
+}
+
+[Verb("bdn", HelpText = "BenchmarkDotNet: GemmBenchmarks (ours vs OpenBLAS) and BlockBenchmarks (GPT-2 block fwd+bwd). Minutes.")]
+sealed class BdnOptions
+{
+    [Option("filter", Default = "*", HelpText = "BenchmarkDotNet filter, e.g. *Gemm* or *Block*.")]
+    public string Filter { get; set; } = "*";
 }
 
 static class Program
 {
     static int Main(string[] args)
     {
-        var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; });
-        return parser.ParseArguments<GemmOptions>(args).MapResult(
+        var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = false; });
+        return parser.ParseArguments<GemmOptions, BdnOptions>(args).MapResult(
             (GemmOptions o) => GemmTable.Run(o.Sizes.ToArray(), o.Repeats, o.TransB),
-            _ => 1);
+            (BdnOptions o) => RunBdn(o),
+            errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
+    }
+
+    static int RunBdn(BdnOptions o)
+    {
+        string filter = o.Filter;
+        if (!OpenBlas.Available)
+        {
+            Console.WriteLine(OpenBlas.InstallHint);
+            Console.WriteLine("Running without the OpenBLAS baseline.");
+        }
+        // In-process: no per-benchmark project build; a short job keeps the 2048³ GEMM in minutes.
+        var job = Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(3).WithIterationCount(9).WithLaunchCount(1);
+        var config = ManualConfig.Create(DefaultConfig.Instance).AddJob(job).WithOptions(ConfigOptions.DisableOptimizationsValidator);
+        if (!OpenBlas.Available) config = config.AddFilter(new BenchmarkDotNet.Filters.NameFilter(name => name != nameof(GemmBenchmarks.OpenBlasSgemm)));
+        BenchmarkSwitcher.FromTypes([typeof(GemmBenchmarks), typeof(BlockBenchmarks)]).Run(["--filter", filter], config);
+        return 0;
     }
 }

@@ -35,11 +35,13 @@ public static class MatmulCpu
 
     // Blocking: KC×NR of packed B (the micro-panel the kernel re-reads for every A sliver) stays in
     // L1, the MC×KC block of A in L2, the KC×NC panel of B in L3. Tuned on the 2-core EPYC (Zen 4).
-    const int KC = 256;
-    const int MC = 96;
+    static readonly int KC = Env("ENGINE_GEMM_KC", 256);
+    static readonly int MC = Env("ENGINE_GEMM_MC", 144);
     const int NC = 4096;
+    static int Env(string name, int fallback) => int.TryParse(Environment.GetEnvironmentVariable(name), out int v) && v > 0 ? v : fallback;
     const int SerialFlops = 1 << 18; // below this a Parallel.For costs more than it saves
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gemm(float[] a, float[] b, float[] c, int m, int n, int k,
         bool transA, bool transB, bool accumulate)
     {
@@ -84,6 +86,7 @@ public static class MatmulCpu
     sealed class Block(float[] a, float[] c, float[] packedB, int m, int n, int k, bool transA,
         int pc, int kc, int jc, int nc, int panelsPerSplit, int jrPanels, int nSplit)
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot from the first call: skip tier-0
         public unsafe void Run(int item)
         {
             int mr = GemmMicroKernel.MR, nr = GemmMicroKernel.NR;
@@ -132,6 +135,7 @@ public static class MatmulCpu
     /// Packs rows [ic, ic+mc) × cols [pc, pc+kc) of op(A) into slivers of MR rows:
     /// sliver s holds, for each p, the MR values A[ic+s·MR+0..MR-1, pc+p] (zero-padded).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackA(float[] a, float[] packed, int m, int k, bool transA, int ic, int mc, int pc, int kc, int mr)
     {
         int dst = 0;
@@ -161,6 +165,7 @@ public static class MatmulCpu
     /// Packs rows [pc, pc+kc) × cols [jc, jc+nc) of op(B) into panels of NR columns:
     /// panel q holds, for each p, the NR values B[pc+p, jc+q·NR+0..NR-1] (zero-padded).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackB(float[] b, float[] packed, int n, int k, bool transB, int pc, int kc, int jc, int nc, int nr)
     {
         int panels = (nc + nr - 1) / nr;
