@@ -11,7 +11,7 @@ static class GemmTable
 {
     public static int Run(int[] sizes, int repeats, bool transB)
     {
-        Console.WriteLine($"CPU GEMM, C[n,n] = A·B{(transB ? "ᵀ" : "")}, float32, {Environment.ProcessorCount} threads, " +
+        Console.WriteLine($"{DateTime.UtcNow:yyyy-MM-dd} CPU GEMM, C[n,n] = A·B{(transB ? "ᵀ" : "")}, float32, {Environment.ProcessorCount} threads, " +
                           $"micro-kernel {GemmMicroKernel.MR}x{GemmMicroKernel.NR} ({(GemmMicroKernel.Wide ? "Vector512" : "Vector256")}), median of {repeats}");
         if (!OpenBlas.Available) Console.WriteLine(OpenBlas.InstallHint);
         else Console.WriteLine($"anchor: OpenBLAS cblas_sgemm, {OpenBlas.Threads} threads");
@@ -21,18 +21,16 @@ static class GemmTable
             var rng = new Random(n);
             float[] a = Rand(rng, n * n), b = Rand(rng, n * n), c = new float[n * n], cRef = new float[n * n];
             double flops = 2.0 * n * n * n;
-            var ours = new List<double>(); var blas = new List<double>();
-            const int warmups = 3;
-            for (int r = 0; r < repeats + warmups; r++)   // the first runs warm caches, the pool and the JIT
+            // Ours first, then OpenBLAS, not interleaved: OpenBLAS's worker threads keep spinning for a
+            // while after each call and would steal the cores from whatever runs next.
+            List<double> Runs(Action gemm)
             {
-                double t = Time(() => MatmulCpu.Gemm(a, b, c, n, n, n, false, transB, false));
-                if (r >= warmups) ours.Add(t);
-                if (OpenBlas.Available)
-                {
-                    t = Time(() => OpenBlas.Sgemm(a, b, cRef, n, n, n, false, transB));
-                    if (r >= warmups) blas.Add(t);
-                }
+                const int warmups = 3;   // caches, the array pool, the thread pool, the JIT
+                for (int r = 0; r < warmups; r++) gemm();
+                return Enumerable.Range(0, repeats).Select(_ => Time(gemm)).ToList();
             }
+            var ours = Runs(() => MatmulCpu.Gemm(a, b, c, n, n, n, false, transB, false));
+            var blas = OpenBlas.Available ? Runs(() => OpenBlas.Sgemm(a, b, cRef, n, n, n, false, transB)) : [];
             double mo = Median(ours), mb = OpenBlas.Available ? Median(blas) : double.NaN;
             float diff = 0;
             if (OpenBlas.Available) for (int i = 0; i < c.Length; i++) diff = Math.Max(diff, Math.Abs(c[i] - cRef[i]));

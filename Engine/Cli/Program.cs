@@ -13,7 +13,8 @@ static class Program
         var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = false; });
         try
         {
-            return parser.ParseArguments<PretrainOptions>(args).MapResult(
+            // The Type[] overload puts the parser in verb mode even while there is a single verb.
+            return parser.ParseArguments(args, typeof(PretrainOptions)).MapResult(
                 (PretrainOptions o) => PretrainCommand.Run(o),
                 errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
         }
