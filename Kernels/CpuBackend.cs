@@ -214,16 +214,31 @@ public sealed class CpuBackend : IBackend
             D(dq, op, "dq"), D(dk, op, "dk"), D(dv, op, "dv"), batch, steps, qHeads, kvHeads, headDim);
     }
 
-    public void Rope(DeviceBuffer x, DeviceBuffer output, int batch, int steps, int heads, int headDim, float theta, int posOffset)
+    public void Rope(DeviceBuffer x, DeviceBuffer output, int[] positions, int batch, int steps, int heads, int headDim, float theta)
     {
-        Validate.Rope(x, output, batch, steps, heads, headDim, posOffset);
-        RopeCpu.Forward(D(x, "rope", "x"), D(output, "rope", "out"), batch, steps, heads, headDim, theta, posOffset);
+        Validate.Rope(x, output, positions, batch, steps, heads, headDim);
+        RopeCpu.Forward(D(x, "rope", "x"), D(output, "rope", "out"), positions, heads, headDim, theta);
     }
 
-    public void RopeBackward(DeviceBuffer dout, DeviceBuffer dx, int batch, int steps, int heads, int headDim, float theta, int posOffset)
+    public void RopeBackward(DeviceBuffer dout, DeviceBuffer dx, int[] positions, int batch, int steps, int heads, int headDim, float theta)
     {
-        Validate.Rope(dout, dx, batch, steps, heads, headDim, posOffset);
-        RopeCpu.Backward(D(dout, "rope_backward", "dout"), D(dx, "rope_backward", "dx"), batch, steps, heads, headDim, theta, posOffset);
+        Validate.Rope(dout, dx, positions, batch, steps, heads, headDim);
+        RopeCpu.Backward(D(dout, "rope_backward", "dout"), D(dx, "rope_backward", "dx"), positions, heads, headDim, theta);
+    }
+
+    public void KvCacheWrite(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps, int maxSteps, int cols)
+    {
+        Validate.KvCacheWrite(x, cache, positions, batch, steps, maxSteps, cols);
+        AttentionCpu.CacheWrite(D(x, "kv_cache_write", "x"), D(cache, "kv_cache_write", "cache"), positions, batch, steps, maxSteps, cols);
+    }
+
+    public void AttentionCached(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer output, int[] positions,
+        int batch, int steps, int maxSteps, int qHeads, int kvHeads, int headDim)
+    {
+        const string op = "attention_cached";
+        Validate.AttentionCached(q, kCache, vCache, output, positions, batch, steps, maxSteps, qHeads, kvHeads, headDim);
+        AttentionCpu.Cached(D(q, op, "q"), D(kCache, op, "kCache"), D(vCache, op, "vCache"), D(output, op, "out"), positions,
+            batch, steps, maxSteps, qHeads, kvHeads, headDim);
     }
 
     public void Embedding(int[] ids, DeviceBuffer table, DeviceBuffer output, int vocab, int cols)

@@ -65,9 +65,19 @@ public interface IBackend : IDisposable
     void AttentionBackward(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer probs, DeviceBuffer dout,
         DeviceBuffer dq, DeviceBuffer dk, DeviceBuffer dv, int batch, int steps, int qHeads, int kvHeads, int headDim);
 
-    /// <summary>Rotary embedding on x [B,T,H,D] (halves rotated, as Llama/HF), positions start at posOffset.</summary>
-    void Rope(DeviceBuffer x, DeviceBuffer output, int batch, int steps, int heads, int headDim, float theta, int posOffset);
-    void RopeBackward(DeviceBuffer dout, DeviceBuffer dx, int batch, int steps, int heads, int headDim, float theta, int posOffset);
+    /// <summary>Rotary embedding on x [B,T,H,D] (halves rotated, as Llama/HF); positions [B·T] give each row's position.</summary>
+    void Rope(DeviceBuffer x, DeviceBuffer output, int[] positions, int batch, int steps, int heads, int headDim, float theta);
+    void RopeBackward(DeviceBuffer dout, DeviceBuffer dx, int[] positions, int batch, int steps, int heads, int headDim, float theta);
+
+    // ---- KV cache (inference only) -------------------------------------------------------------
+    /// <summary>cache[b, positions[b·T+t], :] = x[b, t, :]; x [B,T,C], cache [B,Tmax,C].</summary>
+    void KvCacheWrite(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps, int maxSteps, int cols);
+    /// <summary>
+    /// Attention of new queries against a KV cache: q,out [B,T,Hq,D]; kCache,vCache [B,Tmax,Hkv,D];
+    /// query (b,t) attends to cache entries 0..positions[b·T+t] (its own position included).
+    /// </summary>
+    void AttentionCached(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer output, int[] positions,
+        int batch, int steps, int maxSteps, int qHeads, int kvHeads, int headDim);
 
     // ---- embeddings and loss -------------------------------------------------------------------
     /// <summary>out[N,C] = table[ids[n]]; table [V,C].</summary>

@@ -46,14 +46,44 @@ public static class Validate
         Check.Length(op, "probs", probs, batch * qHeads * steps * steps, S(batch, qHeads, steps, steps));
     }
 
-    public static void Rope(DeviceBuffer x, DeviceBuffer y, int batch, int steps, int heads, int headDim, int posOffset)
+    public static void Rope(DeviceBuffer x, DeviceBuffer y, int[] positions, int batch, int steps, int heads, int headDim)
     {
         const string op = "rope";
         Check.Positive(op, "headDim", headDim);
         if (headDim % 2 != 0) throw new ShapeException(op, "headDim", "an even head size", headDim.ToString());
-        Check.NonNegative(op, "posOffset", posOffset);
+        Positions(op, positions, batch * steps, int.MaxValue);
         Check.Length(op, "x", x, batch * steps * heads * headDim, S(batch, steps, heads, headDim));
         Check.Length(op, "out", y, batch * steps * heads * headDim, S(batch, steps, heads, headDim));
+    }
+
+    public static void Positions(string op, int[] positions, int count, int limit)
+    {
+        if (positions.Length != count) throw new ShapeException(op, "positions", $"{count} positions", $"{positions.Length} positions");
+        for (int i = 0; i < positions.Length; i++)
+            if (positions[i] < 0 || positions[i] >= limit)
+                throw new ShapeException(op, $"positions[{i}]", $"a position in [0, {limit})", positions[i].ToString());
+    }
+
+    public static void KvCacheWrite(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps, int maxSteps, int cols)
+    {
+        const string op = "kv_cache_write";
+        Check.Length(op, "x", x, batch * steps * cols, S(batch, steps, cols));
+        Check.Length(op, "cache", cache, batch * maxSteps * cols, S(batch, maxSteps, cols));
+        Positions(op, positions, batch * steps, maxSteps);
+    }
+
+    public static void AttentionCached(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer o, int[] positions,
+        int batch, int steps, int maxSteps, int qHeads, int kvHeads, int headDim)
+    {
+        const string op = "attention_cached";
+        Check.Positive(op, "qHeads", qHeads); Check.Positive(op, "kvHeads", kvHeads); Check.Positive(op, "headDim", headDim);
+        if (qHeads % kvHeads != 0)
+            throw new ShapeException(op, "heads", $"query heads a multiple of kv heads ({kvHeads})", $"{qHeads} query heads");
+        Check.Length(op, "q", q, batch * steps * qHeads * headDim, S(batch, steps, qHeads, headDim));
+        Check.Length(op, "out", o, batch * steps * qHeads * headDim, S(batch, steps, qHeads, headDim));
+        Check.Length(op, "kCache", kCache, batch * maxSteps * kvHeads * headDim, S(batch, maxSteps, kvHeads, headDim));
+        Check.Length(op, "vCache", vCache, batch * maxSteps * kvHeads * headDim, S(batch, maxSteps, kvHeads, headDim));
+        Positions(op, positions, batch * steps, maxSteps);
     }
 
     public static void Embedding(int[] ids, DeviceBuffer table, DeviceBuffer rows, int vocab, int cols)

@@ -94,7 +94,7 @@ public class GradientTests
     {
         var rng = new Random(8);
         var x = Param(rng, 3, 5, 2 * 6);
-        Check("rope", () => Ops.Rope(x, heads: 2, theta: 10000f, posOffset: 3), [x]);
+        Check("rope", () => Ops.Rope(x, heads: 2, theta: 10000f, positions: Ops.SequencePositions(3, 5, offset: 3)), [x]);
     }
 
     [Test]

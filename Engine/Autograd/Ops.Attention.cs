@@ -33,18 +33,30 @@ public static partial class Ops
                 v.RequiresGrad ? v.GradBuffer() : New(v, v.Size), B, T, qHeads, kvHeads, D));
     }
 
-    /// <summary>Rotary position embedding of x [B, T, H·D], positions posOffset.. (Llama/HF rotate-half layout).</summary>
-    public static Tensor Rope(Tensor x, int heads, float theta = 10000f, int posOffset = 0)
+    /// <summary>
+    /// Rotary position embedding of x [B, T, H·D] (Llama/HF rotate-half layout). positions [B·T] gives
+    /// each row's position; null means 0..T−1 in every sequence.
+    /// </summary>
+    public static Tensor Rope(Tensor x, int heads, float theta = 10000f, int[]? positions = null)
     {
         const string op = "rope";
         Rank(op, "x", x, 3, "[B, T, H·D]");
         if (heads <= 0 || x.Shape[2] % heads != 0) throw new ShapeException(op, "x", $"last dimension a multiple of {heads} heads", S(x.Shape));
         int B = x.Shape[0], T = x.Shape[1], D = x.Shape[2] / heads;
+        positions = positions is null ? SequencePositions(B, T) : (int[])positions.Clone();
         var be = x.Backend;
         var y = New(x, x.Size);
-        be.Rope(x.Data, y, B, T, heads, D, theta, posOffset);
+        be.Rope(x.Data, y, positions, B, T, heads, D, theta);
         return Tensor.Result(y, x.Shape, op, [x], self => () =>
-            be.RopeBackward(self.Grad!.Data, x.GradBuffer(), B, T, heads, D, theta, posOffset));
+            be.RopeBackward(self.Grad!.Data, x.GradBuffer(), positions, B, T, heads, D, theta));
+    }
+
+    /// <summary>positions[b·T + t] = offset + t.</summary>
+    public static int[] SequencePositions(int batch, int steps, int offset = 0)
+    {
+        var p = new int[batch * steps];
+        for (int i = 0; i < p.Length; i++) p[i] = offset + i % steps;
+        return p;
     }
 
     /// <summary>Rows of table [V, C] picked by ids; the result has shape idsShape + [C].</summary>

@@ -17,7 +17,7 @@ public sealed class AdamW
     public float Beta2 { get; init; } = 0.999f;
     public float Eps { get; init; } = 1e-8f;
     public float WeightDecay { get; init; } = 0.01f;
-    public int Step { get; private set; }
+    public int Step { get; set; }
 
     public AdamW(IEnumerable<Tensor> decayed, IEnumerable<Tensor>? notDecayed = null)
     {
@@ -32,6 +32,9 @@ public sealed class AdamW
     }
 
     public IEnumerable<Tensor> Parameters => slots.Select(s => s.Param);
+
+    /// <summary>The first and second moments of each parameter (for checkpoints: save, or copy into on resume).</summary>
+    public IEnumerable<(Tensor Param, DeviceBuffer M, DeviceBuffer V)> Moments => slots.Select(s => (s.Param, s.M, s.V));
 
     /// <summary>One update with learning rate lr; parameters with no gradient yet are skipped.</summary>
     public void Update(float lr)

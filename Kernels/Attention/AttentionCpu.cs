@@ -90,4 +90,49 @@ public static class AttentionCpu
             }
         });
     }
+
+    /// <summary>cache[b, positions[b·T+t], :] = x[b, t, :].</summary>
+    public static void CacheWrite(float[] x, float[] cache, int[] positions, int batch, int steps, int maxSteps, int cols)
+    {
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < steps; t++)
+                x.AsSpan((b * steps + t) * cols, cols).CopyTo(cache.AsSpan((b * maxSteps + positions[b * steps + t]) * cols, cols));
+    }
+
+    /// <summary>
+    /// New queries against the cache: query (b, t) at position p = positions[b·T+t] attends to cache
+    /// entries 0..p — the same scores, mask and softmax as <see cref="Forward"/>, without saving probs.
+    /// </summary>
+    public static void Cached(float[] q, float[] kCache, float[] vCache, float[] output, int[] positions,
+        int batch, int steps, int maxSteps, int qHeads, int kvHeads, int headDim)
+    {
+        int D = headDim, group = qHeads / kvHeads;
+        float scale = 1f / MathF.Sqrt(D);
+        Rows.For(batch * qHeads, (long)steps * maxSteps * D, bh =>
+        {
+            int b = bh / qHeads, h = bh % qHeads, hk = h / group;
+            var scores = new float[maxSteps];
+            for (int t = 0; t < steps; t++)
+            {
+                int p = positions[b * steps + t];
+                var qt = q.AsSpan(((b * steps + t) * qHeads + h) * D, D);
+                for (int s = 0; s <= p; s++)
+                {
+                    var ks = kCache.AsSpan(((b * maxSteps + s) * kvHeads + hk) * D, D);
+                    float dot = 0;
+                    for (int d = 0; d < D; d++) dot += qt[d] * ks[d];
+                    scores[s] = dot * scale;
+                }
+                var probs = scores.AsSpan(0, p + 1);
+                Softmax.SoftmaxCpu.Row(probs, probs);
+                var ot = output.AsSpan(((b * steps + t) * qHeads + h) * D, D);
+                ot.Clear();
+                for (int s = 0; s <= p; s++)
+                {
+                    var vs = vCache.AsSpan(((b * maxSteps + s) * kvHeads + hk) * D, D);
+                    for (int d = 0; d < D; d++) ot[d] += probs[s] * vs[d];
+                }
+            }
+        });
+    }
 }

@@ -1,0 +1,64 @@
+namespace Engine.Generation;
+
+/// <summary>How to pick the next token. Temperature 0 is greedy.</summary>
+public sealed record SamplingOptions(int MaxNewTokens = 64, float Temperature = 1f, int TopK = 0, float TopP = 1f, string[]? Stop = null)
+{
+    public void Validate()
+    {
+        if (MaxNewTokens < 1) throw new ArgumentException($"sampling: max new tokens must be >= 1, got {MaxNewTokens}");
+        if (!(Temperature >= 0) || !float.IsFinite(Temperature)) throw new ArgumentException($"sampling: temperature must be >= 0, got {Temperature}");
+        if (TopK < 0) throw new ArgumentException($"sampling: top-k must be >= 0 (0 = off), got {TopK}");
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"sampling: top-p must be in (0, 1], got {TopP}");
+    }
+}
+
+/// <summary>
+/// Picks one token from a row of logits: temperature, then top-k, then top-p (nucleus), then a
+/// seeded draw. The returned log-probability is that of the token under softmax(logits / T) —
+/// before top-k/top-p, the distribution the RL losses use (temperature 1 when greedy).
+/// </summary>
+public static class Sampler
+{
+    public static (int Token, float Logprob) Sample(ReadOnlySpan<float> logits, SamplingOptions o, Rng rng)
+    {
+        int V = logits.Length;
+        float t = o.Temperature > 0 ? o.Temperature : 1f;
+        var logp = new double[V];
+        double max = double.NegativeInfinity;
+        for (int i = 0; i < V; i++) max = Math.Max(max, logits[i] / t);
+        double sum = 0;
+        for (int i = 0; i < V; i++) sum += Math.Exp(logits[i] / t - max);
+        double lse = max + Math.Log(sum);
+        for (int i = 0; i < V; i++) logp[i] = logits[i] / t - lse;
+
+        if (o.Temperature <= 0)
+        {
+            int best = 0;
+            for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+            return (best, (float)logp[best]);
+        }
+
+        // Candidates by descending probability; cut by top-k and top-p, then draw.
+        int[] order = Enumerable.Range(0, V).ToArray();
+        Array.Sort(order, (a, b) => logp[b].CompareTo(logp[a]) is var c && c != 0 ? c : a.CompareTo(b));
+        int keep = o.TopK > 0 ? Math.Min(o.TopK, V) : V;
+        if (o.TopP < 1f)
+        {
+            double cumulative = 0;
+            for (int i = 0; i < keep; i++)
+            {
+                cumulative += Math.Exp(logp[order[i]]);
+                if (cumulative >= o.TopP) { keep = i + 1; break; }
+            }
+        }
+        double mass = 0;
+        for (int i = 0; i < keep; i++) mass += Math.Exp(logp[order[i]]);
+        double u = rng.NextDouble() * mass, acc = 0;
+        for (int i = 0; i < keep; i++)
+        {
+            acc += Math.Exp(logp[order[i]]);
+            if (u < acc) return (order[i], (float)logp[order[i]]);
+        }
+        return (order[keep - 1], (float)logp[order[keep - 1]]);
+    }
+}

@@ -1,0 +1,45 @@
+using Engine.Autograd;
+using Engine.Kernels;
+
+namespace Engine.Model;
+
+/// <summary>
+/// Per-layer key and value buffers [B, Tmax, Hkv·D] for incremental decoding. Each forward writes
+/// its new k, v at the given positions and attends over entries 0..position, so rows of a batch may
+/// sit at different positions (prompts of different lengths).
+/// </summary>
+public sealed class KvCache
+{
+    readonly DeviceBuffer[] keys, values;
+    readonly ModelConfig config;
+    public int Batch { get; }
+    public int MaxSteps { get; }
+
+    public KvCache(Transformer model, int batch, int maxSteps)
+    {
+        config = model.Config;
+        if (maxSteps > config.MaxPositions)
+            throw new ArgumentException($"kv cache: {maxSteps} steps exceed the model's context of {config.MaxPositions}");
+        Batch = batch;
+        MaxSteps = maxSteps;
+        int size = batch * maxSteps * config.KvHeads * config.HeadDim;
+        keys = Enumerable.Range(0, config.Layers).Select(_ => model.Backend.Allocate(size)).ToArray();
+        values = Enumerable.Range(0, config.Layers).Select(_ => model.Backend.Allocate(size)).ToArray();
+    }
+
+    /// <summary>Writes k, v [B, T, Hkv·D] of layer i at positions, then attends q [B, T, H·D] over the cache.</summary>
+    public Tensor Attend(int layer, Tensor q, Tensor k, Tensor v, int[] positions)
+    {
+        if (GradMode.Enabled && (q.RequiresGrad || k.RequiresGrad || v.RequiresGrad))
+            throw new InvalidOperationException("kv cache: attention over the cache has no backward; run generation under GradMode.Disable()");
+        int B = q.Shape[0], T = q.Shape[1];
+        if (B != Batch) throw new ShapeException("attention_cached", "q", $"batch {Batch}", ShapeException.Format(q.Shape));
+        var be = q.Backend;
+        int kvCols = config.KvHeads * config.HeadDim;
+        be.KvCacheWrite(k.Data, keys[layer], positions, B, T, MaxSteps, kvCols);
+        be.KvCacheWrite(v.Data, values[layer], positions, B, T, MaxSteps, kvCols);
+        var output = Tensor.Zeros(be, q.Shape);
+        be.AttentionCached(q.Data, keys[layer], values[layer], output.Data, positions, B, T, MaxSteps, config.Heads, config.KvHeads, config.HeadDim);
+        return output;
+    }
+}
