@@ -39,22 +39,25 @@ public class BlockBenchmarks
     public int Channels;
 
     const int Batch = 4, Steps = 128;
-    Gpt2Block block = null!;
+    Transformer model = null!;
     Tensor x = null!;
+    int[] positions = [];
 
     [GlobalSetup]
     public void Setup()
     {
         var be = new CpuBackend();
-        block = new Gpt2Block(new Init(be, 1), Channels, Channels / 64, 12);
+        var cfg = new ModelConfig { Type = Architecture.Gpt2, VocabSize = 64, Hidden = Channels, Layers = 1, Heads = Channels / 64, KvHeads = Channels / 64, Intermediate = 4 * Channels, MaxPositions = Steps };
+        model = new Transformer(cfg, be, seed: 1);
         var rng = new Random(2);
         x = Tensor.Parameter(be, Enumerable.Range(0, Batch * Steps * Channels).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray(), Batch, Steps, Channels);
+        positions = Ops.SequencePositions(Batch, Steps);
     }
 
     [Benchmark(Description = "block fwd+bwd [4,128,C]")]
     public float ForwardBackward()
     {
-        var y = Ops.Mean(block.Forward(x));
+        var y = Ops.Mean(model.Block(0, x, positions));
         y.Backward();
         return y.Item();
     }

@@ -4,71 +4,117 @@ using NUnit.Framework;
 
 namespace Engine.Tests;
 
-/// <summary>The engine binary as a user runs it: exit codes, one-line errors, the run folder.</summary>
+/// <summary>The engine binary as a user runs it: exit codes, one-line errors, run folders, checkpoints.</summary>
 public class CliTests
 {
-    static (int Code, string Out, string Err) Engine(params string[] args)
+    public static (int Code, string Out, string Err) EngineWithInput(string? stdin, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "engine.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000)) { p.Kill(true); Assert.Fail("engine did not finish in 120 s"); }
+        if (stdin is not null) p.StandardInput.Write(stdin);
+        p.StandardInput.Close();
+        if (!p.WaitForExit(180_000)) { p.Kill(true); Assert.Fail("engine did not finish in 180 s"); }
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
-    static string TempDir() => Path.Combine(Path.GetTempPath(), "engine-test-" + Guid.NewGuid().ToString("N")[..8]);
+    public static (int Code, string Out, string Err) Engine(params string[] args) => EngineWithInput(null, args);
+
+    string root = "";
+    [SetUp] public void MakeRoot() => root = Path.Combine(Path.GetTempPath(), "engine-cli-" + Guid.NewGuid().ToString("N")[..8]);
+    [TearDown] public void RemoveRoot() { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    string Dir(string name) => Path.Combine(root, name);
+
+    static readonly string[] Micro = ["--model", "micro", "--context", "16", "--batch", "8", "--lr", "1e-2", "--warmup", "10", "--seed", "3"];
+
+    static IEnumerable<JsonElement> Rows(string dir) => File.ReadAllLines(Path.Combine(dir, "metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement);
 
     [Test]
-    public void PretrainWritesMetricsAndSummaryAndLowersTheLoss()
+    public void PretrainWritesRunFolderAndCheckpointAndLowersTheLoss()
     {
-        string dir = TempDir();
-        try
-        {
-            var (code, stdout, stderr) = Engine("pretrain", "--steps", "150", "--layers", "1", "--channels", "32", "--heads", "2",
-                "--context", "16", "--batch", "8", "--lr", "1e-2", "--warmup", "10", "--seed", "3", "--out", dir);
-            Assert.That(code, Is.EqualTo(0), stderr);
-            var lines = File.ReadAllLines(Path.Combine(dir, "metrics.jsonl"));
-            Assert.That(lines, Has.Length.EqualTo(150));
-            var first = JsonDocument.Parse(lines[0]).RootElement;
-            Assert.That(first.GetProperty("step").GetInt32(), Is.EqualTo(0));
-            foreach (var key in new[] { "loss", "lr", "grad_norm", "tokens_per_s" }) Assert.That(first.TryGetProperty(key, out _), key);
-            var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "summary.json"))).RootElement;
-            float before = summary.GetProperty("val_loss_before").GetSingle(), after = summary.GetProperty("val_loss").GetSingle();
-            Assert.That(after, Is.LessThan(before - 0.3f), stdout);
-        }
-        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+        var (code, stdout, stderr) = Engine(["pretrain", .. Micro, "--steps", "150", "--eval-every", "50", "--out", Dir("run")]);
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var rows = Rows(Dir("run")).ToList();
+        Assert.That(rows, Has.Count.EqualTo(150));
+        foreach (var key in new[] { "step", "loss", "lr", "grad_norm", "tokens_per_s" }) Assert.That(rows[0].TryGetProperty(key, out _), key);
+        Assert.That(rows[49].TryGetProperty("eval/loss", out _));
+        foreach (var f in new[] { "model.safetensors", "config.json", "tokenizer.json", "optimizer.safetensors", "trainer_state.json" })
+            Assert.That(File.Exists(Path.Combine(Dir("run"), "final", f)), f);
+        var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir("run"), "summary.json"))).RootElement;
+        float before = summary.GetProperty("eval_loss_before").GetSingle(), after = summary.GetProperty("eval_loss").GetSingle();
+        Assert.That(after, Is.LessThan(before - 1f), stdout);
     }
 
     [Test]
-    public void SameSeedGivesTheSameRun()
+    public void SameSeedGivesTheSameRunAndResumeContinuesItExactly()
     {
-        string a = TempDir(), b = TempDir();
-        try
-        {
-            string[] common = ["pretrain", "--steps", "6", "--layers", "1", "--channels", "32", "--heads", "2", "--context", "16", "--batch", "4", "--seed", "11"];
-            Assert.That(Engine([.. common, "--out", a]).Code, Is.EqualTo(0));
-            Assert.That(Engine([.. common, "--out", b]).Code, Is.EqualTo(0));
-            static IEnumerable<string> Losses(string dir) =>
-                File.ReadAllLines(Path.Combine(dir, "metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("loss").GetRawText());
-            Assert.That(Losses(b), Is.EqualTo(Losses(a)));
-        }
-        finally
-        {
-            foreach (var d in new[] { a, b }) if (Directory.Exists(d)) Directory.Delete(d, true);
-        }
+        string[] common = ["pretrain", .. Micro, "--steps", "12", "--eval-every", "0", "--save-every", "6"];
+        Assert.That(Engine([.. common, "--out", Dir("a")]).Code, Is.EqualTo(0));
+        Assert.That(Engine([.. common, "--out", Dir("b")]).Code, Is.EqualTo(0));
+        static string[] Losses(string d) => Rows(d).Select(r => r.GetProperty("loss").GetRawText()).ToArray();
+        Assert.That(Losses(Dir("b")), Is.EqualTo(Losses(Dir("a"))));
+
+        // Resume run a from its step-6 checkpoint into c: steps 6..11 must repeat a's exactly.
+        var (code, _, err) = Engine([.. common, "--out", Dir("c"), "--resume", Path.Combine(Dir("a"), "checkpoint-6")]);
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(Losses(Dir("c")), Is.EqualTo(Losses(Dir("a"))[6..]));
+        Assert.That(Rows(Dir("c")).First().GetProperty("step").GetInt32(), Is.EqualTo(6));
     }
 
-    [TestCase("--data", "/no/such/file.txt", "no such file")]
-    [TestCase("--device", "tpu", "unknown device")]
-    [TestCase("--channels", "30", "multiple of --heads")]
-    [TestCase("--steps", "0", ">= 1")]
-    public void BadInputGivesOneLineAndNonZeroExit(string flag, string value, string message)
+    [Test]
+    public void SftThenSampleAndEval()
     {
-        var (code, _, stderr) = Engine("pretrain", flag, value, "--out", TempDir());
+        Directory.CreateDirectory(root);
+        string data = Dir("pairs.jsonl");
+        File.WriteAllLines(data, Enumerable.Range(0, 40).Select(i => JsonSerializer.Serialize(new { prompt = $"{i}+1=", completion = $"{i + 1}" })));
+        var (code, _, err) = Engine(["sft", .. Micro, "--steps", "30", "--data", data, "--out", Dir("sft")]);
+        Assert.That(code, Is.EqualTo(0), err);
+        string ckpt = Path.Combine(Dir("sft"), "final");
+
+        (code, var stdout, err) = Engine("sample", "--checkpoint", ckpt, "--prompt", "7+1=", "--num-samples", "2", "--max-new-tokens", "5", "--json", "--seed", "4");
+        Assert.That(code, Is.EqualTo(0), err);
+        var lines = stdout.Split('\n').Where(l => l.StartsWith("{")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.That(lines, Has.Count.EqualTo(2));
+        Assert.That(lines[0].GetProperty("logprobs").GetArrayLength(), Is.EqualTo(lines[0].GetProperty("ids").GetArrayLength()));
+        Assert.That(lines[0].GetProperty("finish_reason").GetString(), Is.AnyOf("eos", "length", "stop"));
+
+        (code, stdout, err) = Engine("eval", "--checkpoint", ckpt, "--data", data, "--json");
+        Assert.That(code, Is.EqualTo(0), err);
+        var result = JsonDocument.Parse(stdout.Split('\n').Single(l => l.StartsWith("{"))).RootElement;
+        Assert.That(result.GetProperty("loss").GetDouble(), Is.GreaterThan(0).And.LessThan(Math.Log(102)));
+        Assert.That(result.GetProperty("tokens").GetInt32(), Is.EqualTo(Enumerable.Range(0, 40).Sum(i => $"{i + 1}".Length + 1)), "completion tokens + EOS only");
+    }
+
+    [Test]
+    public void TokenizePrintsGpt2Ids()
+    {
+        var (code, stdout, _) = EngineWithInput("Hello world", "tokenize", "--tokenizer", "gpt2");
+        Assert.That(code, Is.EqualTo(0));
+        Assert.That(stdout.Trim(), Is.EqualTo("[15496,995]"));
+        (code, stdout, _) = EngineWithInput("[15496,995]", "tokenize", "--decode");
+        Assert.That(stdout, Is.EqualTo("Hello world"));
+    }
+
+    [TestCase("pretrain", "--data", "/no/such/file.txt", "no such file")]
+    [TestCase("pretrain", "--device", "tpu", "unknown device")]
+    [TestCase("pretrain", "--model", "huge", "unknown preset")]
+    [TestCase("pretrain", "--steps", "0", ">= 1")]
+    [TestCase("sft", "--resume", "/no/such/dir", "no such folder")]
+    [TestCase("sample", "--checkpoint", "/no/such/dir", "no such folder")]
+    [TestCase("eval", "--checkpoint", "/no/such/dir", "no such file")]
+    public void BadInputGivesOneLineAndNonZeroExit(string verb, string flag, string value, string message)
+    {
+        string[] args = verb switch
+        {
+            "sample" => [verb, flag, value, "--prompt", "x"],
+            "eval" => [verb, flag, value, "--data", "/no/such/file.txt"],
+            _ => [verb, flag, value, "--out", Dir("bad")],
+        };
+        var (code, _, stderr) = Engine(args);
         Assert.That(code, Is.Not.EqualTo(0));
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(lines, Has.Length.EqualTo(1), stderr);
@@ -79,8 +125,11 @@ public class CliTests
     public void UnknownVerbAndHelp()
     {
         Assert.That(Engine("no-such-verb").Code, Is.Not.EqualTo(0));
-        var (code, _, err) = Engine("pretrain", "--help");
-        Assert.That(code, Is.EqualTo(0));
-        Assert.That(err, Does.Contain("--steps").And.Contain("--seed").And.Contain("--device"));
+        foreach (var verb in new[] { "pretrain", "sft", "sample", "eval" })
+        {
+            var (code, _, err) = Engine(verb, "--help");
+            Assert.That(code, Is.EqualTo(0), verb);
+            Assert.That(err, Does.Contain("--seed").And.Contain("--device").And.Contain("--checkpoint"), verb);
+        }
     }
 }

@@ -45,3 +45,81 @@ public class TrainingTests
         Assert.That(last, Is.LessThan(first / 10), $"loss went {first} -> {last}");
     }
 }
+
+public class LanguageModelTrainingTests
+{
+    [Test]
+    public void SftLossIgnoresWhatTheModelPredictsForPromptTokens()
+    {
+        var tok = new Engine.Tokenizers.CharTokenizer();
+        var data = new Engine.Data.SftData([("12+30=", "42"), ("7-2=", "5"), ("1+1=", "2")], tok, context: 32, valFraction: 0.34);
+        var ex = new[] { Engine.Data.SftData.Encode(tok, "12+30=", "42"), Engine.Data.SftData.Encode(tok, "7-2=", "5") };
+        var batch = Engine.Data.SftData.Build(ex, tok.PadId, 32);
+        // Rows: "12+30=42<eos>" → 8 steps; targets are only "4","2",EOS (row 0) and "5",EOS (row 1).
+        Assert.That(batch.CountedTokens, Is.EqualTo(3 + 2));
+        var rng = new Random(5);
+        int V = tok.VocabSize;
+        float[] logits = Rand(rng, batch.Batch * batch.Steps * V, 3f);
+        float Loss(float[] l) => Cpu.CrossEntropy(FromHost(l), batch.Targets, null, batch.Batch * batch.Steps, V);
+        float before = Loss(logits);
+        var changed = (float[])logits.Clone();
+        for (int row = 0; row < batch.Batch * batch.Steps; row++)
+            if (batch.Targets[row] < 0)
+                for (int v = 0; v < V; v++) changed[row * V + v] = (float)rng.NextDouble() * 10;   // prompt and padding rows
+        Assert.That(Loss(changed), Is.EqualTo(before), "rows that predict prompt tokens carry no loss");
+        changed[(5 * V) + 7] += 5f;   // row 0, step 5 predicts the first completion token "4"
+        Assert.That(Loss(changed), Is.Not.EqualTo(before));
+        Assert.That(data.Count, Is.EqualTo(3));
+    }
+
+    static Engine.Kernels.DeviceBuffer FromHost(float[] x)
+    {
+        var b = Cpu.Allocate(x.Length);
+        b.CopyFrom(x);
+        return b;
+    }
+
+    [Test]
+    public void TinyModelMemorisesASmallText()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "engine-mem-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            var tok = new Engine.Tokenizers.CharTokenizer();
+            string text = string.Concat(Enumerable.Repeat("the cat sat on the mat. ", 30));
+            var cfg = Engine.Model.ModelConfig.Preset("micro", tok.VocabSize, maxPositions: 24);
+            var model = new Engine.Model.Transformer(cfg, Cpu, seed: 1);
+            var opt = new AdamW(model.Parameters.Where(p => p.Shape.Length == 2), model.Parameters.Where(p => p.Shape.Length != 2)) { WeightDecay = 0f };
+            var data = new Engine.Data.TextData(tok.Encode(text), cfg.MaxPositions);
+            var o = new LmTrainOptions(Steps: 120, Batch: 8, GradAccum: 1, Clip: 1f, Schedule: new LrSchedule(1e-2f, 10, 120),
+                EvalEvery: 0, EvalBatches: 4, SaveEvery: 0, LogEvery: 1000, Out: dir, Seed: 1, Kind: "memorise");
+            var r = LmTrainer.Train(model, tok, opt, data, new Rng(1), o);
+            TestContext.Out.WriteLine($"held-out loss {r.EvalLossBefore:F3} -> {r.EvalLoss:F4}");
+            Assert.That(r.EvalLoss, Is.LessThan(0.1f), "a repeated sentence should be memorised");
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [Test]
+    public void GradientAccumulationMatchesOneBigBatch()
+    {
+        // Two micro-batches of 4 with loss/2 each give the gradient of the mean over both (equal token counts).
+        var tok = new Engine.Tokenizers.CharTokenizer();
+        var cfg = Engine.Model.ModelConfig.Preset("micro", tok.VocabSize, maxPositions: 8);
+        var model = new Engine.Model.Transformer(cfg, Cpu, seed: 2);
+        var data = new Engine.Data.TextData(tok.Encode(Engine.Data.ArithmeticText.Generate(200, 1)), 8);
+        var big = data.Sample(new Rng(3), 8);
+        var p = model.Embed;
+        Engine.Autograd.Ops.CrossEntropy(model.Forward(big.Inputs, 8, 8), big.Targets).Backward();
+        var once = p.Grad!.ToArray();
+        p.ZeroGrad();
+        for (int half = 0; half < 2; half++)
+        {
+            int n = 4 * 8;
+            var x = big.Inputs[(half * n)..((half + 1) * n)];
+            var y = big.Targets[(half * n)..((half + 1) * n)];
+            Engine.Autograd.Ops.Scale(Engine.Autograd.Ops.CrossEntropy(model.Forward(x, 4, 8), y), 0.5f).Backward();
+        }
+        Assert.That(p.Grad!.ToArray(), Is.EqualTo(once).Within(1e-6f));
+    }
+}

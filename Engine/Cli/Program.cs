@@ -8,17 +8,23 @@ namespace Engine.Cli;
 /// </summary>
 static class Program
 {
+    static readonly Type[] Verbs = [typeof(PretrainOptions), typeof(SftOptions), typeof(SampleOptions), typeof(EvalOptions), typeof(TokenizeOptions)];
+
     static int Main(string[] args)
     {
         var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = false; });
         try
         {
-            // The Type[] overload puts the parser in verb mode even while there is a single verb.
-            return parser.ParseArguments(args, typeof(PretrainOptions)).MapResult(
-                (PretrainOptions o) => PretrainCommand.Run(o),
+            return parser.ParseArguments(args, Verbs).MapResult(
+                (PretrainOptions o) => TrainCommands.Pretrain(o),
+                (SftOptions o) => TrainCommands.Sft(o),
+                (SampleOptions o) => InferenceCommands.Sample(o),
+                (EvalOptions o) => InferenceCommands.Eval(o),
+                (TokenizeOptions o) => InferenceCommands.Tokenize(o),
                 errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
         }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or UnauthorizedAccessException or InvalidOperationException or InvalidDataException)
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or UnauthorizedAccessException
+                                       or InvalidOperationException or InvalidDataException)
         {
             Console.Error.WriteLine($"engine: error: {e.Message}");
             return 1;

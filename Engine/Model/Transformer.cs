@@ -103,29 +103,33 @@ public sealed class Transformer
                 throw new ArgumentException($"transformer: position {p} is beyond the context of {Math.Min(limit, cfg.MaxPositions)} tokens");
         var x = Ops.Embedding(Embed, ids, batch, steps);
         if (Positions is not null) x = Ops.Add(x, Ops.Embedding(Positions, positions, batch, steps));
-        for (int i = 0; i < Layers.Length; i++)
-        {
-            var L = Layers[i];
-            var h = Norm(x, L.Norm1W, L.Norm1B);
-            var q = Ops.Linear(h, L.Wq, L.Bq);
-            var k = Ops.Linear(h, L.Wk, L.Bk);
-            var v = Ops.Linear(h, L.Wv, L.Bv);
-            if (!cfg.IsGpt2)
-            {
-                q = Ops.Rope(q, cfg.Heads, cfg.RopeTheta, positions);
-                k = Ops.Rope(k, cfg.KvHeads, cfg.RopeTheta, positions);
-            }
-            var attn = cache is null
-                ? Ops.Attention(q, k, v, cfg.Heads, cfg.KvHeads)
-                : cache.Attend(i, q, k, v, positions);
-            x = Ops.Add(x, Ops.Linear(attn, L.Wo, L.Bo));
-            h = Norm(x, L.Norm2W, L.Norm2B);
-            h = cfg.IsGpt2
-                ? Ops.Gelu(Ops.Linear(h, L.Up, L.UpB))
-                : Ops.SwiGlu(Ops.Linear(h, L.Gate!), Ops.Linear(h, L.Up));
-            x = Ops.Add(x, Ops.Linear(h, L.Down, L.DownB));
-        }
+        for (int i = 0; i < Layers.Length; i++) x = Block(i, x, positions, cache);
         return Norm(x, NormW, NormB);
+    }
+
+    /// <summary>Block i: x [B, T, C] → x + attn(norm1(x)), then + mlp(norm2(·)).</summary>
+    public Tensor Block(int i, Tensor x, int[] positions, KvCache? cache = null)
+    {
+        var cfg = Config;
+        var L = Layers[i];
+        var h = Norm(x, L.Norm1W, L.Norm1B);
+        var q = Ops.Linear(h, L.Wq, L.Bq);
+        var k = Ops.Linear(h, L.Wk, L.Bk);
+        var v = Ops.Linear(h, L.Wv, L.Bv);
+        if (!cfg.IsGpt2)
+        {
+            q = Ops.Rope(q, cfg.Heads, cfg.RopeTheta, positions);
+            k = Ops.Rope(k, cfg.KvHeads, cfg.RopeTheta, positions);
+        }
+        var attn = cache is null
+            ? Ops.Attention(q, k, v, cfg.Heads, cfg.KvHeads)
+            : cache.Attend(i, q, k, v, positions);
+        x = Ops.Add(x, Ops.Linear(attn, L.Wo, L.Bo));
+        h = Norm(x, L.Norm2W, L.Norm2B);
+        h = cfg.IsGpt2
+            ? Ops.Gelu(Ops.Linear(h, L.Up, L.UpB))
+            : Ops.SwiGlu(Ops.Linear(h, L.Gate!), Ops.Linear(h, L.Up));
+        return Ops.Add(x, Ops.Linear(h, L.Down, L.DownB));
     }
 
     Tensor Norm(Tensor x, Tensor w, Tensor? b) =>

@@ -11,11 +11,19 @@ public sealed class RunFolder : IDisposable
     readonly StreamWriter metrics;
     public string Path { get; }
 
-    public RunFolder(string path)
+    /// <param name="resumeStep">For a resumed run: keep the rows logged before this step (those after the
+    /// checkpoint are logged again), so the file reads as if the run had never stopped.</param>
+    public RunFolder(string path, int resumeStep = 0)
     {
         Path = path;
         Directory.CreateDirectory(path);
-        metrics = new StreamWriter(System.IO.Path.Combine(path, "metrics.jsonl"), append: false);
+        string file = System.IO.Path.Combine(path, "metrics.jsonl");
+        var kept = resumeStep > 0 && File.Exists(file)
+            ? File.ReadAllLines(file).Where(l => JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() < resumeStep).ToList()
+            : [];
+        metrics = new StreamWriter(file, append: false);
+        foreach (var line in kept) metrics.WriteLine(line);
+        metrics.Flush();
     }
 
     public void Log(IReadOnlyDictionary<string, object> row)

@@ -1,0 +1,133 @@
+using System.Text.Json;
+using CommandLine;
+using Engine.Data;
+using Engine.Generation;
+using Engine.Tokenizers;
+using Engine.Training;
+
+namespace Engine.Cli;
+
+[Verb("sample", HelpText = "Generate continuations of a prompt from a checkpoint (KV cache, temperature, top-k, top-p).")]
+sealed class SampleOptions : ModelOptions
+{
+    [Option("prompt", Default = "", HelpText = "Prompt text (default: an empty prompt is not allowed, give one).")]
+    public string Prompt { get; set; } = "";
+    [Option("num-samples", Default = 1, HelpText = "Completions to draw (one batch).")]
+    public int NumSamples { get; set; }
+    [Option("max-new-tokens", Default = 64, HelpText = "Token budget per completion.")]
+    public int MaxNewTokens { get; set; }
+    [Option("temperature", Default = 1f, HelpText = "Softmax temperature; 0 = greedy.")]
+    public float Temperature { get; set; }
+    [Option("top-k", Default = 0, HelpText = "Keep the k most likely tokens (0 = off).")]
+    public int TopK { get; set; }
+    [Option("top-p", Default = 1f, HelpText = "Nucleus: keep the smallest set with this probability mass (1 = off).")]
+    public float TopP { get; set; }
+    [Option("stop", HelpText = "Stop strings (repeatable, e.g. --stop \"</answer>\"); kept in the text.")]
+    public IEnumerable<string> Stop { get; set; } = [];
+    [Option("json", Default = false, HelpText = "Print one JSON object per completion: text, token ids, logprobs, finish reason.")]
+    public bool Json { get; set; }
+}
+
+[Verb("eval", HelpText = "Held-out loss and perplexity of a checkpoint on a text file or a prompt/completion JSONL.")]
+sealed class EvalOptions : ModelOptions
+{
+    [Option("data", Required = true, HelpText = "A .txt file (next-token loss on all of it) or a .jsonl of {\"prompt\",\"completion\"} (completion tokens only).")]
+    public string Data { get; set; } = "";
+    [Option("batch", Default = 8, HelpText = "Sequences per batch.")]
+    public int Batch { get; set; }
+    [Option("json", Default = false, HelpText = "Print one JSON object instead of text.")]
+    public bool Json { get; set; }
+}
+
+[Verb("tokenize", HelpText = "Read text on stdin, print its token ids as a JSON array (or, with --decode, ids → text).")]
+sealed class TokenizeOptions
+{
+    [Option("tokenizer", Default = "gpt2", HelpText = "gpt2 or char.")]
+    public string Tokenizer { get; set; } = "gpt2";
+    [Option("decode", Default = false, HelpText = "Read a JSON array of ids on stdin and print the text.")]
+    public bool Decode { get; set; }
+}
+
+static class InferenceCommands
+{
+    public static int Sample(SampleOptions o)
+    {
+        if (o.Checkpoint is null) throw new ArgumentException("sample: --checkpoint DIR is required");
+        if (o.Prompt.Length == 0) throw new ArgumentException("sample: --prompt is required");
+        if (o.NumSamples < 1) throw new ArgumentException($"sample: --num-samples must be >= 1, got {o.NumSamples}");
+        var (_, backend, _) = ModelSetup.Backend(o.Device, false);
+        var (model, tokenizer) = ModelSetup.Create(o, backend);
+        var options = new SamplingOptions(o.MaxNewTokens, o.Temperature, o.TopK, o.TopP, o.Stop.ToArray());
+        var prompt = tokenizer.Encode(o.Prompt);
+        var completions = Generator.Generate(model, tokenizer, Enumerable.Repeat(prompt, o.NumSamples).ToList(), options, new Rng(o.Seed));
+        foreach (var c in completions)
+        {
+            if (o.Json)
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                {
+                    ["prompt"] = o.Prompt, ["completion"] = c.Text, ["ids"] = c.Ids, ["logprobs"] = c.Logprobs,
+                    ["finish_reason"] = c.FinishReason, ["sum_logprob"] = c.Logprobs.Sum(),
+                }));
+            else
+                Console.WriteLine($"{o.Prompt}{c.Text}    [{c.FinishReason}, {c.Ids.Length} tokens, logp {c.Logprobs.Sum():F2}]");
+        }
+        return 0;
+    }
+
+    public static int Eval(EvalOptions o)
+    {
+        if (o.Checkpoint is null) throw new ArgumentException("eval: --checkpoint DIR is required");
+        if (!File.Exists(o.Data)) throw new ArgumentException($"--data {o.Data}: no such file");
+        if (o.Batch < 1) throw new ArgumentException($"eval: --batch must be >= 1, got {o.Batch}");
+        var (_, backend, _) = ModelSetup.Backend(o.Device, false);
+        var (model, tokenizer) = ModelSetup.Create(o, backend);
+        int context = model.Config.MaxPositions;
+        IReadOnlyList<LmBatch> batches;
+        if (o.Data.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase))
+            batches = SftData.ReadJsonl(o.Data).Select(p => SftData.Encode(tokenizer, p.Item1, p.Item2))
+                .Chunk(o.Batch).Select(c => SftData.Build(c, tokenizer.PadId, context)).ToList();
+        else
+            batches = Windows(tokenizer.Encode(File.ReadAllText(o.Data)), context, o.Batch);
+        float loss = LmTrainer.Evaluate(model, batches);
+        int tokens = batches.Sum(b => b.CountedTokens);
+        if (o.Json)
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["data"] = o.Data, ["loss"] = loss, ["perplexity"] = Math.Exp(loss), ["tokens"] = tokens }));
+        else
+            Console.WriteLine($"eval: {o.Data}: loss {loss:F4}, perplexity {Math.Exp(loss):F3} over {tokens:N0} tokens");
+        return 0;
+    }
+
+    /// <summary>The whole text in consecutive windows of the context (every token predicted once).</summary>
+    static IReadOnlyList<LmBatch> Windows(int[] tokens, int context, int batch)
+    {
+        if (tokens.Length < 2) throw new ArgumentException("eval: the text is shorter than two tokens");
+        int steps = Math.Min(context, tokens.Length - 1);
+        var windows = new List<(int[] X, int[] Y)>();
+        for (int start = 0; start + 1 < tokens.Length; start += steps)
+        {
+            int n = Math.Min(steps, tokens.Length - 1 - start);
+            var x = new int[steps];
+            var y = Enumerable.Repeat(-1, steps).ToArray();
+            Array.Copy(tokens, start, x, 0, n);
+            Array.Copy(tokens, start + 1, y, 0, n);
+            windows.Add((x, y));
+        }
+        return windows.Chunk(batch).Select(c => new LmBatch(c.SelectMany(w => w.X).ToArray(), c.SelectMany(w => w.Y).ToArray(), c.Length, steps)).ToList();
+    }
+
+    public static int Tokenize(TokenizeOptions o)
+    {
+        var tokenizer = Tokenizers.Tokenizer.Create(o.Tokenizer);
+        string input = Console.In.ReadToEnd();
+        if (!o.Decode)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(tokenizer.Encode(input)));
+            return 0;
+        }
+        int[] ids;
+        try { ids = JsonSerializer.Deserialize<int[]>(input) ?? []; }
+        catch (JsonException) { throw new ArgumentException("tokenize --decode: stdin is not a JSON array of integers"); }
+        Console.Write(tokenizer.Decode(ids));
+        return 0;
+    }
+}

@@ -1,0 +1,58 @@
+using CommandLine;
+
+namespace Engine.Cli;
+
+/// <summary>Options every verb takes.</summary>
+abstract class CommonOptions
+{
+    [Option("seed", Default = 1, HelpText = "Seed for everything random in the run (initial weights, data order, sampling).")]
+    public int Seed { get; set; }
+    [Option("device", Default = "auto", HelpText = "auto | cpu | cuda | opencl | ilgpu-cpu.")]
+    public string Device { get; set; } = "auto";
+}
+
+/// <summary>How a verb names its model: an existing checkpoint, or a fresh one from a preset or config.json.</summary>
+abstract class ModelOptions : CommonOptions
+{
+    [Option("checkpoint", HelpText = "A checkpoint folder (the engine's or a Hugging Face GPT-2/Llama/Qwen2 one) to start from.")]
+    public string? Checkpoint { get; set; }
+    [Option("model", Default = "tiny", HelpText = "For a fresh model: a preset (tiny, micro, tiny-llama, tiny-qwen2) or a config.json path.")]
+    public string Model { get; set; } = "tiny";
+    [Option("tokenizer", Default = "char", HelpText = "For a fresh model: char (with the reasoning markers) or gpt2 (BPE, 50,257 ids).")]
+    public string Tokenizer { get; set; } = "char";
+    [Option("context", Default = 128, HelpText = "For a fresh model from a preset: context length (positions).")]
+    public int Context { get; set; }
+}
+
+/// <summary>Options of the training verbs.</summary>
+abstract class TrainOptions : ModelOptions
+{
+    [Option("out", Required = true, HelpText = "Run folder: metrics.jsonl, checkpoint-N/, final/, summary.json.")]
+    public string Out { get; set; } = "";
+    [Option("steps", Default = 300, HelpText = "Optimiser steps.")]
+    public int Steps { get; set; }
+    [Option("batch", Default = 8, HelpText = "Sequences per micro-batch.")]
+    public int Batch { get; set; }
+    [Option("grad-accum", Default = 1, HelpText = "Micro-batches per optimiser step (gradient accumulation).")]
+    public int GradAccum { get; set; }
+    [Option("lr", Default = 3e-3f, HelpText = "Peak learning rate (linear warm-up, cosine decay to 10%).")]
+    public float Lr { get; set; }
+    [Option("warmup", Default = 30, HelpText = "Warm-up steps.")]
+    public int Warmup { get; set; }
+    [Option("weight-decay", Default = 0.1f, HelpText = "AdamW decoupled weight decay (weight matrices only).")]
+    public float WeightDecay { get; set; }
+    [Option("clip", Default = 1f, HelpText = "Global gradient-norm clip (0 = off).")]
+    public float Clip { get; set; }
+    [Option("eval-every", Default = 50, HelpText = "Held-out loss every N steps (0 = only at the end).")]
+    public int EvalEvery { get; set; }
+    [Option("eval-batches", Default = 8, HelpText = "Held-out batches per evaluation.")]
+    public int EvalBatches { get; set; }
+    [Option("save-every", Default = 0, HelpText = "Checkpoint every N steps into OUT/checkpoint-N (0 = only OUT/final).")]
+    public int SaveEvery { get; set; }
+    [Option("log-every", Default = 25, HelpText = "Without a terminal: print a line every N steps.")]
+    public int LogEvery { get; set; }
+    [Option("resume", HelpText = "Continue a run from one of its checkpoint folders (weights, optimiser, step, RNG).")]
+    public string? Resume { get; set; }
+    [Option("profile", Default = false, HelpText = "Time every backend primitive and print where the steps spent their time.")]
+    public bool Profile { get; set; }
+}

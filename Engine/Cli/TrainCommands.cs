@@ -1,0 +1,73 @@
+using CommandLine;
+using Engine.Checkpoints;
+using Engine.Data;
+using Engine.Model;
+using Engine.Tokenizers;
+using Engine.Training;
+
+namespace Engine.Cli;
+
+[Verb("pretrain", HelpText = "Next-token training on a text file (or a generated arithmetic corpus).")]
+sealed class PretrainOptions : TrainOptions
+{
+    [Option("data", HelpText = "UTF-8 text file. Default: generated \"12+7=19\" lines.")]
+    public string? Data { get; set; }
+}
+
+[Verb("sft", HelpText = "Supervised fine-tuning on JSONL {\"prompt\",\"completion\"}, loss on completion tokens only.")]
+sealed class SftOptions : TrainOptions
+{
+    [Option("data", HelpText = "JSONL file of {\"prompt\",\"completion\"}. Default: generated arithmetic pairs (\"12+7=\" → \"19\").")]
+    public string? Data { get; set; }
+}
+
+static class TrainCommands
+{
+    public static int Pretrain(PretrainOptions o) => Train(o, "pretrain", (model, tok) =>
+    {
+        string text = o.Data is null ? ArithmeticText.Generate(20000, o.Seed)
+            : File.Exists(o.Data) ? File.ReadAllText(o.Data) : throw new ArgumentException($"--data {o.Data}: no such file");
+        int[] tokens = tok.Encode(text);
+        Console.WriteLine($"data: {o.Data ?? "generated arithmetic"}, {text.Length:N0} chars, {tokens.Length:N0} tokens");
+        return new TextData(tokens, model.Config.MaxPositions);
+    });
+
+    public static int Sft(SftOptions o) => Train(o, "sft", (model, tok) =>
+    {
+        var pairs = o.Data is null ? ArithmeticText.Pairs(4000, o.Seed).ToList() : SftData.ReadJsonl(o.Data).ToList();
+        var data = new SftData(pairs, tok, model.Config.MaxPositions);
+        Console.WriteLine($"data: {o.Data ?? "generated arithmetic pairs"}, {data.Count:N0} examples" +
+                          (data.Truncated > 0 ? $" ({data.Truncated} cut at the context of {model.Config.MaxPositions})" : ""));
+        return data;
+    });
+
+    static int Train(TrainOptions o, string kind, Func<Transformer, ITokenizer, ILmData> makeData)
+    {
+        if (o.Steps < 1 || o.Batch < 1 || o.GradAccum < 1 || o.LogEvery < 1 || o.EvalBatches < 1)
+            throw new ArgumentException($"{kind}: --steps, --batch, --grad-accum, --log-every and --eval-batches must be >= 1");
+        if (o.EvalEvery < 0 || o.SaveEvery < 0 || o.Warmup < 0) throw new ArgumentException($"{kind}: --eval-every, --save-every and --warmup must be >= 0");
+        if (!(o.Lr > 0) || !float.IsFinite(o.Lr)) throw new ArgumentException($"{kind}: --lr must be a positive number, got {o.Lr}");
+        var (_, backend, timing) = ModelSetup.Backend(o.Device, o.Profile);
+        var (model, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint);
+        var data = makeData(model, tokenizer);
+        var optimizer = new AdamW(model.Named.Where(n => Transformer.Decays(n.Name, n.Param)).Select(n => n.Param),
+                                  model.Named.Where(n => !Transformer.Decays(n.Name, n.Param)).Select(n => n.Param)) { WeightDecay = o.WeightDecay };
+        var rng = new Rng(o.Seed);
+        int start = 0;
+        if (o.Resume is not null)
+        {
+            var state = Checkpoint.LoadTrainerState(o.Resume) ?? throw new ArgumentException($"--resume {o.Resume}: no trainer_state.json (not a training checkpoint)");
+            Checkpoint.LoadOptimizer(o.Resume, optimizer);
+            start = state["step"]!.GetValue<int>();
+            rng.State = state["rng"]!.GetValue<string>();
+            Console.WriteLine($"resuming from {o.Resume} at step {start}");
+        }
+        var options = new LmTrainOptions(o.Steps, o.Batch, o.GradAccum, o.Clip, new LrSchedule(o.Lr, o.Warmup, o.Steps),
+            o.EvalEvery, o.EvalBatches, o.SaveEvery, o.LogEvery, o.Out, o.Seed, kind);
+        var r = LmTrainer.Train(model, tokenizer, optimizer, data, rng, options, start);
+        Console.WriteLine($"{kind}: held-out loss {r.EvalLossBefore:F4} -> {r.EvalLoss:F4}; {r.Seconds:F1} s, {r.TokensPerSecond:N0} tokens/s");
+        Console.WriteLine($"wrote {Path.Combine(o.Out, "final")}, metrics.jsonl and summary.json");
+        if (timing is not null) Console.Write(timing.FormatReport());
+        return 0;
+    }
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Engine.Autograd;
+using Engine.Checkpoints;
+using Engine.Data;
+using Engine.Model;
+using Engine.Tokenizers;
+
+namespace Engine.Training;
+
+public sealed record LmTrainOptions(
+    int Steps, int Batch, int GradAccum, float Clip, LrSchedule Schedule,
+    int EvalEvery, int EvalBatches, int SaveEvery, int LogEvery, string Out, int Seed, string Kind);
+
+public sealed record LmTrainResult(float FinalLoss, float EvalLossBefore, float EvalLoss, double Seconds, double TokensPerSecond, int Steps);
+
+/// <summary>
+/// The next-token training loop shared by pretraining and SFT: per step, GradAccum micro-batches
+/// (each loss scaled by 1/GradAccum so the gradients sum to the mean), global-norm clipping, AdamW
+/// at the scheduled learning rate. Logs a metrics.jsonl row per step, evaluates the held-out
+/// batches every EvalEvery steps, and writes atomic checkpoints (weights, optimiser, step, RNG)
+/// every SaveEvery steps and at the end. A NaN/Inf loss or gradient stops the run with a clear error.
+/// </summary>
+public static class LmTrainer
+{
+    public static LmTrainResult Train(Transformer model, ITokenizer tokenizer, AdamW optimizer, ILmData data, Rng rng,
+        LmTrainOptions o, int startStep = 0)
+    {
+        var eval = data.Eval(o.Batch, o.EvalBatches);
+        float evalBefore = Evaluate(model, eval);
+        float evalLoss = evalBefore;
+        float loss = float.NaN;
+        long tokens = 0;
+        var clock = Stopwatch.StartNew();
+        string? lastCheckpoint = null;
+        using var run = new RunFolder(o.Out, resumeStep: startStep);
+        Console.WriteLine($"{o.Kind}: held-out loss before step {startStep}: {evalBefore:F4}");
+        Progress.Run(o.Kind, startStep, o.Steps, o.LogEvery, report =>
+        {
+            for (int step = startStep; step < o.Steps; step++)
+            {
+                var sw = Stopwatch.StartNew();
+                optimizer.ZeroGrad();
+                double stepLoss = 0;
+                int stepTokens = 0;
+                for (int micro = 0; micro < o.GradAccum; micro++)
+                {
+                    var batch = data.Sample(rng, o.Batch);
+                    var logits = model.Forward(batch.Inputs, batch.Batch, batch.Steps);
+                    var l = Ops.CrossEntropy(logits, batch.Targets);
+                    Ops.Scale(l, 1f / o.GradAccum).Backward();
+                    stepLoss += l.Item() / o.GradAccum;
+                    stepTokens += batch.Batch * batch.Steps;
+                }
+                float norm = GradClip.ClipGlobalNorm(optimizer.Parameters, o.Clip);
+                loss = (float)stepLoss;
+                if (!float.IsFinite(loss) || !float.IsFinite(norm))
+                    throw new InvalidOperationException($"{o.Kind}: the {(float.IsFinite(loss) ? "gradient norm" : "loss")} became {(float.IsFinite(loss) ? norm : loss)} at step {step}; " +
+                        (lastCheckpoint is null ? "no checkpoint was written yet" : $"the last good checkpoint is {lastCheckpoint}") + "; try a lower --lr");
+                float lr = o.Schedule.At(step);
+                optimizer.Update(lr);
+                tokens += stepTokens;
+                double tps = stepTokens / sw.Elapsed.TotalSeconds;
+                var row = new Dictionary<string, object>
+                {
+                    ["step"] = step, ["loss"] = loss, ["lr"] = lr, ["grad_norm"] = norm, ["tokens_per_s"] = Math.Round(tps, 1),
+                };
+                bool last = step == o.Steps - 1;
+                if (o.EvalEvery > 0 && ((step + 1) % o.EvalEvery == 0 || last))
+                {
+                    evalLoss = Evaluate(model, eval);
+                    row["eval/loss"] = evalLoss;
+                }
+                run.Log(row);
+                if (o.SaveEvery > 0 && (step + 1) % o.SaveEvery == 0 && !last)
+                    lastCheckpoint = Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), model, tokenizer, optimizer, rng, step + 1, o);
+                report(step, $"loss {loss:F4} eval {evalLoss:F4} lr {lr:E2} {tps:N0} tok/s");
+            }
+        });
+        if (o.EvalEvery <= 0) evalLoss = Evaluate(model, eval);
+        Save(Path.Combine(o.Out, "final"), model, tokenizer, optimizer, rng, o.Steps, o);
+        double seconds = clock.Elapsed.TotalSeconds;
+        var result = new LmTrainResult(loss, evalBefore, evalLoss, seconds, tokens / Math.Max(1e-9, seconds), o.Steps);
+        run.WriteSummary(new Dictionary<string, object>
+        {
+            ["kind"] = o.Kind, ["steps"] = o.Steps, ["final_loss"] = loss, ["eval_loss_before"] = evalBefore, ["eval_loss"] = evalLoss,
+            ["seconds"] = Math.Round(seconds, 2), ["tokens_per_s"] = Math.Round(result.TokensPerSecond, 1),
+            ["parameters"] = model.ParameterCount, ["seed"] = o.Seed, ["checkpoint"] = Path.Combine(o.Out, "final"),
+        });
+        return result;
+    }
+
+    static string Save(string dir, Transformer model, ITokenizer tokenizer, AdamW optimizer, Rng rng, int step, LmTrainOptions o)
+    {
+        var state = new JsonObject { ["kind"] = o.Kind, ["step"] = step, ["rng"] = rng.State, ["seed"] = o.Seed };
+        Checkpoint.Save(dir, model, tokenizer, optimizer, state);
+        return dir;
+    }
+
+    /// <summary>Mean cross-entropy over the batches (no grad).</summary>
+    public static float Evaluate(Transformer model, IReadOnlyList<LmBatch> batches)
+    {
+        using var _ = GradMode.Disable();
+        double sum = 0;
+        int count = 0;
+        foreach (var b in batches)
+        {
+            int n = b.CountedTokens;
+            if (n == 0) continue;
+            sum += (double)Ops.CrossEntropy(model.Forward(b.Inputs, b.Batch, b.Steps), b.Targets).Item() * n;
+            count += n;
+        }
+        return count == 0 ? float.NaN : (float)(sum / count);
+    }
+}
