@@ -65,8 +65,8 @@ public static class Checkpoint
     /// <summary>Loads the model (and the tokenizer beside it) from an engine or Hugging Face checkpoint folder.</summary>
     public static (Transformer Model, ITokenizer Tokenizer) Load(string dir, IBackend backend)
     {
-        if (!Directory.Exists(dir)) throw new ArgumentException($"--checkpoint {dir}: no such folder");
-        var cfg = ModelConfig.Load(Path.Combine(dir, "config.json"));
+        var model = LoadModel(dir, backend);
+        var cfg = model.Config;
         string tokPath = Path.Combine(dir, "tokenizer.json");
         // A Hugging Face GPT-2 folder has its own tokenizer.json (not ours): the GPT-2 BPE is the same vocabulary.
         ITokenizer tokenizer = IsEngineTokenizer(tokPath) ? Tokenizer.Load(tokPath)
@@ -74,6 +74,14 @@ public static class Checkpoint
             : throw new InvalidDataException($"checkpoint: {dir} has no engine tokenizer.json and vocab_size {cfg.VocabSize} is not GPT-2's");
         if (tokenizer.VocabSize > cfg.VocabSize)
             throw new InvalidDataException($"checkpoint: the tokenizer has {tokenizer.VocabSize} ids but the model only {cfg.VocabSize}");
+        return (model, tokenizer);
+    }
+
+    /// <summary>The weights alone: config.json + model.safetensors, every tensor checked against the config.</summary>
+    public static Transformer LoadModel(string dir, IBackend backend)
+    {
+        if (!Directory.Exists(dir)) throw new ArgumentException($"--checkpoint {dir}: no such folder");
+        var cfg = ModelConfig.Load(Path.Combine(dir, "config.json"));
         var model = new Transformer(cfg, backend, seed: 0);
         var file = SafeTensors.Read(Path.Combine(dir, "model.safetensors"));
         var tensors = cfg.IsGpt2 ? HfNames.FromGpt2(file, cfg.Layers) : file;
@@ -85,7 +93,16 @@ public static class Checkpoint
                 throw new InvalidDataException($"checkpoint: tensor '{name}' has shape {ShapeException.Format(entry.Shape)} but config.json implies {ShapeException.Format(param.Shape)}");
             param.Data.CopyFrom(entry.Data);
         }
-        return (model, tokenizer);
+        return model;
+    }
+
+    /// <summary>Each parameter's current gradient under its Hugging Face name and layout (GPT-2's Conv1D included).</summary>
+    public static Dictionary<string, (int[] Shape, float[] Data)> HfGradients(Transformer model)
+    {
+        var grads = model.Named.ToDictionary(n => n.Name, n => (n.Param.Shape, n.Param.Grad?.ToArray() ?? new float[n.Param.Size]));
+        return model.Config.IsGpt2
+            ? HfNames.ToGpt2(grads, model.Config.Layers).ToDictionary(t => t.Name, t => (t.Shape, t.Data))
+            : grads;
     }
 
     static bool IsEngineTokenizer(string path)
