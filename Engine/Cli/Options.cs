@@ -27,8 +27,8 @@ abstract class ModelOptions : CommonOptions
 /// <summary>Options of the training verbs.</summary>
 abstract class TrainOptions : ModelOptions
 {
-    [Option("out", Required = true, HelpText = "Run folder: metrics.jsonl, checkpoint-N/, final/, summary.json.")]
-    public string Out { get; set; } = "";
+    [Option("out", HelpText = "Run folder: metrics.jsonl, checkpoint-N/, final/, summary.json. Default: runs/VERB.")]
+    public string? Out { get; set; }
     [Option("steps", Default = 300, HelpText = "Optimiser steps.")]
     public int Steps { get; set; }
     [Option("batch", Default = 8, HelpText = "Sequences per micro-batch.")]

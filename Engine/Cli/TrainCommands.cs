@@ -47,6 +47,7 @@ static class TrainCommands
             throw new ArgumentException($"{kind}: --steps, --batch, --grad-accum, --log-every and --eval-batches must be >= 1");
         if (o.EvalEvery < 0 || o.SaveEvery < 0 || o.Warmup < 0) throw new ArgumentException($"{kind}: --eval-every, --save-every and --warmup must be >= 0");
         if (!(o.Lr > 0) || !float.IsFinite(o.Lr)) throw new ArgumentException($"{kind}: --lr must be a positive number, got {o.Lr}");
+        string outDir = o.Out ?? Path.Combine("runs", kind);
         var (_, backend, timing) = ModelSetup.Backend(o.Device, o.Profile);
         var (model, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint);
         var data = makeData(model, tokenizer);
@@ -63,10 +64,10 @@ static class TrainCommands
             Console.WriteLine($"resuming from {o.Resume} at step {start}");
         }
         var options = new LmTrainOptions(o.Steps, o.Batch, o.GradAccum, o.Clip, new LrSchedule(o.Lr, o.Warmup, o.Steps),
-            o.EvalEvery, o.EvalBatches, o.SaveEvery, o.LogEvery, o.Out, o.Seed, kind);
+            o.EvalEvery, o.EvalBatches, o.SaveEvery, o.LogEvery, outDir, o.Seed, kind);
         var r = LmTrainer.Train(model, tokenizer, optimizer, data, rng, options, start);
         Console.WriteLine($"{kind}: held-out loss {r.EvalLossBefore:F4} -> {r.EvalLoss:F4}; {r.Seconds:F1} s, {r.TokensPerSecond:N0} tokens/s");
-        Console.WriteLine($"wrote {Path.Combine(o.Out, "final")}, metrics.jsonl and summary.json");
+        Console.WriteLine($"wrote {Path.Combine(outDir, "final")}, metrics.jsonl and summary.json");
         if (timing is not null) Console.Write(timing.FormatReport());
         return 0;
     }
