@@ -196,21 +196,21 @@ public sealed class CpuBackend : IBackend
         SoftmaxCpu.Backward(D(y, op, "y"), D(dy, op, "dy"), D(dx, op, "dx"), rows, cols);
     }
 
-    public void Attention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer probs,
+    public void Attention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse,
         int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         const string op = "attention";
-        Validate.Attention(op, q, k, v, output, probs, batch, steps, qHeads, kvHeads, headDim);
-        AttentionCpu.Forward(D(q, op, "q"), D(k, op, "k"), D(v, op, "v"), D(output, op, "out"), D(probs, op, "probs"), batch, steps, qHeads, kvHeads, headDim);
+        Validate.Attention(op, q, k, v, output, lse, batch, steps, qHeads, kvHeads, headDim);
+        AttentionCpu.Forward(D(q, op, "q"), D(k, op, "k"), D(v, op, "v"), D(output, op, "out"), D(lse, op, "lse"), batch, steps, qHeads, kvHeads, headDim);
     }
 
-    public void AttentionBackward(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer probs, DeviceBuffer dout,
+    public void AttentionBackward(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer lse, DeviceBuffer dout,
         DeviceBuffer dq, DeviceBuffer dk, DeviceBuffer dv, int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         const string op = "attention_backward";
-        Validate.Attention(op, q, k, v, dout, probs, batch, steps, qHeads, kvHeads, headDim);
+        Validate.Attention(op, q, k, v, dout, lse, batch, steps, qHeads, kvHeads, headDim);
         Validate.SameLength(op, q, dq, "q", "dq"); Validate.SameLength(op, k, dk, "k", "dk"); Validate.SameLength(op, v, dv, "v", "dv");
-        AttentionCpu.Backward(D(q, op, "q"), D(k, op, "k"), D(v, op, "v"), D(probs, op, "probs"), D(dout, op, "dout"),
+        AttentionCpu.Backward(D(q, op, "q"), D(k, op, "k"), D(v, op, "v"), D(lse, op, "lse"), D(dout, op, "dout"),
             D(dq, op, "dq"), D(dk, op, "dk"), D(dv, op, "dv"), batch, steps, qHeads, kvHeads, headDim);
     }
 

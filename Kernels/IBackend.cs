@@ -58,11 +58,13 @@ public interface IBackend : IDisposable
     // ---- attention ----------------------------------------------------------------------------
     /// <summary>
     /// Causal self-attention. q,out [B,T,Hq,D]; k,v [B,T,Hkv,D], Hq a multiple of Hkv (grouped-query:
-    /// query head h reads kv head h / (Hq/Hkv)). probs [B,Hq,T,T] is saved for the backward.
+    /// query head h reads kv head h / (Hq/Hkv)). lse [B,Hq,T], the log-sum-exp of each query's scaled
+    /// scores, is saved for the backward, which recomputes the probabilities from it (as flash
+    /// attention does), so no backend has to keep a [T,T] matrix.
     /// </summary>
-    void Attention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer probs,
+    void Attention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse,
         int batch, int steps, int qHeads, int kvHeads, int headDim);
-    void AttentionBackward(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer probs, DeviceBuffer dout,
+    void AttentionBackward(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer lse, DeviceBuffer dout,
         DeviceBuffer dq, DeviceBuffer dk, DeviceBuffer dv, int batch, int steps, int qHeads, int kvHeads, int headDim);
 
     /// <summary>Rotary embedding on x [B,T,H,D] (halves rotated, as Llama/HF); positions [B·T] give each row's position.</summary>

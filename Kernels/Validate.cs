@@ -32,7 +32,7 @@ public static class Validate
 
     public static void Vector(string op, string name, DeviceBuffer x, int cols) => Check.Length(op, name, x, cols, S(cols));
 
-    public static void Attention(string op, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer o, DeviceBuffer probs,
+    public static void Attention(string op, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer o, DeviceBuffer lse,
         int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         Check.Positive(op, "batch", batch); Check.Positive(op, "steps", steps);
@@ -43,7 +43,7 @@ public static class Validate
         Check.Length(op, "k", k, batch * steps * kvHeads * headDim, S(batch, steps, kvHeads, headDim));
         Check.Length(op, "v", v, batch * steps * kvHeads * headDim, S(batch, steps, kvHeads, headDim));
         Check.Length(op, "out", o, batch * steps * qHeads * headDim, S(batch, steps, qHeads, headDim));
-        Check.Length(op, "probs", probs, batch * qHeads * steps * steps, S(batch, qHeads, steps, steps));
+        Check.Length(op, "lse", lse, batch * qHeads * steps, S(batch, qHeads, steps));
     }
 
     public static void Rope(DeviceBuffer x, DeviceBuffer y, int[] positions, int batch, int steps, int heads, int headDim)

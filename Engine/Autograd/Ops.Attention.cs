@@ -24,10 +24,10 @@ public static partial class Ops
         if (!v.Shape.SequenceEqual(kvShape)) throw new ShapeException(op, "v", S(kvShape), S(v.Shape));
         var be = q.Backend;
         var y = New(q, q.Size);
-        var probs = New(q, B * qHeads * T * T);
-        be.Attention(q.Data, k.Data, v.Data, y, probs, B, T, qHeads, kvHeads, D);
+        var lse = New(q, B * qHeads * T);
+        be.Attention(q.Data, k.Data, v.Data, y, lse, B, T, qHeads, kvHeads, D);
         return Tensor.Result(y, q.Shape, op, [q, k, v], self => () =>
-            be.AttentionBackward(q.Data, k.Data, v.Data, probs, self.Grad!.Data,
+            be.AttentionBackward(q.Data, k.Data, v.Data, lse, self.Grad!.Data,
                 q.RequiresGrad ? q.GradBuffer() : New(q, q.Size),
                 k.RequiresGrad ? k.GradBuffer() : New(k, k.Size),
                 v.RequiresGrad ? v.GradBuffer() : New(v, v.Size), B, T, qHeads, kvHeads, D));

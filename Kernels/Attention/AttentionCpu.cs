@@ -3,12 +3,13 @@ namespace Engine.Kernels.Attention;
 /// <summary>
 /// The plain causal self-attention, as the math reads: scores = q·kᵀ/√D, causal mask, softmax,
 /// weighted sum of v. Layouts are those a fused QKV projection produces, so no permutes are needed:
-/// q, out [B, T, Hq, D]; k, v [B, T, Hkv, D]; probs [B, Hq, T, T] (zero above the diagonal), saved
-/// for the backward. Grouped-query heads: query head h reads kv head h / (Hq / Hkv).
+/// q, out [B, T, Hq, D]; k, v [B, T, Hkv, D]. Grouped-query heads: query head h reads kv head
+/// h / (Hq / Hkv). The forward saves lse [B, Hq, T] = log Σ_s exp(score_s) per query; the backward
+/// recomputes each probability as exp(score − lse), the contract the GPU's flash kernel shares.
 /// </summary>
 public static class AttentionCpu
 {
-    public static void Forward(float[] q, float[] k, float[] v, float[] output, float[] probs,
+    public static void Forward(float[] q, float[] k, float[] v, float[] output, float[] lse,
         int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         int T = steps, D = headDim, group = qHeads / kvHeads;
@@ -20,21 +21,19 @@ public static class AttentionCpu
             for (int t = 0; t < T; t++)
             {
                 var qt = q.AsSpan(((b * T + t) * qHeads + h) * D, D);
-                var pRow = probs.AsSpan((bh * T + t) * T, T);
-                for (int s = 0; s <= t; s++)
-                {
-                    var ks = k.AsSpan(((b * T + s) * kvHeads + hk) * D, D);
-                    float dot = 0;
-                    for (int d = 0; d < D; d++) dot += qt[d] * ks[d];
-                    scores[s] = dot * scale;
-                }
-                Softmax.SoftmaxCpu.Row(scores.AsSpan(0, t + 1), pRow.Slice(0, t + 1));
-                pRow.Slice(t + 1).Clear();                           // the causal mask: future steps get 0
+                for (int s = 0; s <= t; s++)                        // the causal mask: s ≤ t only
+                    scores[s] = Dot(qt, k.AsSpan(((b * T + s) * kvHeads + hk) * D, D)) * scale;
+                float max = float.NegativeInfinity;
+                for (int s = 0; s <= t; s++) max = MathF.Max(max, scores[s]);
+                double sum = 0;
+                for (int s = 0; s <= t; s++) sum += MathF.Exp(scores[s] - max);
+                float logSumExp = max + (float)Math.Log(sum);
+                lse[bh * T + t] = logSumExp;
                 var ot = output.AsSpan(((b * T + t) * qHeads + h) * D, D);
                 ot.Clear();
                 for (int s = 0; s <= t; s++)
                 {
-                    float p = pRow[s];
+                    float p = MathF.Exp(scores[s] - logSumExp);
                     var vs = v.AsSpan(((b * T + s) * kvHeads + hk) * D, D);
                     for (int d = 0; d < D; d++) ot[d] += p * vs[d];
                 }
@@ -42,11 +41,19 @@ public static class AttentionCpu
         });
     }
 
+    static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        float s = 0;
+        for (int i = 0; i < a.Length; i++) s += a[i] * b[i];
+        return s;
+    }
+
     /// <summary>
-    /// dP = dout·vᵀ;  dv += Pᵀ·dout;  dS = P ⊙ (dP − rowsum(P ⊙ dP));  dq += dS·k/√D;  dk += dSᵀ·q/√D.
-    /// Work is split by (batch, kv head) so the query heads that share a kv head never race on dk, dv.
+    /// With P = exp(S − lse):  dP = dout·vᵀ;  dv += Pᵀ·dout;  dS = P ⊙ (dP − rowsum(P ⊙ dP));
+    /// dq += dS·k/√D;  dk += dSᵀ·q/√D. Work is split by (batch, kv head) so the query heads that
+    /// share a kv head never race on dk, dv.
     /// </summary>
-    public static void Backward(float[] q, float[] k, float[] v, float[] probs, float[] dout,
+    public static void Backward(float[] q, float[] k, float[] v, float[] lse, float[] dout,
         float[] dq, float[] dk, float[] dv, int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         int T = steps, D = headDim, group = qHeads / kvHeads;
@@ -54,31 +61,28 @@ public static class AttentionCpu
         Rows.For(batch * kvHeads, (long)group * T * T * D, bk =>
         {
             int b = bk / kvHeads, hk = bk % kvHeads;
+            var p = new float[T];
             var dp = new float[T];
             for (int h = hk * group; h < (hk + 1) * group; h++)
             {
                 int bh = b * qHeads + h;
                 for (int t = 0; t < T; t++)
                 {
-                    var pRow = probs.AsSpan((bh * T + t) * T, T);
                     int qo = ((b * T + t) * qHeads + h) * D;
+                    var qt = q.AsSpan(qo, D);
                     var dot = dout.AsSpan(qo, D);
                     double rowDot = 0;
                     for (int s = 0; s <= t; s++)
                     {
                         int ko = ((b * T + s) * kvHeads + hk) * D;
-                        float acc = 0;
-                        for (int d = 0; d < D; d++)
-                        {
-                            acc += dot[d] * v[ko + d];
-                            dv[ko + d] += pRow[s] * dot[d];
-                        }
-                        dp[s] = acc;
-                        rowDot += pRow[s] * acc;
+                        p[s] = MathF.Exp(Dot(qt, k.AsSpan(ko, D)) * scale - lse[bh * T + t]);
+                        dp[s] = Dot(dot, v.AsSpan(ko, D));
+                        rowDot += p[s] * dp[s];
+                        for (int d = 0; d < D; d++) dv[ko + d] += p[s] * dot[d];
                     }
                     for (int s = 0; s <= t; s++)
                     {
-                        float ds = pRow[s] * (dp[s] - (float)rowDot) * scale;
+                        float ds = p[s] * (dp[s] - (float)rowDot) * scale;
                         int ko = ((b * T + s) * kvHeads + hk) * D;
                         for (int d = 0; d < D; d++)
                         {
