@@ -1,10 +1,12 @@
 using Engine.Kernels;
+using Engine.Kernels.Gpu;
 
 namespace Engine;
 
 /// <summary>
-/// Picks the backend from a --device name. The GPU backend (ILGPU: cuda, opencl, ilgpu-cpu) is
-/// not built yet; asking for it is a clear error, and auto means the CPU until it exists.
+/// Picks the backend from a --device name: cpu (the C# reference), cuda / opencl / ilgpu-cpu
+/// (ILGPU kernels; ilgpu-cpu simulates GPU threads and is for tests at small shapes), or auto
+/// (cuda when a CUDA device is present, else cpu).
 /// </summary>
 public static class Backend
 {
@@ -12,9 +14,9 @@ public static class Backend
 
     public static IBackend Create(string device) => device.ToLowerInvariant() switch
     {
-        "auto" or "cpu" => new CpuBackend(),
-        "cuda" or "opencl" or "ilgpu-cpu" => throw new NotSupportedException(
-            $"--device {device}: the ILGPU backend is not part of this build yet; use --device cpu"),
+        "cpu" => new CpuBackend(),
+        "auto" => GpuDevice.CudaAvailable() ? new GpuBackend("cuda") : new CpuBackend(),
+        "cuda" or "opencl" or "ilgpu-cpu" => new GpuBackend(device.ToLowerInvariant()),
         _ => throw new ArgumentException($"--device {device}: unknown device; expected one of {string.Join(", ", Names)}"),
     };
 }

@@ -204,13 +204,14 @@ public sealed class CpuBackend : IBackend
         AttentionCpu.Forward(D(q, op, "q"), D(k, op, "k"), D(v, op, "v"), D(output, op, "out"), D(lse, op, "lse"), batch, steps, qHeads, kvHeads, headDim);
     }
 
-    public void AttentionBackward(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer lse, DeviceBuffer dout,
+    public void AttentionBackward(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse, DeviceBuffer dout,
         DeviceBuffer dq, DeviceBuffer dk, DeviceBuffer dv, int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         const string op = "attention_backward";
         Validate.Attention(op, q, k, v, dout, lse, batch, steps, qHeads, kvHeads, headDim);
+        Validate.SameLength(op, q, output, "q", "output");
         Validate.SameLength(op, q, dq, "q", "dq"); Validate.SameLength(op, k, dk, "k", "dk"); Validate.SameLength(op, v, dv, "v", "dv");
-        AttentionCpu.Backward(D(q, op, "q"), D(k, op, "k"), D(v, op, "v"), D(lse, op, "lse"), D(dout, op, "dout"),
+        AttentionCpu.Backward(D(q, op, "q"), D(k, op, "k"), D(v, op, "v"), D(output, op, "output"), D(lse, op, "lse"), D(dout, op, "dout"),
             D(dq, op, "dq"), D(dk, op, "dk"), D(dv, op, "dv"), batch, steps, qHeads, kvHeads, headDim);
     }
 

@@ -64,7 +64,8 @@ public interface IBackend : IDisposable
     /// </summary>
     void Attention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse,
         int batch, int steps, int qHeads, int kvHeads, int headDim);
-    void AttentionBackward(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer lse, DeviceBuffer dout,
+    /// <summary>output is the forward's result: rowsum(P ⊙ dP) = dout·output per query, as flash attention's backward uses.</summary>
+    void AttentionBackward(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse, DeviceBuffer dout,
         DeviceBuffer dq, DeviceBuffer dk, DeviceBuffer dv, int batch, int steps, int qHeads, int kvHeads, int headDim);
 
     /// <summary>Rotary embedding on x [B,T,H,D] (halves rotated, as Llama/HF); positions [B·T] give each row's position.</summary>

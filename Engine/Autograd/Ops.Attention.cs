@@ -27,7 +27,7 @@ public static partial class Ops
         var lse = New(q, B * qHeads * T);
         be.Attention(q.Data, k.Data, v.Data, y, lse, B, T, qHeads, kvHeads, D);
         return Tensor.Result(y, q.Shape, op, [q, k, v], self => () =>
-            be.AttentionBackward(q.Data, k.Data, v.Data, lse, self.Grad!.Data,
+            be.AttentionBackward(q.Data, k.Data, v.Data, y, lse, self.Grad!.Data,
                 q.RequiresGrad ? q.GradBuffer() : New(q, q.Size),
                 k.RequiresGrad ? k.GradBuffer() : New(k, k.Size),
                 v.RequiresGrad ? v.GradBuffer() : New(v, v.Size), B, T, qHeads, kvHeads, D));

@@ -49,11 +49,12 @@ public static class AttentionCpu
     }
 
     /// <summary>
-    /// With P = exp(S − lse):  dP = dout·vᵀ;  dv += Pᵀ·dout;  dS = P ⊙ (dP − rowsum(P ⊙ dP));
+    /// With P = exp(S − lse):  dP = dout·vᵀ;  dv += Pᵀ·dout;  dS = P ⊙ (dP − rowsum(P ⊙ dP)), where
+    /// rowsum(P ⊙ dP) = dout·output;
     /// dq += dS·k/√D;  dk += dSᵀ·q/√D. Work is split by (batch, kv head) so the query heads that
     /// share a kv head never race on dk, dv.
     /// </summary>
-    public static void Backward(float[] q, float[] k, float[] v, float[] lse, float[] dout,
+    public static void Backward(float[] q, float[] k, float[] v, float[] output, float[] lse, float[] dout,
         float[] dq, float[] dk, float[] dv, int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         int T = steps, D = headDim, group = qHeads / kvHeads;
@@ -71,18 +72,17 @@ public static class AttentionCpu
                     int qo = ((b * T + t) * qHeads + h) * D;
                     var qt = q.AsSpan(qo, D);
                     var dot = dout.AsSpan(qo, D);
-                    double rowDot = 0;
+                    float rowDot = Dot(dot, output.AsSpan(qo, D));
                     for (int s = 0; s <= t; s++)
                     {
                         int ko = ((b * T + s) * kvHeads + hk) * D;
                         p[s] = MathF.Exp(Dot(qt, k.AsSpan(ko, D)) * scale - lse[bh * T + t]);
                         dp[s] = Dot(dot, v.AsSpan(ko, D));
-                        rowDot += p[s] * dp[s];
                         for (int d = 0; d < D; d++) dv[ko + d] += p[s] * dot[d];
                     }
                     for (int s = 0; s <= t; s++)
                     {
-                        float ds = p[s] * (dp[s] - (float)rowDot) * scale;
+                        float ds = p[s] * (dp[s] - rowDot) * scale;
                         int ko = ((b * T + s) * kvHeads + hk) * D;
                         for (int d = 0; d < D; d++)
                         {

@@ -1,0 +1,56 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using Engine.Kernels.Gpu;
+
+namespace Engine.Kernels.CrossEntropy;
+
+/// <summary>
+/// Fused log-softmax + cross-entropy, one warp per row of logits [N, V] (CrossEntropyCpu is the
+/// reference): max and Σexp by warp reductions, the row's loss into losses[r], and — when asked —
+/// dlogits = gradScale·(softmax − onehot) written straight from the logits in the same pass.
+/// </summary>
+public static class CrossEntropyGpu
+{
+    static void Kernel(ArrayView<float> logits, ArrayView<int> targets, ArrayView<float> dlogits, ArrayView<float> losses,
+        int vocab, int ignoreIndex, float gradScale, int writeGrad)
+    {
+        int r = Grid.IdxX, lane = Group.IdxX;
+        long o = (long)r * vocab;
+        int target = targets[r];
+        if (target == ignoreIndex)
+        {
+            if (writeGrad != 0) for (int c = lane; c < vocab; c += Group.DimX) dlogits[o + c] = 0f;
+            if (lane == 0) losses[r] = 0f;
+            return;
+        }
+        float m = float.NegativeInfinity;
+        for (int c = lane; c < vocab; c += Group.DimX) m = XMath.Max(m, logits[o + c]);
+        m = WarpReduce.Max(m);
+        float s = 0;
+        for (int c = lane; c < vocab; c += Group.DimX) s += XMath.Exp(logits[o + c] - m);
+        float lse = m + XMath.Log(WarpReduce.Sum(s));
+        float picked = logits[o + target];
+        Warp.Barrier();   // every lane has read logits[target] before any lane may overwrite it (dlogits may alias logits)
+        if (writeGrad != 0)
+            for (int c = lane; c < vocab; c += Group.DimX)
+                dlogits[o + c] = XMath.Exp(logits[o + c] - lse) * gradScale - (c == target ? gradScale : 0f);
+        if (lane == 0) losses[r] = lse - picked;
+    }
+
+    public static float Forward(GpuBackend be, ArrayView<float> logits, int[] targets, ArrayView<float>? dlogits, int rows, int vocab, int ignoreIndex, float scale)
+    {
+        if (rows == 0) return 0f;
+        var k = be.Kernels;
+        int count = targets.Count(t => t != ignoreIndex);
+        using var t = be.Upload(targets);
+        using var losses = (GpuBuffer)be.Allocate(rows);
+        float gradScale = count == 0 ? 0f : scale / count;
+        k.Grouped<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float, int>(Kernel)(
+            new KernelConfig(rows, k.WarpSize), logits, t.View, dlogits ?? logits, losses.View, vocab, ignoreIndex, gradScale, dlogits is null ? 0 : 1);
+        if (count == 0) return 0f;
+        double total = 0;
+        foreach (float l in losses.ToArray()) total += l;   // N scalars out; summed in float64 like the reference
+        return (float)(total / count);
+    }
+}

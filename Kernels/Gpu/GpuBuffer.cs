@@ -1,0 +1,52 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels.Gpu;
+
+/// <summary>A float buffer on the accelerator: a view of Length elements into a pooled device allocation.</summary>
+public sealed class GpuBuffer : DeviceBuffer
+{
+    readonly GpuBackend backend;
+    MemoryBuffer1D<float, Stride1D.Dense>? memory;
+
+    internal GpuBuffer(GpuBackend backend, int length) : base(length)
+    {
+        this.backend = backend;
+        memory = backend.Floats.Rent(Math.Max(1, length));
+        View = memory.View.SubView(0, length);
+        View.MemSetToZero();
+    }
+
+    public ArrayView<float> View { get; }
+    public override IBackend Backend => backend;
+
+    public override void CopyFrom(ReadOnlySpan<float> source)
+    {
+        if (source.Length != Length) throw new ShapeException("copy_from", "source", $"{Length} elements", $"{source.Length} elements");
+        if (Length > 0) View.CopyFromCPU(source.ToArray());
+    }
+
+    public override void CopyTo(Span<float> destination)
+    {
+        if (destination.Length != Length) throw new ShapeException("copy_to", "destination", $"{Length} elements", $"{destination.Length} elements");
+        if (Length == 0) return;
+        var host = new float[Length];
+        backend.Accelerator.Synchronize();
+        View.CopyToCPU(host);
+        host.CopyTo(destination);
+    }
+
+    /// <summary>Back to the pool: explicitly, or when the tensor holding it is collected.</summary>
+    public override void Dispose()
+    {
+        var m = Interlocked.Exchange(ref memory, null);
+        if (m is not null && !backend.Disposed) backend.Floats.Return(m);
+        GC.SuppressFinalize(this);
+    }
+
+    ~GpuBuffer()
+    {
+        var m = Interlocked.Exchange(ref memory, null);
+        if (m is not null && !backend.Disposed) backend.Floats.Return(m);
+    }
+}

@@ -1,0 +1,42 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using Engine.Kernels.Gpu;
+
+namespace Engine.Kernels.Rope;
+
+/// <summary>Rotary embedding, one thread per (row, head, pair); RopeCpu is the reference.</summary>
+public static class RopeGpu
+{
+    /// <summary>freqs[i] = θ^(−2i/D), computed on the host in float64 (as the reference) and uploaded.</summary>
+    static void Kernel(Index1D i, ArrayView<float> x, ArrayView<float> y, ArrayView<int> positions, ArrayView<float> freqs,
+        int heads, int headDim, float sign, int accumulate, int n, int stride)
+    {
+        int half = headDim / 2;
+        for (int j = i; j < n; j += stride)
+        {
+            int pair = j % half, h = j / half % heads, row = j / half / heads;
+            float angle = positions[row] * freqs[pair];
+            float cos = XMath.Cos(angle), sin = sign * XMath.Sin(angle);
+            int o = (row * heads + h) * headDim;
+            float x1 = x[o + pair], x2 = x[o + pair + half];
+            float y1 = x1 * cos - x2 * sin, y2 = x2 * cos + x1 * sin;
+            if (accumulate != 0) { y[o + pair] += y1; y[o + pair + half] += y2; }
+            else { y[o + pair] = y1; y[o + pair + half] = y2; }
+        }
+    }
+
+    public static void Run(GpuBackend be, ArrayView<float> x, ArrayView<float> y, int[] positions, int heads, int headDim, float theta, bool backward)
+    {
+        var k = be.Kernels;
+        int half = headDim / 2, n = positions.Length * heads * half, t = k.Threads(n);
+        if (n == 0) return;
+        var freqs = new float[half];
+        for (int i = 0; i < half; i++) freqs[i] = (float)Math.Pow(theta, -2.0 * i / headDim);
+        using var pos = be.Upload(positions);
+        using var f = (GpuBuffer)be.Allocate(half);
+        f.CopyFrom(freqs);
+        k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, float, int, int, int>(Kernel)(
+            t, x, y, pos.View, f.View, heads, headDim, backward ? -1f : 1f, backward ? 1 : 0, n, t);
+    }
+}

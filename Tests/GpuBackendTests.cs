@@ -1,0 +1,206 @@
+using Engine.Kernels;
+using NUnit.Framework;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// Every ILGPU kernel on ILGPU's CPU accelerator against the CPU reference, on fresh random inputs at
+/// small shapes, sizes off every tile and T = 1 included: max relative error ≤ 1e-4 (the worst is printed).
+/// </summary>
+[NonParallelizable]
+public class GpuBackendTests
+{
+    static GpuBackend gpu = null!;
+    static readonly CpuBackend cpu = new();
+    Random rng = null!;
+
+    [OneTimeSetUp] public void Open() => gpu = new GpuBackend("ilgpu-cpu");
+    [OneTimeTearDown] public void Close() => gpu.Dispose();
+    [SetUp] public void Seed() => rng = new Random(TestContext.CurrentContext.Test.Name.GetHashCode() & 0xffff);
+
+    float[] R(int n, float scale = 1f) => GradCheck.Rand(rng, n, scale);
+
+    /// <summary>The same values on both backends.</summary>
+    (DeviceBuffer Cpu, DeviceBuffer Gpu) Pair(float[] values)
+    {
+        var c = cpu.Allocate(values.Length); c.CopyFrom(values);
+        var g = gpu.Allocate(values.Length); g.CopyFrom(values);
+        return (c, g);
+    }
+
+    (DeviceBuffer Cpu, DeviceBuffer Gpu) Pair(int n, float scale = 1f) => Pair(R(n, scale));
+
+    static void Same(string what, (DeviceBuffer Cpu, DeviceBuffer Gpu) p, double tol = 1e-4) => Same(what, p.Cpu.ToArray(), p.Gpu.ToArray(), tol);
+
+    static void Same(string what, float[] expected, float[] actual, double tol = 1e-4)
+    {
+        Assert.That(actual.Length, Is.EqualTo(expected.Length), what);
+        double worst = 0;
+        int at = -1;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double rel = Math.Abs(actual[i] - expected[i]) / Math.Max(1.0, Math.Abs(expected[i]));
+            if (rel > worst) { worst = rel; at = i; }
+        }
+        TestContext.Out.WriteLine($"{what}: worst relative error {worst:E2}");
+        Assert.That(worst, Is.LessThanOrEqualTo(tol), $"{what}: worst relative error {worst:E2} at [{at}] (expected {(at >= 0 ? expected[at] : 0)}, got {(at >= 0 ? actual[at] : 0)})");
+    }
+
+    [TestCase(1, 1, 1, false, false, false)]
+    [TestCase(7, 13, 5, false, true, false)]
+    [TestCase(17, 9, 33, true, false, true)]
+    [TestCase(20, 21, 19, true, true, true)]
+    [TestCase(3, 40, 16, false, false, true)]
+    public void MatMul(int m, int n, int k, bool transA, bool transB, bool accumulate)
+    {
+        var a = Pair(m * k); var b = Pair(k * n); var c = Pair(m * n);
+        cpu.MatMul(a.Cpu, b.Cpu, c.Cpu, m, n, k, transA, transB, accumulate);
+        gpu.MatMul(a.Gpu, b.Gpu, c.Gpu, m, n, k, transA, transB, accumulate);
+        Same("matmul", c);
+    }
+
+    [TestCase(1)]
+    [TestCase(37)]
+    [TestCase(1000)]
+    public void Elementwise(int n)
+    {
+        var a = Pair(n, 3f); var b = Pair(n, 3f); var y = Pair(n);
+        cpu.Add(a.Cpu, b.Cpu, y.Cpu); gpu.Add(a.Gpu, b.Gpu, y.Gpu); Same("add", y);
+        cpu.Mul(a.Cpu, b.Cpu, y.Cpu); gpu.Mul(a.Gpu, b.Gpu, y.Gpu); Same("mul", y);
+        cpu.Scale(a.Cpu, -0.7f, y.Cpu); gpu.Scale(a.Gpu, -0.7f, y.Gpu); Same("scale", y);
+        cpu.Axpy(1.3f, a.Cpu, y.Cpu); gpu.Axpy(1.3f, a.Gpu, y.Gpu); Same("axpy", y);
+        var da = Pair(n); var db = Pair(n);
+        cpu.MulBackward(a.Cpu, b.Cpu, y.Cpu, da.Cpu, db.Cpu); gpu.MulBackward(a.Gpu, b.Gpu, y.Gpu, da.Gpu, db.Gpu);
+        Same("mul_backward da", da); Same("mul_backward db", db);
+        cpu.Gelu(a.Cpu, y.Cpu); gpu.Gelu(a.Gpu, y.Gpu); Same("gelu", y);
+        cpu.GeluBackward(a.Cpu, b.Cpu, da.Cpu); gpu.GeluBackward(a.Gpu, b.Gpu, da.Gpu); Same("gelu_backward", da);
+        cpu.Silu(a.Cpu, y.Cpu); gpu.Silu(a.Gpu, y.Gpu); Same("silu", y);
+        cpu.SiluBackward(a.Cpu, b.Cpu, da.Cpu); gpu.SiluBackward(a.Gpu, b.Gpu, da.Gpu); Same("silu_backward", da);
+        cpu.SwiGlu(a.Cpu, b.Cpu, y.Cpu); gpu.SwiGlu(a.Gpu, b.Gpu, y.Gpu); Same("swiglu", y);
+        cpu.SwiGluBackward(a.Cpu, b.Cpu, y.Cpu, da.Cpu, db.Cpu); gpu.SwiGluBackward(a.Gpu, b.Gpu, y.Gpu, da.Gpu, db.Gpu);
+        Same("swiglu_backward dgate", da); Same("swiglu_backward dup", db);
+        cpu.Fill(y.Cpu, 2.5f); gpu.Fill(y.Gpu, 2.5f); Same("fill", y);
+        var s = Pair(1);
+        cpu.Sum(a.Cpu, s.Cpu); gpu.Sum(a.Gpu, s.Gpu); Same("sum", s);
+        cpu.SumBackward(s.Cpu, y.Cpu, 0.5f); gpu.SumBackward(s.Gpu, y.Gpu, 0.5f); Same("sum_backward", y);
+        Same("sum_of_squares", [cpu.SumOfSquares(a.Cpu)], [gpu.SumOfSquares(a.Gpu)]);
+        var m = Pair(n); var v = Pair(R(n).Select(Math.Abs).ToArray());
+        cpu.AdamW(y.Cpu, a.Cpu, m.Cpu, v.Cpu, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 3);
+        gpu.AdamW(y.Gpu, a.Gpu, m.Gpu, v.Gpu, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 3);
+        Same("adamw param", y); Same("adamw m", m); Same("adamw v", v);
+    }
+
+    [TestCase(1, 1)]
+    [TestCase(7, 13)]
+    [TestCase(5, 70)]
+    public void RowOps(int rows, int cols)
+    {
+        var x = Pair(rows * cols, 2f); var w = Pair(cols); var b = Pair(cols); var y = Pair(rows * cols); var dy = Pair(rows * cols);
+        cpu.BiasAdd(x.Cpu, b.Cpu, y.Cpu, rows, cols); gpu.BiasAdd(x.Gpu, b.Gpu, y.Gpu, rows, cols); Same("bias_add", y);
+        cpu.BiasBackward(dy.Cpu, b.Cpu, rows, cols); gpu.BiasBackward(dy.Gpu, b.Gpu, rows, cols); Same("bias_backward", b);
+        var mean = Pair(rows); var rstd = Pair(rows);
+        cpu.LayerNorm(x.Cpu, w.Cpu, b.Cpu, y.Cpu, mean.Cpu, rstd.Cpu, rows, cols, 1e-5f);
+        gpu.LayerNorm(x.Gpu, w.Gpu, b.Gpu, y.Gpu, mean.Gpu, rstd.Gpu, rows, cols, 1e-5f);
+        Same("layernorm", y); Same("layernorm mean", mean); Same("layernorm rstd", rstd);
+        var dx = Pair(rows * cols); var dw = Pair(cols); var db = Pair(cols);
+        cpu.LayerNormBackward(x.Cpu, w.Cpu, mean.Cpu, rstd.Cpu, dy.Cpu, dx.Cpu, dw.Cpu, db.Cpu, rows, cols);
+        gpu.LayerNormBackward(x.Gpu, w.Gpu, mean.Gpu, rstd.Gpu, dy.Gpu, dx.Gpu, dw.Gpu, db.Gpu, rows, cols);
+        Same("layernorm_backward dx", dx); Same("layernorm_backward dw", dw); Same("layernorm_backward db", db);
+        cpu.RmsNorm(x.Cpu, w.Cpu, y.Cpu, rstd.Cpu, rows, cols, 1e-6f); gpu.RmsNorm(x.Gpu, w.Gpu, y.Gpu, rstd.Gpu, rows, cols, 1e-6f);
+        Same("rmsnorm", y); Same("rmsnorm rstd", rstd);
+        cpu.RmsNormBackward(x.Cpu, w.Cpu, rstd.Cpu, dy.Cpu, dx.Cpu, dw.Cpu, rows, cols);
+        gpu.RmsNormBackward(x.Gpu, w.Gpu, rstd.Gpu, dy.Gpu, dx.Gpu, dw.Gpu, rows, cols);
+        Same("rmsnorm_backward dx", dx); Same("rmsnorm_backward dw", dw);
+        cpu.Softmax(x.Cpu, y.Cpu, rows, cols); gpu.Softmax(x.Gpu, y.Gpu, rows, cols); Same("softmax", y);
+        cpu.SoftmaxBackward(y.Cpu, dy.Cpu, dx.Cpu, rows, cols); gpu.SoftmaxBackward(y.Gpu, dy.Gpu, dx.Gpu, rows, cols); Same("softmax_backward", dx);
+    }
+
+    [TestCase(1, 5)]
+    [TestCase(9, 37)]
+    public void CrossEntropyAndEmbedding(int rows, int vocab)
+    {
+        var logits = Pair(rows * vocab, 4f);
+        int[] targets = Enumerable.Range(0, rows).Select(i => i % 4 == 1 ? -1 : rng.Next(vocab)).ToArray();
+        var g = Pair(rows * vocab);
+        float lc = cpu.CrossEntropy(logits.Cpu, targets, g.Cpu, rows, vocab, -1, 0.5f);
+        float lg = gpu.CrossEntropy(logits.Gpu, targets, g.Gpu, rows, vocab, -1, 0.5f);
+        Same("cross_entropy loss", [lc], [lg]); Same("cross_entropy dlogits", g);
+        // In place: dlogits over the logits.
+        cpu.CrossEntropy(logits.Cpu, targets, logits.Cpu, rows, vocab); gpu.CrossEntropy(logits.Gpu, targets, logits.Gpu, rows, vocab);
+        Same("cross_entropy in place", logits);
+
+        int cols = 6;
+        var table = Pair(vocab * cols); var y = Pair(rows * cols);
+        int[] ids = Enumerable.Range(0, rows).Select(_ => rng.Next(Math.Min(vocab, 4))).ToArray();   // repeats
+        cpu.Embedding(ids, table.Cpu, y.Cpu, vocab, cols); gpu.Embedding(ids, table.Gpu, y.Gpu, vocab, cols); Same("embedding", y);
+        cpu.EmbeddingBackward(ids, y.Cpu, table.Cpu, vocab, cols); gpu.EmbeddingBackward(ids, y.Gpu, table.Gpu, vocab, cols); Same("embedding_backward", table);
+    }
+
+    [TestCase(2, 3, 2, 8)]
+    [TestCase(1, 1, 1, 6)]
+    public void Rope(int batch, int steps, int heads, int headDim)
+    {
+        int[] positions = Enumerable.Range(0, batch * steps).Select(i => i % steps + 5 * (i / steps)).ToArray();
+        var x = Pair(batch * steps * heads * headDim); var y = Pair(x.Cpu.Length);
+        cpu.Rope(x.Cpu, y.Cpu, positions, batch, steps, heads, headDim, 10000f); gpu.Rope(x.Gpu, y.Gpu, positions, batch, steps, heads, headDim, 10000f);
+        Same("rope", y);
+        cpu.RopeBackward(y.Cpu, x.Cpu, positions, batch, steps, heads, headDim, 10000f); gpu.RopeBackward(y.Gpu, x.Gpu, positions, batch, steps, heads, headDim, 10000f);
+        Same("rope_backward", x);
+    }
+
+    [TestCase(2, 1, 2, 2, 8)]     // T = 1
+    [TestCase(1, 19, 2, 2, 8)]    // T off the tile (16 rows on the CPU accelerator)
+    [TestCase(2, 9, 4, 2, 12)]    // grouped-query
+    [TestCase(1, 17, 3, 1, 32)]   // multi-query, head size 32
+    public void FusedAttentionMatchesReferenceForwardAndAllGradients(int batch, int steps, int qHeads, int kvHeads, int headDim)
+    {
+        int nq = batch * steps * qHeads * headDim, nk = batch * steps * kvHeads * headDim;
+        var q = Pair(nq); var k = Pair(nk); var v = Pair(nk); var o = Pair(nq); var lse = Pair(batch * qHeads * steps);
+        cpu.Attention(q.Cpu, k.Cpu, v.Cpu, o.Cpu, lse.Cpu, batch, steps, qHeads, kvHeads, headDim);
+        gpu.Attention(q.Gpu, k.Gpu, v.Gpu, o.Gpu, lse.Gpu, batch, steps, qHeads, kvHeads, headDim);
+        Same("attention out", o); Same("attention lse", lse);
+        var dout = Pair(nq); var dq = Pair(nq); var dk = Pair(nk); var dv = Pair(nk);
+        cpu.AttentionBackward(q.Cpu, k.Cpu, v.Cpu, o.Cpu, lse.Cpu, dout.Cpu, dq.Cpu, dk.Cpu, dv.Cpu, batch, steps, qHeads, kvHeads, headDim);
+        gpu.AttentionBackward(q.Gpu, k.Gpu, v.Gpu, o.Gpu, lse.Gpu, dout.Gpu, dq.Gpu, dk.Gpu, dv.Gpu, batch, steps, qHeads, kvHeads, headDim);
+        Same("attention dq", dq); Same("attention dk", dk); Same("attention dv", dv);
+    }
+
+    [Test]
+    public void KvCacheAttention()
+    {
+        int batch = 2, steps = 2, maxSteps = 7, qHeads = 4, kvHeads = 2, D = 8;
+        int[] positions = [3, 4, 0, 1];
+        var kc = Pair(batch * maxSteps * kvHeads * D); var vc = Pair(kc.Cpu.Length);
+        var knew = Pair(batch * steps * kvHeads * D);
+        cpu.KvCacheWrite(knew.Cpu, kc.Cpu, positions, batch, steps, maxSteps, kvHeads * D);
+        gpu.KvCacheWrite(knew.Gpu, kc.Gpu, positions, batch, steps, maxSteps, kvHeads * D);
+        Same("kv_cache_write", kc);
+        var q = Pair(batch * steps * qHeads * D); var o = Pair(q.Cpu.Length);
+        cpu.AttentionCached(q.Cpu, kc.Cpu, vc.Cpu, o.Cpu, positions, batch, steps, maxSteps, qHeads, kvHeads, D);
+        gpu.AttentionCached(q.Gpu, kc.Gpu, vc.Gpu, o.Gpu, positions, batch, steps, maxSteps, qHeads, kvHeads, D);
+        Same("attention_cached", o);
+    }
+
+    [TestCase(Engine.Model.Architecture.Gpt2)]
+    [TestCase(Engine.Model.Architecture.Llama)]
+    public void TransformerForwardBackwardMatchesTheCpuBackend(Engine.Model.Architecture type)
+    {
+        var cfg = TransformerTests.Small(type, valueHead: true);
+        var onCpu = new Engine.Model.Transformer(cfg, cpu, seed: 11);
+        var onGpu = new Engine.Model.Transformer(cfg, gpu, seed: 11);
+        int B = 2, T = 7;
+        int[] ids = Enumerable.Range(0, B * T).Select(_ => rng.Next(cfg.VocabSize)).ToArray();
+        int[] targets = ids.Skip(1).Append(-1).ToArray();
+        float Step(Engine.Model.Transformer m)
+        {
+            var hidden = m.Hidden(ids, B, T);
+            var loss = Engine.Autograd.Ops.Add(Engine.Autograd.Ops.CrossEntropy(m.Logits(hidden), targets),
+                                               Engine.Autograd.Ops.Mean(m.Values(hidden)));
+            loss.Backward();
+            return loss.Item();
+        }
+        Same("loss", [Step(onCpu)], [Step(onGpu)]);
+        for (int i = 0; i < onCpu.Named.Count; i++)
+            Same("grad " + onCpu.Named[i].Name, onCpu.Named[i].Param.Grad!.ToArray(), onGpu.Named[i].Param.Grad!.ToArray());
+    }
+}
