@@ -24,15 +24,37 @@ sealed class BdnOptions
     public string Filter { get; set; } = "*";
 }
 
+[Verb("kernels", HelpText = "Every ILGPU kernel: checked against the CPU reference, then timed, with its share of the device roofline.")]
+sealed class KernelsOptions
+{
+    [Option("device", Default = "cuda", HelpText = "cuda | opencl | ilgpu-cpu (the CPU simulator; implies --small).")]
+    public string Device { get; set; } = "cuda";
+    [Option("small", Default = false, HelpText = "Small shapes (a quick check of the harness).")]
+    public bool Small { get; set; }
+    [Option("repeats", Default = 9, HelpText = "Timed runs per kernel after 2 warm-ups; the median is reported.")]
+    public int Repeats { get; set; }
+}
+
 static class Program
 {
     static int Main(string[] args)
     {
         var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = false; });
-        return parser.ParseArguments<GemmOptions, BdnOptions>(args).MapResult(
+        return parser.ParseArguments<GemmOptions, BdnOptions, KernelsOptions>(args).MapResult(
             (GemmOptions o) => GemmTable.Run(o.Sizes.ToArray(), o.Repeats, o.TransB),
             (BdnOptions o) => RunBdn(o),
+            (KernelsOptions o) => RunKernels(o),
             errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
+    }
+
+    static int RunKernels(KernelsOptions o)
+    {
+        try { return KernelTable.Run(o.Device, o.Small || o.Device == "ilgpu-cpu", o.Repeats); }
+        catch (Exception e) when (e is NotSupportedException or ArgumentException)
+        {
+            Console.Error.WriteLine($"Bench: error: {e.Message}");
+            return 1;
+        }
     }
 
     static int RunBdn(BdnOptions o)

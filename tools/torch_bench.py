@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""PyTorch side of `Bench kernels --device cuda`: the same shapes, timed with torch on the GPU.
+
+Run in the same GPU-machine call as the engine's table, e.g.
+  bash .gpu/run.sh Bench.dll kernels --device cuda > $OUT/kernels.txt; python3 tools/torch_bench.py > $OUT/torch.txt
+Prints fp32 matmul (TF32 off: the engine's kernels are plain fp32), causal attention forward+backward
+both through scaled_dot_product_attention and unfused (matmul, mask, softmax, matmul), the copy
+bandwidth, and a verl-style GAE loop, each as the median of repeats with CUDA events.
+"""
+import torch
+
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+dev = "cuda"
+
+def timed(fn, repeats=9, warmup=2):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record(); fn(); end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    times.sort()
+    return times[len(times) // 2]  # ms
+
+def main():
+    print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
+    n = 1 << 26
+    a, b = torch.randn(n, device=dev), torch.empty(n, device=dev)
+    ms = timed(lambda: b.copy_(a))
+    print(f"copy {n*4>>20} MiB: {2*4*n/ms/1e6:.1f} GB/s")
+    g = 4096
+    A, B = torch.randn(g, g, device=dev), torch.randn(g, g, device=dev)
+    for label, fn in [("A·B", lambda: A @ B), ("A·Bᵀ", lambda: A @ B.t()), ("Aᵀ·B", lambda: A.t() @ B)]:
+        ms = timed(fn)
+        print(f"matmul {label} {g}³ fp32: {ms:.3f} ms, {2*g**3/ms/1e9:.0f} GFLOP/s")
+    Bt, H, T, D = 2, 8, 1024, 64
+    q, k, v = (torch.randn(Bt, H, T, D, device=dev, requires_grad=True) for _ in range(3))
+    flops = 4.0 * Bt * H * T * (T + 1) / 2 * D
+    do = torch.randn(Bt, H, T, D, device=dev)
+    def sdpa_fwd():
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    def sdpa_fwd_bwd():
+        o = sdpa_fwd(); o.backward(do)
+    mask = torch.ones(T, T, device=dev, dtype=torch.bool).tril()
+    def unfused_fwd():
+        s = (q @ k.transpose(-1, -2)) / D ** 0.5
+        return torch.softmax(s.masked_fill(~mask, float("-inf")), dim=-1) @ v
+    def unfused_fwd_bwd():
+        o = unfused_fwd(); o.backward(do)
+    for label, fn, work in [("sdpa fwd", sdpa_fwd, flops), ("sdpa fwd+bwd", sdpa_fwd_bwd, 3.5 * flops),
+                            ("unfused fwd", unfused_fwd, flops), ("unfused fwd+bwd", unfused_fwd_bwd, 3.5 * flops)]:
+        ms = timed(fn)
+        print(f"attention {label} B{Bt} H{H} T{T} D{D} fp32: {ms:.3f} ms, {work/ms/1e9:.0f} GFLOP/s")
+    # verl-style GAE: a Python loop over t with tensor ops over the batch.
+    Bg, Tg = 256, 1024
+    r, val, mk = torch.randn(Bg, Tg, device=dev), torch.randn(Bg, Tg, device=dev), torch.ones(Bg, Tg, device=dev)
+    def gae():
+        last, nxt, out = torch.zeros(Bg, device=dev), torch.zeros(Bg, device=dev), []
+        for t in reversed(range(Tg)):
+            delta = r[:, t] + 1.0 * nxt - val[:, t]
+            last = delta + 0.95 * last
+            nxt, out = val[:, t], out + [last]
+        return torch.stack(out[::-1], dim=1)
+    print(f"gae loop B{Bg} T{Tg}: {timed(gae, repeats=3):.3f} ms")
+
+if __name__ == "__main__":
+    main()
