@@ -27,7 +27,7 @@ public sealed class GpuBackend : IBackend
     readonly Context context;
     public Accelerator Accelerator { get; }
     public GpuKernels Kernels { get; }
-    internal MemoryPool<float> Floats { get; }
+    public MemoryPool<float> Floats { get; }
     readonly MemoryPool<int> ints;
     public bool Disposed { get; private set; }
 

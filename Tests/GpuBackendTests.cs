@@ -152,6 +152,8 @@ public class GpuBackendTests
     [TestCase(1, 19, 2, 2, 8)]    // T off the tile (16 rows on the CPU accelerator)
     [TestCase(2, 9, 4, 2, 12)]    // grouped-query
     [TestCase(1, 17, 3, 1, 32)]   // multi-query, head size 32
+    [TestCase(1, 5, 2, 2, 64)]    // head size 64
+    [TestCase(1, 6, 2, 1, 128)]   // head size 128, the largest the kernel takes
     public void FusedAttentionMatchesReferenceForwardAndAllGradients(int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         int nq = batch * steps * qHeads * headDim, nk = batch * steps * kvHeads * headDim;
@@ -202,5 +204,21 @@ public class GpuBackendTests
         Same("loss", [Step(onCpu)], [Step(onGpu)]);
         for (int i = 0; i < onCpu.Named.Count; i++)
             Same("grad " + onCpu.Named[i].Name, onCpu.Named[i].Param.Grad!.ToArray(), onGpu.Named[i].Param.Grad!.ToArray());
+    }
+
+    [Test]
+    public void MemoryPoolReusesReturnedBuffers()
+    {
+        Assert.That(Engine.Kernels.Gpu.MemoryPool<float>.SizeClass(1), Is.EqualTo(256));
+        Assert.That(Engine.Kernels.Gpu.MemoryPool<float>.SizeClass(1000), Is.EqualTo(1024));
+        Assert.That(Engine.Kernels.Gpu.MemoryPool<float>.SizeClass((1 << 20) + 1), Is.EqualTo(2 << 20));
+        var a = (Engine.Kernels.Gpu.GpuBuffer)gpu.Allocate(1000);
+        a.CopyFrom(R(1000));
+        long before = gpu.Floats.AllocatedBytes;
+        a.Dispose();
+        var b = (Engine.Kernels.Gpu.GpuBuffer)gpu.Allocate(900);                 // same size class: no new device memory
+        Assert.That(gpu.Floats.AllocatedBytes, Is.EqualTo(before));
+        Assert.That(b.ToArray(), Is.All.EqualTo(0f), "a reused buffer starts zeroed");
+        Assert.Throws<ShapeException>(() => gpu.Attention(gpu.Allocate(160), gpu.Allocate(160), gpu.Allocate(160), gpu.Allocate(160), gpu.Allocate(1), 1, 1, 1, 1, 160));
     }
 }
