@@ -7,6 +7,7 @@ using Engine.Kernels.Matmul;
 using Engine.Kernels.Norm;
 using Engine.Kernels.Optim;
 using Engine.Kernels.Reduce;
+using Engine.Kernels.RL;
 using Engine.Kernels.Rope;
 using Engine.Kernels.Softmax;
 
@@ -279,6 +280,65 @@ public sealed class CpuBackend : IBackend
     {
         Validate.AdamW(param, grad, m, v, step);
         AdamWCpu.Step(D(param, "adamw", "param"), D(grad, "adamw", "grad"), D(m, "adamw", "m"), D(v, "adamw", "v"), lr, beta1, beta2, eps, weightDecay, step);
+    }
+
+    public void Gae(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask, DeviceBuffer advantages, DeviceBuffer returns, int batch, int steps, float gamma, float lambda)
+    {
+        const string op = "gae";
+        Validate.Gae(rewards, values, mask, advantages, returns, batch, steps);
+        RlCpu.Gae(D(rewards, op, "rewards"), D(values, op, "values"), D(mask, op, "mask"), D(advantages, op, "advantages"), D(returns, op, "returns"), batch, steps, gamma, lambda);
+    }
+
+    public void MaskedWhiten(DeviceBuffer x, DeviceBuffer mask)
+    {
+        Validate.SameLength("whiten", x, mask, "x", "mask");
+        RlCpu.MaskedWhiten(D(x, "whiten", "x"), D(mask, "whiten", "mask"));
+    }
+
+    public void GroupAdvantages(DeviceBuffer scores, DeviceBuffer advantages, int groupSize, GroupKind kind, float epsilon)
+    {
+        Validate.Group(scores, advantages, groupSize);
+        RlCpu.GroupAdvantages(D(scores, "group_advantages", "scores"), D(advantages, "group_advantages", "advantages"), groupSize, kind, epsilon);
+    }
+
+    public void ClippedSurrogate(DeviceBuffer logp, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer loss, DeviceBuffer grad,
+        DeviceBuffer clipped, DeviceBuffer approxKl, float clipLow, float clipHigh, float dualClip)
+    {
+        const string op = "policy_loss";
+        foreach (var (name, b) in new[] { ("oldLogp", oldLogp), ("advantages", advantages), ("loss", loss), ("grad", grad), ("clipped", clipped), ("approxKl", approxKl) })
+            Validate.SameLength(op, logp, b, "logp", name);
+        Validate.Clip(op, clipLow, clipHigh, dualClip);
+        RlCpu.ClippedSurrogate(D(logp, op, "logp"), D(oldLogp, op, "oldLogp"), D(advantages, op, "advantages"), D(loss, op, "loss"), D(grad, op, "grad"),
+            D(clipped, op, "clipped"), D(approxKl, op, "approxKl"), clipLow, clipHigh, dualClip);
+    }
+
+    public void Kl(DeviceBuffer logp, DeviceBuffer refLogp, DeviceBuffer kl, DeviceBuffer? grad, KlKind kind)
+    {
+        Validate.SameLength("kl", logp, refLogp, "logp", "refLogp"); Validate.SameLength("kl", logp, kl, "logp", "kl");
+        if (grad is not null) Validate.SameLength("kl", logp, grad, "logp", "grad");
+        RlCpu.Kl(D(logp, "kl", "logp"), D(refLogp, "kl", "refLogp"), D(kl, "kl", "kl"), DOpt(grad, "kl", "grad"), kind);
+    }
+
+    public void Entropy(DeviceBuffer logits, DeviceBuffer entropy, int rows, int vocab, float temperature)
+    {
+        Validate.Rows("entropy", logits, rows, vocab, temperature); Validate.Vector("entropy", "entropy", entropy, rows);
+        RlCpu.Entropy(D(logits, "entropy", "logits"), D(entropy, "entropy", "entropy"), rows, vocab, temperature);
+    }
+
+    public void EntropyBackward(DeviceBuffer logits, DeviceBuffer dEntropy, DeviceBuffer dlogits, int rows, int vocab, float temperature)
+    {
+        const string op = "entropy_backward";
+        Validate.Rows(op, logits, rows, vocab, temperature); Validate.Vector(op, "dEntropy", dEntropy, rows); Validate.SameLength(op, logits, dlogits, "logits", "dlogits");
+        RlCpu.EntropyBackward(D(logits, op, "logits"), D(dEntropy, op, "dEntropy"), D(dlogits, op, "dlogits"), rows, vocab, temperature);
+    }
+
+    public void FusedPolicyLoss(DeviceBuffer logits, int[] ids, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer weights,
+        DeviceBuffer? refLogp, DeviceBuffer dlogits, DeviceBuffer stats, int rows, int vocab, FusedPolicyParams p)
+    {
+        const string op = "fused_policy_loss";
+        Validate.FusedPolicyLoss(logits, ids, oldLogp, advantages, weights, refLogp, dlogits, stats, rows, vocab, p);
+        RlCpu.FusedPolicyLoss(D(logits, op, "logits"), ids, D(oldLogp, op, "oldLogp"), D(advantages, op, "advantages"), D(weights, op, "weights"),
+            DOpt(refLogp, op, "refLogp"), D(dlogits, op, "dlogits"), D(stats, op, "stats"), rows, vocab, p);
     }
 
     public void Dispose() { }

@@ -10,6 +10,7 @@ using Engine.Kernels.Matmul;
 using Engine.Kernels.Norm;
 using Engine.Kernels.Optim;
 using Engine.Kernels.Reduce;
+using Engine.Kernels.RL;
 using Engine.Kernels.Rope;
 using Engine.Kernels.Softmax;
 
@@ -318,6 +319,65 @@ public sealed class GpuBackend : IBackend
     {
         Validate.AdamW(param, grad, m, v, step);
         AdamWGpu.Step(Kernels, V(param, "adamw", "param"), V(grad, "adamw", "grad"), V(m, "adamw", "m"), V(v, "adamw", "v"), lr, beta1, beta2, eps, weightDecay, step);
+    }
+
+    public void Gae(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask, DeviceBuffer advantages, DeviceBuffer returns, int batch, int steps, float gamma, float lambda)
+    {
+        const string op = "gae";
+        Validate.Gae(rewards, values, mask, advantages, returns, batch, steps);
+        RlGpu.Gae(Kernels, V(rewards, op, "rewards"), V(values, op, "values"), V(mask, op, "mask"), V(advantages, op, "advantages"), V(returns, op, "returns"), batch, steps, gamma, lambda);
+    }
+
+    public void MaskedWhiten(DeviceBuffer x, DeviceBuffer mask)
+    {
+        Validate.SameLength("whiten", x, mask, "x", "mask");
+        RlGpu.MaskedWhiten(this, V(x, "whiten", "x"), V(mask, "whiten", "mask"));
+    }
+
+    public void GroupAdvantages(DeviceBuffer scores, DeviceBuffer advantages, int groupSize, GroupKind kind, float epsilon)
+    {
+        Validate.Group(scores, advantages, groupSize);
+        RlGpu.GroupAdvantages(Kernels, V(scores, "group_advantages", "scores"), V(advantages, "group_advantages", "advantages"), groupSize, kind, epsilon);
+    }
+
+    public void ClippedSurrogate(DeviceBuffer logp, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer loss, DeviceBuffer grad,
+        DeviceBuffer clipped, DeviceBuffer approxKl, float clipLow, float clipHigh, float dualClip)
+    {
+        const string op = "policy_loss";
+        foreach (var (name, b) in new[] { ("oldLogp", oldLogp), ("advantages", advantages), ("loss", loss), ("grad", grad), ("clipped", clipped), ("approxKl", approxKl) })
+            Validate.SameLength(op, logp, b, "logp", name);
+        Validate.Clip(op, clipLow, clipHigh, dualClip);
+        RlGpu.ClippedSurrogate(Kernels, V(logp, op, "logp"), V(oldLogp, op, "oldLogp"), V(advantages, op, "advantages"), V(loss, op, "loss"), V(grad, op, "grad"),
+            V(clipped, op, "clipped"), V(approxKl, op, "approxKl"), clipLow, clipHigh, dualClip);
+    }
+
+    public void Kl(DeviceBuffer logp, DeviceBuffer refLogp, DeviceBuffer kl, DeviceBuffer? grad, KlKind kind)
+    {
+        Validate.SameLength("kl", logp, refLogp, "logp", "refLogp"); Validate.SameLength("kl", logp, kl, "logp", "kl");
+        if (grad is not null) Validate.SameLength("kl", logp, grad, "logp", "grad");
+        RlGpu.Kl(Kernels, V(logp, "kl", "logp"), V(refLogp, "kl", "refLogp"), V(kl, "kl", "kl"), grad is null ? null : V(grad, "kl", "grad"), kind);
+    }
+
+    public void Entropy(DeviceBuffer logits, DeviceBuffer entropy, int rows, int vocab, float temperature)
+    {
+        Validate.Rows("entropy", logits, rows, vocab, temperature); Validate.Vector("entropy", "entropy", entropy, rows);
+        RlGpu.Entropy(Kernels, V(logits, "entropy", "logits"), V(entropy, "entropy", "entropy"), rows, vocab, temperature);
+    }
+
+    public void EntropyBackward(DeviceBuffer logits, DeviceBuffer dEntropy, DeviceBuffer dlogits, int rows, int vocab, float temperature)
+    {
+        const string op = "entropy_backward";
+        Validate.Rows(op, logits, rows, vocab, temperature); Validate.Vector(op, "dEntropy", dEntropy, rows); Validate.SameLength(op, logits, dlogits, "logits", "dlogits");
+        RlGpu.EntropyBackward(Kernels, V(logits, op, "logits"), V(dEntropy, op, "dEntropy"), V(dlogits, op, "dlogits"), rows, vocab, temperature);
+    }
+
+    public void FusedPolicyLoss(DeviceBuffer logits, int[] ids, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer weights,
+        DeviceBuffer? refLogp, DeviceBuffer dlogits, DeviceBuffer stats, int rows, int vocab, FusedPolicyParams p)
+    {
+        const string op = "fused_policy_loss";
+        Validate.FusedPolicyLoss(logits, ids, oldLogp, advantages, weights, refLogp, dlogits, stats, rows, vocab, p);
+        RlGpu.FusedPolicyLoss(this, V(logits, op, "logits"), ids, V(oldLogp, op, "oldLogp"), V(advantages, op, "advantages"), V(weights, op, "weights"),
+            refLogp is null ? null : V(refLogp, op, "refLogp"), V(dlogits, op, "dlogits"), V(stats, op, "stats"), rows, vocab, p);
     }
 
     public void Dispose()

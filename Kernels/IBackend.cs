@@ -108,4 +108,28 @@ public interface IBackend : IDisposable
     /// </summary>
     void AdamW(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v,
         float lr, float beta1, float beta2, float eps, float weightDecay, int step);
+
+    // ---- RL math (../shared/RL_MATH.md; arrays row-major [batch, steps]) ------------------------
+    /// <summary>Masked GAE: one reverse scan per sequence; writes advantages and returns.</summary>
+    void Gae(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask, DeviceBuffer advantages, DeviceBuffer returns,
+        int batch, int steps, float gamma, float lambda);
+    /// <summary>In place (x − mean)/√(var + 1e-8), mean and unbiased var over entries with mask = 1.</summary>
+    void MaskedWhiten(DeviceBuffer x, DeviceBuffer mask);
+    /// <summary>Sequence advantages from scores, groups of groupSize consecutive responses.</summary>
+    void GroupAdvantages(DeviceBuffer scores, DeviceBuffer advantages, int groupSize, RL.GroupKind kind, float epsilon);
+    /// <summary>The clipped surrogate per token: loss, ∂loss/∂logp, clipped flag, approx-KL term.</summary>
+    void ClippedSurrogate(DeviceBuffer logp, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer loss, DeviceBuffer grad,
+        DeviceBuffer clipped, DeviceBuffer approxKl, float clipLow, float clipHigh, float dualClip);
+    /// <summary>KL estimator per token and (optionally) its gradient w.r.t. logp.</summary>
+    void Kl(DeviceBuffer logp, DeviceBuffer refLogp, DeviceBuffer kl, DeviceBuffer? grad, RL.KlKind kind);
+    /// <summary>Entropy of softmax(logits / T) per row of [N, V], and its backward (dlogits += ...).</summary>
+    void Entropy(DeviceBuffer logits, DeviceBuffer entropy, int rows, int vocab, float temperature);
+    void EntropyBackward(DeviceBuffer logits, DeviceBuffer dEntropy, DeviceBuffer dlogits, int rows, int vocab, float temperature);
+    /// <summary>
+    /// The fused policy loss over logits [N, V]: per row the log-prob of ids[n] under softmax(logits/T),
+    /// the clipped surrogate, optional k3 KL to refLogp, the entropy; dlogits of the weighted total
+    /// written in the same kernel (no [N, V] log-softmax); per-row figures into stats [N, FusedStats.Count].
+    /// </summary>
+    void FusedPolicyLoss(DeviceBuffer logits, int[] ids, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer weights,
+        DeviceBuffer? refLogp, DeviceBuffer dlogits, DeviceBuffer stats, int rows, int vocab, RL.FusedPolicyParams parameters);
 }

@@ -110,4 +110,50 @@ public static class Validate
         SameLength(op, p, g, "param", "grad"); SameLength(op, p, m, "param", "m"); SameLength(op, p, v, "param", "v");
         if (step < 1) throw new ShapeException(op, "step", "a step >= 1 (bias correction counts from 1)", step.ToString());
     }
+
+    public static void Gae(DeviceBuffer r, DeviceBuffer v, DeviceBuffer mask, DeviceBuffer adv, DeviceBuffer ret, int batch, int steps)
+    {
+        const string op = "gae";
+        Check.NonNegative(op, "batch", batch); Check.NonNegative(op, "steps", steps);
+        foreach (var (name, b) in new[] { ("rewards", r), ("values", v), ("mask", mask), ("advantages", adv), ("returns", ret) })
+            Check.Length(op, name, b, batch * steps, S(batch, steps));
+    }
+
+    public static void Group(DeviceBuffer scores, DeviceBuffer adv, int groupSize)
+    {
+        const string op = "group_advantages";
+        Check.Positive(op, "groupSize", groupSize);
+        if (scores.Length % groupSize != 0)
+            throw new ShapeException(op, "groupSize", $"a divisor of the {scores.Length} scores", groupSize.ToString());
+        SameLength(op, scores, adv, "scores", "advantages");
+    }
+
+    public static void Clip(string op, float clipLow, float clipHigh, float dualClip)
+    {
+        if (!(clipLow >= 0 && clipLow < 1)) throw new ShapeException(op, "clipLow (ε_low)", "a value in [0, 1)", clipLow.ToString());
+        if (!(clipHigh >= 0)) throw new ShapeException(op, "clipHigh (ε_high)", "a value >= 0", clipHigh.ToString());
+        if (dualClip != 0 && !(dualClip > 1)) throw new ShapeException(op, "dualClip", "0 (off) or a value > 1", dualClip.ToString());
+    }
+
+    public static void Rows(string op, DeviceBuffer logits, int rows, int vocab, float temperature)
+    {
+        Check.NonNegative(op, "rows", rows);
+        Check.Positive(op, "vocab", vocab);
+        Check.Length(op, "logits", logits, rows * vocab, S(rows, vocab));
+        if (!(temperature > 0)) throw new ShapeException(op, "temperature", "a temperature > 0", temperature.ToString());
+    }
+
+    public static void FusedPolicyLoss(DeviceBuffer logits, int[] ids, DeviceBuffer oldLogp, DeviceBuffer adv, DeviceBuffer weights,
+        DeviceBuffer? refLogp, DeviceBuffer dlogits, DeviceBuffer stats, int rows, int vocab, RL.FusedPolicyParams p)
+    {
+        const string op = "fused_policy_loss";
+        Rows(op, logits, rows, vocab, p.Temperature);
+        Check.Ids(op, ids, rows, vocab, allowIgnore: false);
+        Vector(op, "oldLogp", oldLogp, rows); Vector(op, "advantages", adv, rows); Vector(op, "weights", weights, rows);
+        if (refLogp is not null) Vector(op, "refLogp", refLogp, rows);
+        if ((refLogp is not null) != (p.HasRef != 0)) throw new ShapeException(op, "refLogp", p.HasRef != 0 ? "a reference log-prob buffer" : "none (HasRef = 0)", refLogp is null ? "none" : "a buffer");
+        Check.Length(op, "dlogits", dlogits, rows * vocab, S(rows, vocab));
+        Check.Length(op, "stats", stats, rows * RL.FusedStats.Count, S(rows, RL.FusedStats.Count));
+        Clip(op, p.ClipLow, p.ClipHigh, p.DualClip);
+    }
 }
