@@ -35,15 +35,33 @@ sealed class KernelsOptions
     public int Repeats { get; set; }
 }
 
+[Verb("rl", HelpText = "GAE at B×T and the fused policy-loss kernel at N×V on the chosen device.")]
+sealed class RlOptions
+{
+    [Option("device", Default = "cpu", HelpText = "cpu | cuda | opencl | ilgpu-cpu.")]
+    public string Device { get; set; } = "cpu";
+    [Option("batch", Default = 4096, HelpText = "GAE sequences B.")]
+    public int Batch { get; set; }
+    [Option("steps", Default = 4096, HelpText = "GAE steps T.")]
+    public int Steps { get; set; }
+    [Option("rows", Default = 16384, HelpText = "Fused kernel rows N (tokens).")]
+    public int Rows { get; set; }
+    [Option("vocab", Default = 50257, HelpText = "Fused kernel vocabulary V.")]
+    public int Vocab { get; set; }
+    [Option("repeats", Default = 5, HelpText = "Timed runs; the median is reported.")]
+    public int Repeats { get; set; }
+}
+
 static class Program
 {
     static int Main(string[] args)
     {
         var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = false; });
-        return parser.ParseArguments<GemmOptions, BdnOptions, KernelsOptions>(args).MapResult(
+        return parser.ParseArguments<GemmOptions, BdnOptions, KernelsOptions, RlOptions>(args).MapResult(
             (GemmOptions o) => GemmTable.Run(o.Sizes.ToArray(), o.Repeats, o.TransB),
             (BdnOptions o) => RunBdn(o),
             (KernelsOptions o) => RunKernels(o),
+            (RlOptions o) => RlBench.Run(o.Device, o.Batch, o.Steps, o.Rows, o.Vocab, o.Repeats),
             errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
     }
 

@@ -66,6 +66,26 @@ def main():
             nxt, out = val[:, t], out + [last]
         return torch.stack(out[::-1], dim=1)
     print(f"gae loop B{Bg} T{Tg}: {timed(gae, repeats=3):.3f} ms")
+    # The same shapes as `Bench rl`: verl-style GAE at 4096×4096 and the eager clipped loss at N×V.
+    Bg, Tg = 4096, 4096
+    r, val, mk = torch.randn(Bg, Tg, device=dev), torch.randn(Bg, Tg, device=dev), torch.ones(Bg, Tg, device=dev)
+    print(f"gae loop B{Bg} T{Tg}: {timed(gae, repeats=3, warmup=1):.1f} ms")
+    N, V = 16384, 50257
+    logits = torch.randn(N, V, device=dev, requires_grad=True)
+    ids = torch.randint(0, V, (N,), device=dev)
+    old, adv, ref = -10 * torch.rand(N, device=dev), torch.rand(N, device=dev) - 0.5, -10 * torch.rand(N, device=dev)
+    def eager_loss():
+        logp_all = torch.log_softmax(logits, dim=-1)                     # materialises [N, V]
+        logp = logp_all.gather(-1, ids[:, None]).squeeze(-1)
+        log_ratio = (logp - old).clamp(-20, 20); ratio = log_ratio.exp()
+        pg = torch.maximum(-adv * ratio, -adv * ratio.clamp(0.8, 1.28))
+        pg = torch.where(adv < 0, torch.minimum(pg, -adv * 3.0), pg)
+        x = (ref - logp).clamp(-20, 20); kl = (x.exp() - x - 1).clamp(-10, 10)
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        loss = (pg + 0.001 * kl - 0.001 * entropy).mean()
+        logits.grad = None
+        loss.backward()
+    print(f"eager clipped loss + backward N{N} V{V}: {timed(eager_loss, repeats=3, warmup=1):.1f} ms")
 
 if __name__ == "__main__":
     main()
