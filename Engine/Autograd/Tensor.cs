@@ -66,6 +66,10 @@ public sealed class Tensor
         return t;
     }
 
+    /// <summary>A constant view of an existing buffer of the backend (no copy), e.g. a gradient a kernel wrote.</summary>
+    public static Tensor Wrap(IBackend backend, DeviceBuffer data, params int[] shape) =>
+        new(backend, data, (int[])shape.Clone(), false, "leaf", [], null);
+
     /// <summary>A trainable leaf: requires grad; its values are the given array.</summary>
     public static Tensor Parameter(IBackend backend, float[] values, params int[] shape)
     {

@@ -31,8 +31,20 @@ sealed class SampleOptions : ModelOptions
 [Verb("eval", HelpText = "Held-out loss and perplexity of a checkpoint on a text file or a prompt/completion JSONL.")]
 sealed class EvalOptions : ModelOptions
 {
-    [Option("data", Required = true, HelpText = "A .txt file (next-token loss on all of it) or a .jsonl of {\"prompt\",\"completion\"} (completion tokens only).")]
-    public string Data { get; set; } = "";
+    [Option("data", HelpText = "Loss mode: a .txt file (next-token loss on all of it) or a .jsonl of {\"prompt\",\"completion\"} (completion tokens only). Task mode: a .jsonl of {\"prompt\",\"answer\"} problems.")]
+    public string? Data { get; set; }
+    [Option("task", HelpText = "Task mode: arithmetic | countdown — pass@1, pass@k, maj@k on the held-out split (or on --data).")]
+    public string? Task { get; set; }
+    [Option("n", Default = 200, HelpText = "Task mode: held-out problems.")]
+    public int N { get; set; }
+    [Option("k", Default = 4, HelpText = "Task mode: samples per problem for pass@k and maj@k.")]
+    public int K { get; set; }
+    [Option("temperature", Default = 1f, HelpText = "Task mode: sampling temperature of the k samples.")]
+    public float Temperature { get; set; }
+    [Option("sampled-pass1", Default = false, HelpText = "Task mode: pass@1 as the mean over the k samples instead of one greedy answer.")]
+    public bool SampledPass1 { get; set; }
+    [Option("max-new-tokens", Default = 48, HelpText = "Task mode: completion budget.")]
+    public int MaxNewTokens { get; set; }
     [Option("batch", Default = 8, HelpText = "Sequences per batch.")]
     public int Batch { get; set; }
     [Option("json", Default = false, HelpText = "Print one JSON object instead of text.")]
@@ -77,6 +89,8 @@ static class InferenceCommands
     public static int Eval(EvalOptions o)
     {
         if (o.Checkpoint is null) throw new ArgumentException("eval: --checkpoint DIR is required");
+        if (o.Task is not null) return EvalTask(o);
+        if (o.Data is null) throw new ArgumentException("eval: give --data FILE (loss) or --task NAME (pass@k)");
         if (!File.Exists(o.Data)) throw new ArgumentException($"--data {o.Data}: no such file");
         if (o.Batch < 1) throw new ArgumentException($"eval: --batch must be >= 1, got {o.Batch}");
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
@@ -94,6 +108,20 @@ static class InferenceCommands
             Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["data"] = o.Data, ["loss"] = loss, ["perplexity"] = Math.Exp(loss), ["tokens"] = tokens }));
         else
             Console.WriteLine($"eval: {o.Data}: loss {loss:F4}, perplexity {Math.Exp(loss):F3} over {tokens:N0} tokens");
+        return 0;
+    }
+
+    static int EvalTask(EvalOptions o)
+    {
+        var task = Tasks.ReasoningTasks.Create(o.Task!);
+        if (o.N < 1 || o.K < 1 || o.MaxNewTokens < 1) throw new ArgumentException("eval: --n, --k and --max-new-tokens must be >= 1");
+        var (_, backend, _) = ModelSetup.Backend(o.Device, false);
+        var (model, tokenizer) = ModelSetup.Create(o, backend);
+        var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data, task) : task.Generate("test", o.N, o.Seed);
+        RlCommands.CheckPrompts(problems, tokenizer, model.Config.MaxPositions, o.Data ?? "the held-out split");
+        var r = Tasks.TaskEval.Evaluate(model, tokenizer, task, problems, o.K, o.MaxNewTokens, o.Temperature, !o.SampledPass1, o.Seed);
+        if (o.Json) Console.WriteLine(JsonSerializer.Serialize(r));
+        else Console.WriteLine($"eval {r.Task}: n {r.N}, pass@1 {r.Pass1:P1}, pass@{r.K} {r.PassK:P1}, maj@{r.K} {r.MajK:P1}, format {r.FormatRate:P1}, mean length {r.MeanLength:F1}");
         return 0;
     }
 

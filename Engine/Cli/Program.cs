@@ -8,7 +8,8 @@ namespace Engine.Cli;
 /// </summary>
 static class Program
 {
-    static readonly Type[] Verbs = [typeof(PretrainOptions), typeof(SftOptions), typeof(SampleOptions), typeof(EvalOptions), typeof(TokenizeOptions)];
+    static readonly Type[] Verbs = [typeof(PretrainOptions), typeof(SftOptions), typeof(SampleOptions), typeof(EvalOptions), typeof(TokenizeOptions),
+        typeof(GrpoCliOptions), typeof(DataOptions), typeof(DemoOptions)];
 
     static int Main(string[] args)
     {
@@ -21,6 +22,9 @@ static class Program
                 (SampleOptions o) => InferenceCommands.Sample(o),
                 (EvalOptions o) => InferenceCommands.Eval(o),
                 (TokenizeOptions o) => InferenceCommands.Tokenize(o),
+                (GrpoCliOptions o) => RlCommands.Grpo(o),
+                (DataOptions o) => RlCommands.Data(o),
+                (DemoOptions o) => DemoCommand.Run(o),
                 errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or UnauthorizedAccessException

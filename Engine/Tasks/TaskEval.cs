@@ -1,0 +1,72 @@
+using System.Text.Json.Serialization;
+using Engine.Generation;
+using Engine.Model;
+using Engine.Rewards;
+using Engine.Tokenizers;
+
+namespace Engine.Tasks;
+
+/// <summary>`engine eval --task --json` prints exactly these keys.</summary>
+public sealed record TaskEvalResult(
+    [property: JsonPropertyName("task")] string Task,
+    [property: JsonPropertyName("n")] int N,
+    [property: JsonPropertyName("pass@1")] double Pass1,
+    [property: JsonPropertyName("pass@k")] double PassK,
+    [property: JsonPropertyName("maj@k")] double MajK,
+    [property: JsonPropertyName("k")] int K,
+    [property: JsonPropertyName("format_rate")] double FormatRate,
+    [property: JsonPropertyName("mean_length")] double MeanLength);
+
+/// <summary>
+/// Held-out evaluation of a policy on a task: pass@1 (greedy, or the mean over k samples when a
+/// temperature is given), pass@k (any of k samples correct), maj@k (the most frequent answer among
+/// the k is correct), the strict format rate and the mean completion length (of the pass@1 samples).
+/// </summary>
+public static class TaskEval
+{
+    public const string Stop = "</answer>";
+
+    public static TaskEvalResult Evaluate(Transformer model, ITokenizer tokenizer, IReasoningTask task, IReadOnlyList<Problem> problems,
+        int k, int maxNewTokens, float temperature, bool greedyPass1, int seed, int batch = 64)
+    {
+        if (k < 1) throw new ArgumentException($"eval: --k must be >= 1, got {k}");
+        var rng = new Rng(seed);
+        var accuracy = new AccuracyReward(task);
+        var format = new FormatReward();
+        int n = problems.Count;
+        double pass1 = 0, passK = 0, majK = 0, formatOk = 0, length = 0;
+        foreach (var chunk in problems.Chunk(Math.Max(1, batch / (greedyPass1 ? 1 : k))))
+        {
+            var prompts = chunk.Select(p => tokenizer.Encode(p.Prompt)).ToList();
+            Completion[] first;
+            if (greedyPass1)
+                first = Generator.Generate(model, tokenizer, prompts, new SamplingOptions(maxNewTokens, 0f, Stop: [Stop]), rng);
+            else first = [];
+            Completion[] sampled = k > 1 || !greedyPass1
+                ? Generator.Generate(model, tokenizer, prompts.SelectMany(p => Enumerable.Repeat(p, k)).ToList(), new SamplingOptions(maxNewTokens, temperature, Stop: [Stop]), rng)
+                : first;
+            for (int i = 0; i < chunk.Length; i++)
+            {
+                var p = chunk[i];
+                var samples = k > 1 || !greedyPass1 ? sampled.Skip(i * k).Take(k).ToArray() : [first[i]];
+                bool Correct(Completion c) => accuracy.Score(p, c.Text, new ResponseInfo(c.Ids.Length, c.FinishReason == "length")) == 1f;
+                if (greedyPass1)
+                {
+                    pass1 += Correct(first[i]) ? 1 : 0;
+                    formatOk += format.Score(p, first[i].Text, new ResponseInfo(first[i].Ids.Length, false));
+                    length += first[i].Ids.Length;
+                }
+                else
+                {
+                    pass1 += samples.Count(Correct) / (double)k;
+                    formatOk += samples.Average(c => format.Score(p, c.Text, new ResponseInfo(c.Ids.Length, false)));
+                    length += samples.Average(c => c.Ids.Length);
+                }
+                passK += samples.Any(Correct) ? 1 : 0;
+                var votes = samples.Select(c => ReasoningTasks.ExtractAnswer(c.Text)).Where(a => a is not null).GroupBy(a => a).OrderByDescending(g => g.Count()).FirstOrDefault();
+                majK += votes is not null && task.Verify(p, votes.Key!) == Verdict.Correct ? 1 : 0;
+            }
+        }
+        return new TaskEvalResult(task.Name, n, pass1 / n, passK / n, majK / n, k, formatOk / n, length / n);
+    }
+}

@@ -1,0 +1,36 @@
+namespace Engine.Training;
+
+/// <summary>PNG curves of logged metrics (ScottPlot), written next to metrics.jsonl at the end of a run.</summary>
+public static class Curves
+{
+    /// <summary>One PNG with a line per metric over the steps (a moving average over `smooth` steps drawn on top).</summary>
+    public static void Save(string path, string title, IReadOnlyList<Dictionary<string, object>> rows, string[] metrics, int smooth = 10)
+    {
+        var plt = new ScottPlot.Plot();
+        double[] steps = rows.Select(r => Convert.ToDouble(r["step"])).ToArray();
+        foreach (var name in metrics)
+        {
+            var ys = rows.Select(r => r.TryGetValue(name, out var v) ? Convert.ToDouble(v) : double.NaN).ToArray();
+            var raw = plt.Add.Scatter(steps, ys);
+            raw.LegendText = name;
+            raw.MarkerSize = 0;
+            raw.LineWidth = 1;
+            raw.Color = raw.Color.WithAlpha(0.35);
+            if (ys.Length >= smooth)
+            {
+                var avg = ys.Select((_, i) => ys.Skip(Math.Max(0, i - smooth + 1)).Take(Math.Min(smooth, i + 1)).Average()).ToArray();
+                var line = plt.Add.Scatter(steps, avg);
+                line.LegendText = $"{name} (mean of {smooth})";
+                line.MarkerSize = 0;
+                line.LineWidth = 2;
+                line.Color = raw.Color.WithAlpha(1);
+            }
+        }
+        plt.Title(title);
+        plt.XLabel("step");
+        plt.ShowLegend();
+        string tmp = path + ".tmp.png";
+        plt.SavePng(tmp, 900, 500);
+        File.Move(tmp, path, overwrite: true);
+    }
+}
