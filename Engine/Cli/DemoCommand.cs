@@ -64,7 +64,7 @@ static class DemoCommand
         var grpoOut = Path.Combine(o.Out, "grpo");
         var options = new GrpoOptions
         {
-            Steps = o.GrpoSteps, Prompts = 8, GroupSize = 8, MaxNewTokens = MaxNew, Temperature = 1f, Lr = 5e-4f,
+            Steps = o.GrpoSteps, Prompts = 8, GroupSize = 8, MaxNewTokens = MaxNew, Temperature = 1f, Lr = 1e-4f,
             Seed = o.Seed, Out = grpoOut, LogEvery = 10, Aggregation = LossAggregation.TokenMean,
         };
         var rewards = RewardSet.Parse("accuracy:1,format:0.1", task, MaxNew);

@@ -11,8 +11,19 @@ static class Program
     static readonly Type[] Verbs = [typeof(PretrainOptions), typeof(SftOptions), typeof(SampleOptions), typeof(EvalOptions), typeof(TokenizeOptions),
         typeof(GrpoCliOptions), typeof(DataOptions), typeof(DemoOptions)];
 
+    /// <summary>`--n` and `--k` are the documented flags; CommandLineParser needs long names of two or more letters.</summary>
+    static string[] Aliases(string[] args) => args.Select(a => a switch
+    {
+        "--n" => "--n-problems",
+        "--k" => "--k-samples",
+        _ when a.StartsWith("--n=") => "--n-problems=" + a[4..],
+        _ when a.StartsWith("--k=") => "--k-samples=" + a[4..],
+        _ => a,
+    }).ToArray();
+
     static int Main(string[] args)
     {
+        args = Aliases(args);
         var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = false; });
         try
         {

@@ -78,7 +78,7 @@ sealed class DataOptions
 {
     [Option("task", Default = "arithmetic", HelpText = "arithmetic | countdown.")]
     public string Task { get; set; } = "arithmetic";
-    [Option("n", Default = 100, HelpText = "Problems.")]
+    [Option("n-problems", Default = 100, HelpText = "--n: problems.")]
     public int N { get; set; }
     [Option("split", Default = "train", HelpText = "train | test (disjoint).")]
     public string Split { get; set; } = "train";
@@ -203,4 +203,10 @@ static class RlCommands
         else Jsonl.Write(o.Out, rows);
         return 0;
     }
+}
+
+/// <summary>The optimiser the RL verbs build, exposed for tests and tools.</summary>
+public static class RlCommandsAccess
+{
+    public static Engine.Training.AdamW NewOptimizer(Engine.Model.Transformer model, float weightDecay = 0f) => RlCommands.NewOptimizer(model, weightDecay);
 }

@@ -1,0 +1,104 @@
+using Engine.Rewards;
+using Engine.Tasks;
+using NUnit.Framework;
+
+namespace Engine.Tests;
+
+public class TaskRewardTests
+{
+    static readonly ArithmeticTask Arithmetic = new();
+    static readonly CountdownTask Countdown = new();
+    static readonly Problem Sum = new("47+38=", "85");
+    static readonly Problem Cd = new("3 7 25->46:", "46");
+    static readonly ResponseInfo Info = new(10, false);
+
+    [Test]
+    public void SplitsAreDeterministicDisjointAndCarryWorkedSolutions()
+    {
+        var train = Arithmetic.Generate("train", 300, 5);
+        var test = Arithmetic.Generate("test", 100, 5);
+        Assert.That(train.Select(p => p.Prompt), Is.EqualTo(Arithmetic.Generate("train", 300, 5).Select(p => p.Prompt)));
+        Assert.That(train.Select(p => p.Prompt).Intersect(test.Select(p => p.Prompt)), Is.Empty);
+        Assert.That(train.Select(p => p.Prompt).Distinct().Count(), Is.EqualTo(300));
+        var acc = new AccuracyReward(Arithmetic);
+        var format = new FormatReward();
+        foreach (var p in train.Take(50))
+        {
+            Assert.That(acc.Score(p, p.Completion!, Info), Is.EqualTo(1f), p.Completion);
+            Assert.That(format.Score(p, p.Completion!, Info), Is.EqualTo(1f), p.Completion);
+        }
+        // "47+38=": 7+8=15 (carry 1), 4+3+1=8 → 85
+        Assert.That(train.Concat(test).FirstOrDefault(p => p.Prompt == "47+38=")?.Completion ?? "<think>7+8=15 4+3+1=8</think><answer>85</answer>",
+            Is.EqualTo("<think>7+8=15 4+3+1=8</think><answer>85</answer>"));
+        foreach (var p in Countdown.Generate("train", 50, 2))
+            Assert.That(acc.Score(p, p.Completion!, Info), Is.EqualTo(0f), "arithmetic's verifier is not countdown's");
+        var cacc = new AccuracyReward(Countdown);
+        foreach (var p in Countdown.Generate("train", 50, 2))
+            Assert.That(cacc.Score(p, p.Completion!, Info), Is.EqualTo(1f), $"{p.Prompt} {p.Completion}");
+    }
+
+    [Test]
+    public void AccuracyReadsTheLastAnswerTag()
+    {
+        var acc = new AccuracyReward(Arithmetic);
+        Assert.That(acc.Score(Sum, "<think>x</think><answer>85</answer>", Info), Is.EqualTo(1f));
+        Assert.That(acc.Score(Sum, "<answer>85</answer><answer>84</answer>", Info), Is.EqualTo(0f), "several tags: the last counts");
+        Assert.That(acc.Score(Sum, "<answer>84</answer><answer>85</answer>", Info), Is.EqualTo(1f));
+        Assert.That(acc.Score(Sum, "<answer>eighty-five</answer>", Info), Is.EqualTo(0f), "non-numeric");
+        Assert.That(acc.Score(Sum, "<answer>85", Info), Is.EqualTo(0f), "unclosed tag");
+        Assert.That(acc.Score(Sum, "85", Info), Is.EqualTo(0f), "no tag");
+        Assert.That(acc.Score(Sum, "<answer> 85 </answer>", Info), Is.EqualTo(1f), "surrounding spaces are trimmed");
+    }
+
+    [Test]
+    public void FormatStrictAndPartial()
+    {
+        var strict = new FormatReward();
+        var partial = new FormatReward(partial: true);
+        Assert.That(strict.Score(Sum, "<think>a</think><answer>1</answer>", Info), Is.EqualTo(1f));
+        Assert.That(strict.Score(Sum, "<think>a</think>x<answer>1</answer>", Info), Is.EqualTo(0f), "text between the blocks");
+        Assert.That(strict.Score(Sum, "<think>a<think></think><answer>1</answer>", Info), Is.EqualTo(0f), "nested tag");
+        Assert.That(strict.Score(Sum, "<answer>1</answer>", Info), Is.EqualTo(0f));
+        Assert.That(partial.Score(Sum, "<answer>1</answer>", Info), Is.EqualTo(0.5f), "two of four tags, in order");
+        Assert.That(partial.Score(Sum, "</think><think>", Info), Is.EqualTo(0.25f), "out of order: only the first counts");
+        Assert.That(partial.Score(Sum, "<think><think></think><answer>1</answer>", Info), Is.EqualTo(0.75f), "a repeated tag earns nothing");
+        Assert.That(partial.Score(Sum, "<think>a</think><answer>1</answer>", Info), Is.EqualTo(1f));
+    }
+
+    [Test]
+    public void CountdownVerifier()
+    {
+        var acc = new AccuracyReward(Countdown, wellFormedWrong: 0.1f);
+        Assert.That(acc.Score(Cd, "<answer>25+3*7</answer>", Info), Is.EqualTo(1f), "25 + 21 = 46, every number once");
+        Assert.That(acc.Score(Cd, "<answer>(25-3)*7</answer>", Info), Is.EqualTo(0.1f), "well formed but 154");
+        Assert.That(acc.Score(Cd, "<answer>25+25-7+3</answer>", Info), Is.EqualTo(0.1f), "25 reused: wrong");
+        Assert.That(acc.Score(Cd, "<answer>25+21</answer>", Info), Is.EqualTo(0.1f), "a number not given");
+        Assert.That(acc.Score(Cd, "<answer>25+3</answer>", Info), Is.EqualTo(0.1f), "7 unused");
+        Assert.That(acc.Score(Cd, "<answer>25/(7-7)+3</answer>", Info), Is.EqualTo(0f), "division by zero is malformed");
+        Assert.That(acc.Score(Cd, "<answer>25+3×7</answer>", Info), Is.EqualTo(1f), "× is accepted");
+        Assert.That(acc.Score(Cd, "<answer>(25+3*7</answer>", Info), Is.EqualTo(0f), "unbalanced bracket");
+        Assert.That(acc.Score(Cd, "<answer>x+3*7</answer>", Info), Is.EqualTo(0f), "letters");
+        Assert.That(acc.Score(new Problem("4 6 3->3:", "3"), "<answer>6/4*(3-1)</answer>", Info), Is.EqualTo(0.1f));
+        Assert.That(acc.Score(new Problem("3 8 4->6:", "6"), "<answer>8*3/4</answer>", Info), Is.EqualTo(1f), "fractions in between are fine");
+    }
+
+    [Test]
+    public void LengthShaping()
+    {
+        var cos = new CosineLengthReward(Arithmetic, maxLength: 20);
+        // correct: r = .5 + .25(1 + cos(πL/20)) → L=0: 1.0, L=10: .75, L=20: .5; wrong: −.25(1 + cos) → 0 at L=20, −.5 at L=0.
+        Assert.That(cos.Score(Sum, "<answer>85</answer>", new(0, false)), Is.EqualTo(1f).Within(1e-6f));
+        Assert.That(cos.Score(Sum, "<answer>85</answer>", new(10, false)), Is.EqualTo(.75f).Within(1e-6f));
+        Assert.That(cos.Score(Sum, "<answer>84</answer>", new(0, false)), Is.EqualTo(-.5f).Within(1e-6f));
+        Assert.That(cos.Score(Sum, "<answer>84</answer>", new(20, false)), Is.EqualTo(0f).Within(1e-6f));
+        var over = new OverlongPenalty(maxLength: 20, buffer: 4, penalty: 1f);
+        // L ≤ 16: 0; L = 18: −(18 − 16)/4 = −.5; L = 21 (beyond): −1.
+        Assert.That(over.Score(Sum, "", new(16, false)), Is.EqualTo(0f));
+        Assert.That(over.Score(Sum, "", new(18, false)), Is.EqualTo(-.5f));
+        Assert.That(over.Score(Sum, "", new(21, true)), Is.EqualTo(-1f));
+        var set = RewardSet.Parse("accuracy:1,format:0.5", Arithmetic, 20);
+        Assert.That(set.Score(Sum, "<think>a</think><answer>85</answer>", Info).Total, Is.EqualTo(1.5f));
+        Assert.Throws<ArgumentException>(() => RewardSet.Parse("accuracy:x", Arithmetic, 20));
+        Assert.Throws<ArgumentException>(() => RewardSet.Parse("speed:1", Arithmetic, 20));
+    }
+}
