@@ -20,12 +20,22 @@ sealed class DemoOptions : CommonOptions
     public string Task { get; set; } = "arithmetic";
     [Option("out", Default = "runs/demo", HelpText = "Checkpoints, metrics, curves and summary.json.")]
     public string Out { get; set; } = "runs/demo";
-    [Option("sft-steps", Default = 150, HelpText = "SFT steps for the weak base.")]
+    [Option("sft-steps", Default = 600, HelpText = "At most this many SFT steps for the weak base.")]
     public int SftSteps { get; set; }
-    [Option("grpo-steps", Default = 150, HelpText = "GRPO steps.")]
+    [Option("base-target", Default = 0.3f, HelpText = "SFT stops once greedy pass@1 on 100 training problems reaches this (a weak base, whatever the seed).")]
+    public float BaseTarget { get; set; }
+    [Option("grpo-steps", Default = 300, HelpText = "GRPO steps.")]
     public int GrpoSteps { get; set; }
     [Option("eval-n", Default = 200, HelpText = "Held-out problems per evaluation.")]
     public int EvalN { get; set; }
+    [Option("grpo-lr", Default = 1e-4f, HelpText = "GRPO learning rate (after warm-up).")]
+    public float GrpoLr { get; set; }
+    [Option("grpo-warmup", Default = 10, HelpText = "GRPO warm-up steps (a fresh Adam's first steps are its largest).")]
+    public int GrpoWarmup { get; set; }
+    [Option("prompts", Default = 8, HelpText = "GRPO prompts per step (× 8 completions).")]
+    public int Prompts { get; set; }
+    [Option("temperature", Default = 1f, HelpText = "GRPO sampling temperature.")]
+    public float Temperature { get; set; }
 }
 
 /// <summary>`engine demo`: each stage says what it does; the before/after table, curves and summary.json at the end.</summary>
@@ -47,12 +57,25 @@ static class DemoCommand
         Console.WriteLine($"demo: task {task.Name}, seed {o.Seed}; tiny GPT-2 ({model.ParameterCount:N0} parameters), char tokenizer, on {backend.Name}");
         Console.WriteLine("demo: stages — 1 SFT a weak base on worked solutions, 2 evaluate, 3 GRPO with verifiable rewards, 4 evaluate again (about 10 minutes on 2 cores)");
 
-        // 1. SFT: a short run on worked solutions, so the base knows the format but not yet the skill.
-        Console.WriteLine($"\n[1/4] SFT for {o.SftSteps} steps on worked solutions");
+        // 1. SFT on worked solutions in chunks of 25 steps, stopping as soon as greedy pass@1 on
+        //    training problems reaches the target: the base knows the format but not yet the skill.
+        Console.WriteLine($"\n[1/4] SFT on worked solutions until greedy pass@1 on training problems reaches {o.BaseTarget:P0} (at most {o.SftSteps} steps)");
         var sftData = new SftData(train.Select(p => (p.Prompt, p.Completion ?? $"<answer>{p.Answer}</answer>")), tokenizer, Context);
         var sftOpt = RlCommands.NewOptimizer(model, 0.1f);
-        LmTrainer.Train(model, tokenizer, sftOpt, sftData, new Rng(o.Seed), new LmTrainOptions(o.SftSteps, 16, 1, 1f,
-            new LrSchedule(3e-3f, 20, o.SftSteps), 0, 4, 0, 25, Path.Combine(o.Out, "sft"), o.Seed, "sft"));
+        var sftRng = new Rng(o.Seed);
+        var dev = train.Take(100).ToList();
+        int sftSteps = 0;
+        double devPass = 0;
+        while (sftSteps < o.SftSteps)
+        {
+            int next = Math.Min(o.SftSteps, sftSteps + 25);
+            LmTrainer.Train(model, tokenizer, sftOpt, sftData, sftRng, new LmTrainOptions(next, 16, 1, 1f,
+                new LrSchedule(3e-3f, 20, o.SftSteps, MinRatio: 1f), 0, 2, 0, 1000, Path.Combine(o.Out, "sft"), o.Seed, "sft"), sftSteps);
+            sftSteps = next;
+            devPass = TaskEval.Evaluate(model, tokenizer, task, dev, 1, MaxNew, 1f, true, o.Seed).Pass1;
+            Console.WriteLine($"sft: {sftSteps} steps, greedy pass@1 on training problems {devPass:P0}");
+            if (devPass >= o.BaseTarget - 1e-6) break;
+        }
 
         // 2. Evaluate the base.
         Console.WriteLine($"\n[2/4] evaluating the SFT base on {o.EvalN} held-out problems (greedy pass@1, pass@{K}, maj@{K})");
@@ -60,11 +83,11 @@ static class DemoCommand
         Console.WriteLine($"base: pass@1 {before.Pass1:P1}, pass@{K} {before.PassK:P1}, format {before.FormatRate:P1}");
 
         // 3. GRPO from the base with accuracy + format rewards.
-        Console.WriteLine($"\n[3/4] GRPO for {o.GrpoSteps} steps (8 prompts × 8 completions, accuracy + 0.1·format rewards)");
+        Console.WriteLine($"\n[3/4] GRPO for {o.GrpoSteps} steps ({o.Prompts} prompts × 8 completions, accuracy + 0.1·format rewards)");
         var grpoOut = Path.Combine(o.Out, "grpo");
         var options = new GrpoOptions
         {
-            Steps = o.GrpoSteps, Prompts = 8, GroupSize = 8, MaxNewTokens = MaxNew, Temperature = 1f, Lr = 1e-4f,
+            Steps = o.GrpoSteps, Prompts = o.Prompts, GroupSize = 8, MaxNewTokens = MaxNew, Temperature = o.Temperature, Lr = o.GrpoLr, Warmup = o.GrpoWarmup,
             Seed = o.Seed, Out = grpoOut, LogEvery = 10, Aggregation = LossAggregation.TokenMean,
         };
         var rewards = RewardSet.Parse("accuracy:1,format:0.1", task, MaxNew);
