@@ -55,7 +55,7 @@ static class DemoCommand
         var train = task.Generate("train", 20000, o.Seed);
         var test = task.Generate("test", o.EvalN, o.Seed);
         Console.WriteLine($"demo: task {task.Name}, seed {o.Seed}; tiny GPT-2 ({model.ParameterCount:N0} parameters), char tokenizer, on {backend.Name}");
-        Console.WriteLine("demo: stages — 1 SFT a weak base on worked solutions, 2 evaluate, 3 GRPO with verifiable rewards, 4 evaluate again (about 10 minutes on 2 cores)");
+        Console.WriteLine("demo: stages — 1 SFT a weak base on worked solutions, 2 evaluate, 3 GRPO with verifiable rewards, 4 evaluate again (about 3–4 minutes on 2 cores; more with --device ilgpu-cpu)");
 
         // 1. SFT on worked solutions in chunks of 25 steps, stopping as soon as greedy pass@1 on
         //    training problems reaches the target: the base knows the format but not yet the skill.

@@ -23,7 +23,7 @@ public static class Curves
                 line.LegendText = $"{name} (mean of {smooth})";
                 line.MarkerSize = 0;
                 line.LineWidth = 2;
-                line.Color = raw.Color.WithAlpha(1);
+                line.Color = raw.Color.WithAlpha(1.0);   // 1.0: the fraction overload (an int literal would pick the byte one)
             }
         }
         plt.Title(title);
