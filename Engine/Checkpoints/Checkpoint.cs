@@ -77,18 +77,26 @@ public static class Checkpoint
         return (model, tokenizer);
     }
 
-    /// <summary>The weights alone: config.json + model.safetensors, every tensor checked against the config.</summary>
-    public static Transformer LoadModel(string dir, IBackend backend)
+    /// <summary>
+    /// The weights alone: config.json + model.safetensors, every tensor checked against the config.
+    /// withValueHead: add a freshly initialised value head when the checkpoint has none (a critic or a
+    /// reward model started from a policy).
+    /// </summary>
+    public static Transformer LoadModel(string dir, IBackend backend, bool withValueHead = false, int seed = 0)
     {
         if (!Directory.Exists(dir)) throw new ArgumentException($"--checkpoint {dir}: no such folder");
         var cfg = ModelConfig.Load(Path.Combine(dir, "config.json"));
-        var model = new Transformer(cfg, backend, seed: 0);
+        if (withValueHead) cfg = cfg with { ValueHead = true };
+        var model = new Transformer(cfg, backend, seed);
         var file = SafeTensors.Read(Path.Combine(dir, "model.safetensors"));
         var tensors = cfg.IsGpt2 ? HfNames.FromGpt2(file, cfg.Layers) : file;
         foreach (var (name, param) in model.Named)
         {
             if (!tensors.TryGetValue(name, out var entry))
+            {
+                if (withValueHead && name.StartsWith("v_head.")) continue;      // keeps its fresh initialisation
                 throw new InvalidDataException($"checkpoint: tensor '{name}' is missing from model.safetensors");
+            }
             if (!entry.Shape.SequenceEqual(param.Shape))
                 throw new InvalidDataException($"checkpoint: tensor '{name}' has shape {ShapeException.Format(entry.Shape)} but config.json implies {ShapeException.Format(param.Shape)}");
             param.Data.CopyFrom(entry.Data);

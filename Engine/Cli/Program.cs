@@ -9,7 +9,7 @@ namespace Engine.Cli;
 static class Program
 {
     static readonly Type[] Verbs = [typeof(PretrainOptions), typeof(SftOptions), typeof(SampleOptions), typeof(EvalOptions), typeof(TokenizeOptions),
-        typeof(GrpoCliOptions), typeof(DataOptions), typeof(DemoOptions)];
+        typeof(GrpoCliOptions), typeof(DataOptions), typeof(DemoOptions), typeof(RmOptions)];
 
     /// <summary>`--n` and `--k` are the documented flags; CommandLineParser needs long names of two or more letters.</summary>
     static string[] Aliases(string[] args) => args.Select(a => a switch
@@ -36,6 +36,7 @@ static class Program
                 (GrpoCliOptions o) => RlCommands.Grpo(o),
                 (DataOptions o) => RlCommands.Data(o),
                 (DemoOptions o) => DemoCommand.Run(o),
+                (RmOptions o) => RmCommand.Run(o),
                 errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or UnauthorizedAccessException

@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using System.Text.Json;
+using CommandLine;
+using Engine.Checkpoints;
+using Engine.Model;
+using Engine.RL;
+using Engine.Tasks;
+using Engine.Training;
+
+namespace Engine.Cli;
+
+[Verb("rm", HelpText = "Train a reward model (scalar head, Bradley–Terry) on {\"prompt\",\"chosen\",\"rejected\"} JSONL or built-in preferences.")]
+sealed class RmOptions : ModelOptions
+{
+    [Option("data", HelpText = "JSONL of {\"prompt\",\"chosen\",\"rejected\"}; 10% is held out. Default: built-in preferences from --task.")]
+    public string? Data { get; set; }
+    [Option("task", Default = "arithmetic", HelpText = "Task of the built-in preferences (correct and concise over wrong, rambling or malformed).")]
+    public string Task { get; set; } = "arithmetic";
+    [Option("pairs", Default = 4000, HelpText = "Built-in training pairs.")]
+    public int Pairs { get; set; }
+    [Option("out", HelpText = "Run folder. Default: runs/rm.")]
+    public string? Out { get; set; }
+    [Option("steps", Default = 300, HelpText = "Optimiser steps.")]
+    public int Steps { get; set; }
+    [Option("batch", Default = 16, HelpText = "Pairs per step.")]
+    public int Batch { get; set; }
+    [Option("lr", Default = 1e-3f, HelpText = "Peak learning rate (warm-up, cosine).")]
+    public float Lr { get; set; }
+    [Option("warmup", Default = 20, HelpText = "Warm-up steps.")]
+    public int Warmup { get; set; }
+    [Option("clip", Default = 1f, HelpText = "Global gradient-norm clip.")]
+    public float Clip { get; set; }
+    [Option("eval-every", Default = 50, HelpText = "Held-out pairwise accuracy every N steps.")]
+    public int EvalEvery { get; set; }
+    [Option("log-every", Default = 25, HelpText = "Without a terminal: a line every N steps.")]
+    public int LogEvery { get; set; }
+}
+
+static class RmCommand
+{
+    public static int Run(RmOptions o)
+    {
+        if (o.Steps < 1 || o.Batch < 1 || o.Pairs < 10 || o.LogEvery < 1) throw new ArgumentException("rm: --steps, --batch, --log-every must be >= 1 and --pairs >= 10");
+        string outDir = o.Out ?? Path.Combine("runs", "rm");
+        var task = ReasoningTasks.Create(o.Task);
+        var (_, backend, _) = ModelSetup.Backend(o.Device, false);
+        Transformer rm;
+        Tokenizers.ITokenizer tokenizer;
+        if (o.Checkpoint is not null)
+        {
+            (_, tokenizer) = Checkpoint.Load(o.Checkpoint, backend);
+            rm = Checkpoint.LoadModel(o.Checkpoint, backend, withValueHead: true, seed: o.Seed);
+            Console.WriteLine($"reward model from {o.Checkpoint} with a fresh value head");
+        }
+        else
+        {
+            (var fresh, tokenizer) = ModelSetup.Create(o, backend);
+            rm = new Transformer(fresh.Config with { ValueHead = true }, backend, o.Seed);
+        }
+        IReadOnlyList<Preference> train, test;
+        if (o.Data is not null)
+        {
+            var all = RewardModel.ReadJsonl(o.Data);
+            if (all.Count < 10) throw new ArgumentException($"--data {o.Data}: needs at least 10 pairs, got {all.Count}");
+            int nTest = Math.Max(1, all.Count / 10);
+            (train, test) = (all.Take(all.Count - nTest).ToList(), all.Skip(all.Count - nTest).ToList());
+        }
+        else (train, test) = (RewardModel.FromTask(task, "train", o.Pairs, o.Seed), RewardModel.FromTask(task, "test", Math.Max(50, o.Pairs / 10), o.Seed));
+        Console.WriteLine($"rm: {train.Count} training pairs, {test.Count} held out ({o.Data ?? $"built-in {task.Name} preferences"})");
+
+        var optimizer = RlCommands.NewOptimizer(rm, 0.01f);
+        var schedule = new LrSchedule(o.Lr, o.Warmup, o.Steps);
+        var rng = new Rng(o.Seed);
+        var clock = Stopwatch.StartNew();
+        var (before, accBefore) = RewardModel.Evaluate(rm, tokenizer, test);
+        float evalAcc = accBefore, evalLoss = before;
+        using (var run = new RunFolder(outDir))
+            Progress.Run("rm", 0, o.Steps, o.LogEvery, report =>
+            {
+                for (int step = 0; step < o.Steps; step++)
+                {
+                    var batch = Enumerable.Range(0, o.Batch).Select(_ => train[rng.Next(train.Count)]).ToList();
+                    float lr = schedule.At(step);
+                    var (loss, acc) = RewardModel.Step(rm, tokenizer, optimizer, batch, lr, o.Clip);
+                    if (!float.IsFinite(loss)) throw new InvalidOperationException($"rm: the loss became {loss} at step {step}; try a lower --lr");
+                    var row = new Dictionary<string, object> { ["step"] = step, ["loss"] = loss, ["accuracy"] = acc, ["lr"] = lr };
+                    if ((step + 1) % o.EvalEvery == 0 || step == o.Steps - 1)
+                    {
+                        (evalLoss, evalAcc) = RewardModel.Evaluate(rm, tokenizer, test);
+                        row["eval/loss"] = evalLoss;
+                        row["eval/accuracy"] = evalAcc;
+                    }
+                    run.Log(row);
+                    report(step, $"loss {loss:F3} acc {acc:P0} held-out acc {evalAcc:P1}");
+                }
+            });
+        Checkpoint.Save(Path.Combine(outDir, "final"), rm, tokenizer);
+        File.WriteAllText(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["pairs"] = train.Count, ["held_out"] = test.Count, ["eval_accuracy_before"] = accBefore, ["eval_accuracy"] = evalAcc,
+            ["eval_loss"] = evalLoss, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1), ["checkpoint"] = Path.Combine(outDir, "final"),
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"rm: held-out pairwise accuracy {accBefore:P1} -> {evalAcc:P1}; wrote {Path.Combine(outDir, "final")}");
+        return 0;
+    }
+}
