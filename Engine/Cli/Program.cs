@@ -9,7 +9,7 @@ namespace Engine.Cli;
 static class Program
 {
     static readonly Type[] Verbs = [typeof(PretrainOptions), typeof(SftOptions), typeof(SampleOptions), typeof(EvalOptions), typeof(TokenizeOptions),
-        typeof(GrpoCliOptions), typeof(DataOptions), typeof(DemoOptions), typeof(RmOptions)];
+        typeof(GrpoCliOptions), typeof(DataOptions), typeof(DemoOptions), typeof(RmOptions), typeof(PpoCliOptions)];
 
     /// <summary>`--n` and `--k` are the documented flags; CommandLineParser needs long names of two or more letters.</summary>
     static string[] Aliases(string[] args) => args.Select(a => a switch
@@ -37,6 +37,7 @@ static class Program
                 (DataOptions o) => RlCommands.Data(o),
                 (DemoOptions o) => DemoCommand.Run(o),
                 (RmOptions o) => RmCommand.Run(o),
+                (PpoCliOptions o) => PpoCommand.Run(o),
                 errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or UnauthorizedAccessException

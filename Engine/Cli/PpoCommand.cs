@@ -1,0 +1,107 @@
+using System.Text.Json;
+using CommandLine;
+using Engine.Checkpoints;
+using Engine.Model;
+using Engine.RL;
+using Engine.Rewards;
+using Engine.Tasks;
+using Engine.Training;
+
+namespace Engine.Cli;
+
+[Verb("ppo", HelpText = "PPO with a critic, KL-in-reward to a frozen reference, and a reward model or verifiable rewards.")]
+sealed class PpoCliOptions : ModelOptions
+{
+    [Option("task", Default = "arithmetic", HelpText = "Prompts (and the accuracy metric) come from this task.")]
+    public string Task { get; set; } = "arithmetic";
+    [Option("reward-model", HelpText = "A reward-model checkpoint (engine rm); without it the verifiable --rewards are used.")]
+    public string? RewardModel { get; set; }
+    [Option("rewards", Default = "accuracy:1,format:0.1", HelpText = "Verifiable rewards when no --reward-model is given.")]
+    public string Rewards { get; set; } = "accuracy:1,format:0.1";
+    [Option("critic", HelpText = "Critic initialisation: a checkpoint (e.g. the reward model). Default: the policy with a fresh value head.")]
+    public string? Critic { get; set; }
+    [Option("out", HelpText = "Run folder. Default: runs/ppo.")]
+    public string? Out { get; set; }
+    [Option("steps", Default = 100, HelpText = "PPO steps.")]
+    public int Steps { get; set; }
+    [Option("prompts", Default = 32, HelpText = "Prompts (one completion each) per step.")]
+    public int Prompts { get; set; }
+    [Option("max-new-tokens", Default = 40, HelpText = "Completion budget.")]
+    public int MaxNewTokens { get; set; }
+    [Option("temperature", Default = 1f, HelpText = "Sampling temperature.")]
+    public float Temperature { get; set; }
+    [Option("lr", Default = 1e-4f, HelpText = "Policy learning rate.")]
+    public float Lr { get; set; }
+    [Option("critic-lr", Default = 3e-4f, HelpText = "Critic learning rate.")]
+    public float CriticLr { get; set; }
+    [Option("warmup", Default = 10, HelpText = "Warm-up steps.")]
+    public int Warmup { get; set; }
+    [Option("kl-coef", Default = 0.05f, HelpText = "β of the KL penalty in the reward.")]
+    public float KlCoef { get; set; }
+    [Option("kl-estimator", Default = "k1", HelpText = "k1 | k3.")]
+    public string KlEstimator { get; set; } = "k1";
+    [Option("kl-target", Default = 0f, HelpText = "> 0: adapt β toward this per-sequence KL (Ziegler et al.).")]
+    public float KlTarget { get; set; }
+    [Option("gamma", Default = 1f, HelpText = "GAE γ.")]
+    public float Gamma { get; set; }
+    [Option("lambda", Default = 0.95f, HelpText = "GAE λ.")]
+    public float Lambda { get; set; }
+    [Option("ppo-epochs", Default = 2, HelpText = "Passes over each step's samples.")]
+    public int PpoEpochs { get; set; }
+    [Option("minibatches", Default = 2, HelpText = "Optimiser steps per pass.")]
+    public int MiniBatches { get; set; }
+    [Option("cliprange", Default = 0.2f, HelpText = "ε of the clipped policy loss.")]
+    public float ClipRange { get; set; }
+    [Option("cliprange-value", Default = 0.2f, HelpText = "Clip of the value loss around the old values.")]
+    public float ClipRangeValue { get; set; }
+    [Option("vf-coef", Default = 0.5f, HelpText = "Value-loss coefficient.")]
+    public float VfCoef { get; set; }
+    [Option("entropy-coef", Default = 0f, HelpText = "Entropy bonus.")]
+    public float EntropyCoef { get; set; }
+    [Option("missing-eos-penalty", Default = 0f, HelpText = "Added to the score of a completion that ran out of budget (e.g. -1).")]
+    public float MissingEosPenalty { get; set; }
+    [Option("log-every", Default = 10, HelpText = "Without a terminal: a line every N steps.")]
+    public int LogEvery { get; set; }
+}
+
+static class PpoCommand
+{
+    public static int Run(PpoCliOptions o)
+    {
+        if (o.Steps < 1 || o.Prompts < 2 || o.PpoEpochs < 1 || o.MiniBatches < 1 || o.MaxNewTokens < 1 || o.LogEvery < 1)
+            throw new ArgumentException("ppo: --steps, --ppo-epochs, --minibatches, --max-new-tokens, --log-every must be >= 1 and --prompts >= 2");
+        var kl = o.KlEstimator switch { "k1" => RL.KlEstimator.K1, "k3" => RL.KlEstimator.K3, _ => throw new ArgumentException($"--kl-estimator {o.KlEstimator}: expected k1 or k3") };
+        string outDir = o.Out ?? Path.Combine("runs", "ppo");
+        var task = ReasoningTasks.Create(o.Task);
+        var (_, backend, _) = ModelSetup.Backend(o.Device, false);
+        var (policy, tokenizer) = ModelSetup.Create(o, backend);
+        // The reference and the critic start from the policy's weights (saved once so both can load them).
+        string start = Path.Combine(outDir, "initial");
+        Checkpoint.Save(start, policy, tokenizer);
+        var reference = Checkpoint.LoadModel(start, backend);
+        var critic = Checkpoint.LoadModel(o.Critic ?? start, backend, withValueHead: true, seed: o.Seed);
+        Transformer? rm = o.RewardModel is null ? null : Checkpoint.LoadModel(o.RewardModel, backend);
+        if (rm is not null && rm.ValueW is null) throw new ArgumentException($"--reward-model {o.RewardModel}: the checkpoint has no value head (train one with engine rm)");
+        var train = task.Generate("train", 5000, o.Seed);
+        RlCommands.CheckPrompts(train, tokenizer, policy.Config.MaxPositions, "generated problems");
+        var options = new PpoOptions
+        {
+            Steps = o.Steps, Prompts = o.Prompts, MaxNewTokens = o.MaxNewTokens, Temperature = o.Temperature, Lr = o.Lr, CriticLr = o.CriticLr,
+            Warmup = o.Warmup, ClipRange = o.ClipRange, ClipRangeValue = o.ClipRangeValue, VfCoef = o.VfCoef, KlCoef = o.KlCoef,
+            KlEstimator = kl, KlTarget = o.KlTarget, Gamma = o.Gamma, Lambda = o.Lambda, PpoEpochs = o.PpoEpochs, MiniBatches = o.MiniBatches,
+            EntropyCoef = o.EntropyCoef, MissingEosPenalty = o.MissingEosPenalty, LogEvery = o.LogEvery, Seed = o.Seed, Out = outDir,
+        };
+        var rewards = rm is null ? RewardSet.Parse(o.Rewards, task, o.MaxNewTokens) : null;
+        var trainer = new PpoTrainer(policy, reference, critic, tokenizer, task, train, rewards, rm,
+            RlCommands.NewOptimizer(policy, 0f), RlCommands.NewOptimizer(critic, 0f), new Rng(o.Seed), options);
+        var rows = trainer.Train();
+        Curves.Save(Path.Combine(outDir, "reward.png"), $"PPO on {task.Name}", rows, ["reward/mean", "accuracy"]);
+        File.WriteAllText(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["task"] = task.Name, ["steps"] = o.Steps, ["reward_model"] = o.RewardModel ?? "", ["first"] = rows[0], ["final"] = rows[^1],
+            ["checkpoint"] = Path.Combine(outDir, "final"),
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"ppo: wrote {Path.Combine(outDir, "final")}, critic/, metrics.jsonl, reward.png and summary.json");
+        return 0;
+    }
+}

@@ -1,0 +1,198 @@
+using System.Diagnostics;
+using Engine.Autograd;
+using Engine.Checkpoints;
+using Engine.Generation;
+using Engine.Kernels;
+using Engine.Model;
+using Engine.Rewards;
+using Engine.Tasks;
+using Engine.Tokenizers;
+using Engine.Training;
+
+namespace Engine.RL;
+
+public sealed record PpoOptions
+{
+    public int Steps { get; init; } = 100;
+    public int Prompts { get; init; } = 32;
+    public int MaxNewTokens { get; init; } = 32;
+    public float Temperature { get; init; } = 1f;
+    public float Lr { get; init; } = 1e-4f;
+    public float CriticLr { get; init; } = 1e-4f;
+    public int Warmup { get; init; } = 10;
+    public float Clip { get; init; } = 1f;
+    public float ClipRange { get; init; } = 0.2f;
+    public float ClipRangeValue { get; init; } = 0.2f;
+    public float VfCoef { get; init; } = 0.5f;
+    public float KlCoef { get; init; } = 0.05f;
+    public KlEstimator KlEstimator { get; init; } = KlEstimator.K1;
+    public float KlTarget { get; init; }                  // > 0: adaptive coefficient (Ziegler et al.)
+    public float Gamma { get; init; } = 1f;
+    public float Lambda { get; init; } = 0.95f;
+    public int PpoEpochs { get; init; } = 2;
+    public int MiniBatches { get; init; } = 2;
+    public float EntropyCoef { get; init; }
+    public float MissingEosPenalty { get; init; }         // added to the score of a completion that hit the budget
+    public int LogEvery { get; init; } = 10;
+    public int Seed { get; init; } = 1;
+    public string Out { get; init; } = "runs/ppo";
+}
+
+/// <summary>
+/// RLHF-style PPO (Ouyang et al.; Ziegler et al.), as TRL/verl run it: per step, sample completions,
+/// score them (a reward model or verifiable rewards), place the score on the last response token and
+/// the KL penalty to the frozen reference on every token, GAE with the critic's values, whitened
+/// advantages, then PpoEpochs × MiniBatches of the clipped policy loss (fused kernel) and the
+/// clipped value loss on the critic.
+/// </summary>
+public sealed class PpoTrainer(Transformer policy, Transformer reference, Transformer critic, ITokenizer tokenizer, IReasoningTask task,
+    IReadOnlyList<Problem> train, RewardSet? rewards, Transformer? rewardModel, AdamW policyOptimizer, AdamW criticOptimizer, Rng rng, PpoOptions o)
+{
+    readonly IBackend be = policy.Backend;
+    readonly AccuracyReward accuracy = new(task);
+    float beta = o.KlCoef;
+
+    public IReadOnlyList<Dictionary<string, object>> Train()
+    {
+        var rows = new List<Dictionary<string, object>>();
+        var schedule = new LrSchedule(1f, o.Warmup, o.Steps, MinRatio: 1f);
+        using var run = new RunFolder(o.Out);
+        Progress.Run("ppo", 0, o.Steps, o.LogEvery, report =>
+        {
+            for (int step = 0; step < o.Steps; step++)
+            {
+                var row = Step(step, schedule.At(step));
+                run.Log(row);
+                rows.Add(row);
+                report(step, $"score {row["reward/mean"]:F3} acc {row["accuracy"]:F3} kl {row["kl"]:F4} value loss {row["loss/value"]:F4}");
+            }
+        });
+        Checkpoint.Save(Path.Combine(o.Out, "final"), policy, tokenizer);
+        Checkpoint.Save(Path.Combine(o.Out, "critic"), critic, tokenizer);
+        return rows;
+    }
+
+    Dictionary<string, object> Step(int step, float lrScale)
+    {
+        var clock = Stopwatch.StartNew();
+        var problems = Enumerable.Range(0, o.Prompts).Select(_ => train[rng.Next(train.Count)]).ToList();
+        var prompts = problems.Select(p => tokenizer.Encode(p.Prompt)).ToList();
+        var completions = Generator.Generate(policy, tokenizer, prompts, new SamplingOptions(o.MaxNewTokens, o.Temperature, Stop: [TaskEval.Stop]), rng);
+        double sampling = clock.Elapsed.TotalSeconds;
+
+        var sw = Stopwatch.StartNew();
+        int M = completions.Length;
+        var info = completions.Select(c => new ResponseInfo(c.Ids.Length, c.FinishReason == "length")).ToArray();
+        float[] scores = rewardModel is not null
+            ? RewardModel.Score(rewardModel, tokenizer, problems.Select((p, i) => (p.Prompt, completions[i].Text)).ToList())
+            : problems.Select((p, i) => rewards!.Score(p, completions[i].Text, info[i]).Total).ToArray();
+        float[] rawScores = (float[])scores.Clone();
+        for (int i = 0; i < M; i++) if (info[i].Truncated) scores[i] += o.MissingEosPenalty;
+        float[] correct = problems.Select((p, i) => accuracy.Score(p, completions[i].Text, info[i])).ToArray();
+        double scoring = sw.Elapsed.TotalSeconds;
+
+        sw.Restart();
+        int T = problems.Select((p, i) => prompts[i].Length + completions[i].Ids.Length).Max() - 1, V = policy.Config.VocabSize;
+        var inputs = new int[M * T];
+        var targets = new int[M * T];
+        var mask = new float[M * T];
+        Array.Fill(inputs, tokenizer.PadId);
+        Array.Fill(targets, tokenizer.PadId);
+        for (int i = 0; i < M; i++)
+        {
+            int[] seq = [.. prompts[i], .. completions[i].Ids];
+            for (int t = 0; t < seq.Length - 1; t++)
+            {
+                inputs[i * T + t] = seq[t];
+                targets[i * T + t] = seq[t + 1];
+                if (t + 1 >= prompts[i].Length) mask[i * T + t] = 1f;
+            }
+        }
+        float[] oldLogp = TokenLogp(policy, inputs, targets, M, T, V);
+        float[] refLogp = TokenLogp(reference, inputs, targets, M, T, V);
+        float[] oldValues = Values(critic, inputs, M, T, grad: false).Values;
+        float[] kl = RlMath.Kl(be, oldLogp, refLogp, o.KlEstimator);
+        float[] tokenRewards = PpoMath.RewardsWithKl(scores, kl, mask, M, T, beta);
+        var (adv, returns) = RlMath.Gae(be, tokenRewards, oldValues, mask, M, T, o.Gamma, o.Lambda, whiten: mask.Sum() >= 2);
+
+        var order = Enumerable.Range(0, M).ToArray();
+        int mb = (M + o.MiniBatches - 1) / o.MiniBatches;
+        var fo = new FusedLossOptions(o.Temperature, o.ClipRange, o.ClipRange, 0f, 0f, o.EntropyCoef, LossAggregation.TokenMean, o.MaxNewTokens);
+        double pl = 0, clipFrac = 0, approxKl = 0, entropy = 0, vl = 0, vClip = 0;
+        int updates = 0;
+        for (int epoch = 0; epoch < o.PpoEpochs; epoch++)
+        {
+            rng.Shuffle(order);
+            for (int s = 0; s < M; s += mb)
+            {
+                var rows = order[s..Math.Min(M, s + mb)];
+                int m = rows.Length;
+                int[] Take(int[] x) => rows.SelectMany(r => x[(r * T)..((r + 1) * T)]).ToArray();
+                float[] TakeF(float[] x) => rows.SelectMany(r => x[(r * T)..((r + 1) * T)]).ToArray();
+                float[] mbMask = TakeF(mask);
+                if (mbMask.Sum() == 0) continue;
+                // policy
+                policyOptimizer.ZeroGrad();
+                var logits = policy.Forward(Take(inputs), m, T);
+                var res = FusedPolicy.Run(be, logits.Data, logits.Data, Take(targets), TakeF(oldLogp), TakeF(adv), mbMask, null, m, T, V, fo);
+                if (!float.IsFinite(res.Loss)) throw new InvalidOperationException($"ppo: the policy loss became {res.Loss} at step {step}; try a lower --lr");
+                logits.Backward(Tensor.Wrap(be, logits.Data, logits.Shape));
+                GradClip.ClipGlobalNorm(policyOptimizer.Parameters, o.Clip);
+                policyOptimizer.Update(o.Lr * lrScale);
+                // critic
+                criticOptimizer.ZeroGrad();
+                var (values, vTensor) = Values(critic, Take(inputs), m, T, grad: true);
+                var weights = RlMath.AggregationWeights(mbMask, m, T, LossAggregation.TokenMean);
+                var (vLoss, vGrad, vFrac) = PpoMath.ValueLoss(values, TakeF(oldValues), TakeF(returns), weights, mbMask, o.ClipRangeValue);
+                for (int i = 0; i < vGrad.Length; i++) vGrad[i] *= o.VfCoef;
+                vTensor!.Backward(Tensor.FromArray(be, vGrad, m, T));
+                GradClip.ClipGlobalNorm(criticOptimizer.Parameters, o.Clip);
+                criticOptimizer.Update(o.CriticLr * lrScale);
+                pl += res.PolicyLoss; clipFrac += res.ClipFraction; approxKl += res.ApproxKl; entropy += res.Entropy; vl += vLoss; vClip += vFrac;
+                updates++;
+            }
+        }
+        double training = sw.Elapsed.TotalSeconds;
+
+        // Mean KL per sequence (summed over its tokens), for the metrics and the adaptive coefficient.
+        double klSeq = 0;
+        for (int i = 0; i < M * T; i++) klSeq += kl[i] * mask[i];
+        klSeq /= Math.Max(1, M);
+        if (o.KlTarget > 0) beta = PpoMath.AdaptiveKl(beta, (float)klSeq, o.KlTarget, M);
+        var maskedValues = oldValues.Where((_, i) => mask[i] != 0).DefaultIfEmpty(0f);
+        int u = Math.Max(1, updates);
+        return new Dictionary<string, object>
+        {
+            ["step"] = step, ["reward/mean"] = rawScores.Average(), ["reward/std"] = Std(rawScores),
+            [rewardModel is not null ? "rm/score" : "reward/verifiable"] = rawScores.Average(),
+            ["accuracy"] = correct.Average(), ["completion_length/mean"] = completions.Average(c => c.Ids.Length),
+            ["completion_length/max"] = completions.Max(c => c.Ids.Length), ["kl"] = (float)klSeq, ["beta"] = beta,
+            ["loss/policy"] = (float)(pl / u), ["loss/value"] = (float)(vl / u), ["clipfrac"] = (float)(clipFrac / u),
+            ["value_clipfrac"] = (float)(vClip / u), ["approx_kl"] = (float)(approxKl / u), ["entropy"] = (float)(entropy / u),
+            ["explained_variance"] = PpoMath.ExplainedVariance(oldValues, returns, mask), ["value/mean"] = maskedValues.Average(),
+            ["tokens_per_s"] = Math.Round(mask.Sum() / clock.Elapsed.TotalSeconds, 1), ["lr"] = o.Lr * lrScale,
+            ["time/sampling"] = Math.Round(sampling, 3), ["time/scoring"] = Math.Round(scoring, 3), ["time/training"] = Math.Round(training, 3),
+        };
+    }
+
+    static float Std(float[] x) => x.Length < 2 ? 0f : (float)Math.Sqrt(x.Sum(v => Math.Pow(v - x.Average(), 2)) / (x.Length - 1));
+
+    float[] TokenLogp(Transformer model, int[] inputs, int[] targets, int M, int T, int V)
+    {
+        using var _ = GradMode.Disable();
+        var logits = model.Forward(inputs, M, T);
+        var zeros = new float[M * T];
+        return FusedPolicy.Run(be, logits.Data, logits.Data, targets, zeros, zeros, zeros, null, M, T, V, new FusedLossOptions(o.Temperature)).Logp;
+    }
+
+    static (float[] Values, Tensor? Tensor) Values(Transformer critic, int[] inputs, int M, int T, bool grad)
+    {
+        if (grad)
+        {
+            var v = critic.Values(critic.Hidden(inputs, M, T));
+            return (v.ToArray(), v);
+        }
+        using var _ = GradMode.Disable();
+        return (critic.Values(critic.Hidden(inputs, M, T)).ToArray(), null);
+    }
+}
