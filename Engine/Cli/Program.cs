@@ -9,7 +9,8 @@ namespace Engine.Cli;
 static class Program
 {
     static readonly Type[] Verbs = [typeof(PretrainOptions), typeof(SftOptions), typeof(SampleOptions), typeof(EvalOptions), typeof(TokenizeOptions),
-        typeof(GrpoCliOptions), typeof(DataOptions), typeof(DemoOptions), typeof(RmOptions), typeof(PpoCliOptions)];
+        typeof(GrpoCliOptions), typeof(DataOptions), typeof(DemoOptions), typeof(RmOptions), typeof(PpoCliOptions),
+        typeof(RejectionOptions), typeof(DistillOptions)];
 
     /// <summary>`--n` and `--k` are the documented flags; CommandLineParser needs long names of two or more letters.</summary>
     static string[] Aliases(string[] args) => args.Select(a => a switch
@@ -38,6 +39,8 @@ static class Program
                 (DemoOptions o) => DemoCommand.Run(o),
                 (RmOptions o) => RmCommand.Run(o),
                 (PpoCliOptions o) => PpoCommand.Run(o),
+                (RejectionOptions o) => RecipeCommands.Rejection(o),
+                (DistillOptions o) => RecipeCommands.Distill(o),
                 errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or UnauthorizedAccessException

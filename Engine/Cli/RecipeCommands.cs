@@ -1,0 +1,144 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CommandLine;
+using Engine.Checkpoints;
+using Engine.Data;
+using Engine.Generation;
+using Engine.Model;
+using Engine.Rewards;
+using Engine.Tasks;
+using Engine.Tokenizers;
+using Engine.Training;
+
+namespace Engine.Cli;
+
+[Verb("rejection-sample", HelpText = "Sample k completions per problem and keep only verified-correct, well-formatted traces as SFT JSONL.")]
+sealed class RejectionOptions : ModelOptions
+{
+    [Option("task", Default = "arithmetic", HelpText = "The verifier (and the problems unless --data is given).")]
+    public string Task { get; set; } = "arithmetic";
+    [Option("data", HelpText = "JSONL of {\"prompt\",\"answer\"} problems instead of the task's training split.")]
+    public string? Data { get; set; }
+    [Option("n-problems", Default = 500, HelpText = "--n: training problems to sample on.")]
+    public int N { get; set; }
+    [Option("k-samples", Default = 4, HelpText = "--k: samples per problem.")]
+    public int K { get; set; }
+    [Option("temperature", Default = 1f, HelpText = "Sampling temperature.")]
+    public float Temperature { get; set; }
+    [Option("max-new-tokens", Default = 40, HelpText = "Completion budget.")]
+    public int MaxNewTokens { get; set; }
+    [Option("out", Required = true, HelpText = "Output JSONL of {\"prompt\",\"completion\"}.")]
+    public string Out { get; set; } = "";
+}
+
+[Verb("distill", HelpText = "SFT a (smaller) student on a teacher's verified traces (the R1 paper's distillation).")]
+sealed class DistillOptions : CommonOptions
+{
+    [Option("teacher", Required = true, HelpText = "Teacher checkpoint.")]
+    public string Teacher { get; set; } = "";
+    [Option("student", Default = "micro", HelpText = "Student: a preset or config.json (fresh), or a checkpoint folder.")]
+    public string Student { get; set; } = "micro";
+    [Option("task", Default = "arithmetic", HelpText = "Task whose training problems the teacher solves.")]
+    public string Task { get; set; } = "arithmetic";
+    [Option("n-problems", Default = 2000, HelpText = "--n: problems the teacher samples on.")]
+    public int N { get; set; }
+    [Option("k-samples", Default = 2, HelpText = "--k: teacher samples per problem.")]
+    public int K { get; set; }
+    [Option("steps", Default = 400, HelpText = "Student SFT steps.")]
+    public int Steps { get; set; }
+    [Option("lr", Default = 3e-3f, HelpText = "Student learning rate.")]
+    public float Lr { get; set; }
+    [Option("out", Default = "runs/distill", HelpText = "Run folder: traces.jsonl, the student's checkpoints, summary.json.")]
+    public string Out { get; set; } = "runs/distill";
+}
+
+static class RecipeCommands
+{
+    /// <summary>k samples per problem; the verified-correct, strictly formatted ones (deduplicated) and the acceptance rate.</summary>
+    public static (List<(string Prompt, string Completion)> Kept, double Acceptance) RejectionSample(Transformer model, ITokenizer tokenizer,
+        IReasoningTask task, IReadOnlyList<Problem> problems, int k, float temperature, int maxNewTokens, int seed)
+    {
+        var rng = new Rng(seed);
+        var accuracy = new AccuracyReward(task);
+        var format = new FormatReward();
+        var kept = new List<(string, string)>();
+        int sampled = 0, accepted = 0;
+        foreach (var chunk in problems.Chunk(Math.Max(1, 64 / k)))
+        {
+            var prompts = chunk.SelectMany(p => Enumerable.Repeat(tokenizer.Encode(p.Prompt), k)).ToList();
+            var completions = Generator.Generate(model, tokenizer, prompts, new SamplingOptions(maxNewTokens, temperature, Stop: [TaskEval.Stop]), rng);
+            for (int i = 0; i < chunk.Length; i++)
+            {
+                var seen = new HashSet<string>();
+                foreach (var c in completions.Skip(i * k).Take(k))
+                {
+                    sampled++;
+                    var info = new ResponseInfo(c.Ids.Length, c.FinishReason == "length");
+                    if (accuracy.Score(chunk[i], c.Text, info) != 1f || format.Score(chunk[i], c.Text, info) != 1f) continue;
+                    accepted++;
+                    if (seen.Add(c.Text)) kept.Add((chunk[i].Prompt, c.Text));
+                }
+            }
+        }
+        return (kept, sampled == 0 ? 0 : (double)accepted / sampled);
+    }
+
+    public static void WriteSft(string path, IEnumerable<(string Prompt, string Completion)> rows)
+    {
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder is not null) Directory.CreateDirectory(folder);
+        string tmp = path + ".tmp";
+        Jsonl.Write(tmp, rows.Select(r => new JsonObject { ["prompt"] = r.Prompt, ["completion"] = r.Completion }));
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    public static int Rejection(RejectionOptions o)
+    {
+        if (o.Checkpoint is null) throw new ArgumentException("rejection-sample: --checkpoint DIR is required");
+        if (o.N < 1 || o.K < 1) throw new ArgumentException("rejection-sample: --n and --k must be >= 1");
+        var task = ReasoningTasks.Create(o.Task);
+        var (_, backend, _) = ModelSetup.Backend(o.Device, false);
+        var (model, tokenizer) = ModelSetup.Create(o, backend);
+        var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data, task) : task.Generate("train", o.N, o.Seed);
+        RlCommands.CheckPrompts(problems, tokenizer, model.Config.MaxPositions, o.Data ?? "generated problems");
+        var (kept, acceptance) = RejectionSample(model, tokenizer, task, problems, o.K, o.Temperature, o.MaxNewTokens, o.Seed);
+        WriteSft(o.Out, kept);
+        Console.WriteLine($"rejection-sample: {problems.Count} problems × {o.K} samples, {acceptance:P1} verified correct; wrote {kept.Count} traces to {o.Out}");
+        return 0;
+    }
+
+    public static int Distill(DistillOptions o)
+    {
+        if (o.N < 1 || o.K < 1 || o.Steps < 1) throw new ArgumentException("distill: --n, --k and --steps must be >= 1");
+        var task = ReasoningTasks.Create(o.Task);
+        var (_, backend, _) = ModelSetup.Backend(o.Device, false);
+        var (teacher, tokenizer) = Checkpoint.Load(o.Teacher, backend);
+        Console.WriteLine($"distill: teacher {o.Teacher} ({teacher.ParameterCount:N0} parameters) samples {o.N} × {o.K}");
+        var (kept, acceptance) = RejectionSample(teacher, tokenizer, task, task.Generate("train", o.N, o.Seed), o.K, 1f, 40, o.Seed);
+        if (kept.Count < 2) throw new InvalidOperationException($"distill: the teacher produced {kept.Count} verified traces; nothing to distil");
+        Directory.CreateDirectory(o.Out);
+        WriteSft(Path.Combine(o.Out, "traces.jsonl"), kept);
+        Transformer student = Directory.Exists(o.Student) ? Checkpoint.Load(o.Student, backend).Model
+            : new Transformer(File.Exists(o.Student) ? ModelConfig.Load(o.Student) : ModelConfig.Preset(o.Student, tokenizer.VocabSize, teacher.Config.MaxPositions), backend, o.Seed);
+        Console.WriteLine($"distill: {kept.Count} verified traces ({acceptance:P1} accepted); student {student.ParameterCount:N0} parameters, {o.Steps} SFT steps");
+        var data = new SftData(kept, tokenizer, student.Config.MaxPositions);
+        var r = LmTrainer.Train(student, tokenizer, RlCommands.NewOptimizer(student, 0.1f), data, new Rng(o.Seed),
+            new LmTrainOptions(o.Steps, 16, 1, 1f, new LrSchedule(o.Lr, 20, o.Steps), 0, 4, 0, 50, Path.Combine(o.Out, "student"), o.Seed, "distill"));
+        var eval = TaskEval.Evaluate(student, tokenizer, task, task.Generate("test", 200, o.Seed), 4, 40, 1f, true, o.Seed);
+        File.WriteAllText(Path.Combine(o.Out, "summary.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["traces"] = kept.Count, ["acceptance"] = acceptance, ["student_parameters"] = student.ParameterCount, ["eval"] = eval,
+            ["checkpoint"] = Path.Combine(o.Out, "student", "final"),
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"distill: student pass@1 {eval.Pass1:P1}, pass@4 {eval.PassK:P1} on 200 held-out; wrote {Path.Combine(o.Out, "student", "final")}");
+        return 0;
+    }
+}
+
+/// <summary>Rejection sampling, exposed for tests and tools.</summary>
+public static class RecipeAccess
+{
+    public static (List<(string Prompt, string Completion)> Kept, double Acceptance) RejectionSample(Transformer model, ITokenizer tokenizer,
+        IReasoningTask task, IReadOnlyList<Problem> problems, int k, float temperature, int maxNewTokens, int seed) =>
+        RecipeCommands.RejectionSample(model, tokenizer, task, problems, k, temperature, maxNewTokens, seed);
+}

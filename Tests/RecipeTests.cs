@@ -1,0 +1,44 @@
+using Engine.Data;
+using Engine.Model;
+using Engine.Rewards;
+using Engine.Tasks;
+using Engine.Tokenizers;
+using Engine.Training;
+using NUnit.Framework;
+using static Engine.Tests.GradCheck;
+
+namespace Engine.Tests;
+
+public class RecipeTests
+{
+    [Test]
+    public void RejectionSamplingKeepsOnlyVerifiedTraces()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "engine-rs-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            // A micro model SFT'd briefly on 1-digit additions: right sometimes, wrong sometimes.
+            var task = new ArithmeticTask(digits: 1);
+            var tok = new CharTokenizer();
+            var model = new Transformer(ModelConfig.Preset("micro", tok.VocabSize, 32), Cpu, 1);
+            var problems = task.Generate("train", 80, 1);
+            var data = new SftData(problems.Select(p => (p.Prompt, p.Completion!)), tok, 32);
+            LmTrainer.Train(model, tok, Engine.Cli.RlCommandsAccess.NewOptimizer(model, 0.1f), data, new Rng(1),
+                new LmTrainOptions(120, 16, 1, 1f, new LrSchedule(3e-3f, 10, 120), 0, 2, 0, 1000, dir, 1, "sft"));
+            var (kept, acceptance) = Engine.Cli.RecipeAccess.RejectionSample(model, tok, task, problems.Take(40).ToList(), 4, 1f, 24, 2);
+            TestContext.Out.WriteLine($"kept {kept.Count}, acceptance {acceptance:P1}");
+            Assert.That(kept, Is.Not.Empty, "the check would be vacuous");
+            Assert.That(acceptance, Is.LessThan(1.0), "some samples must have been rejected");
+            var acc = new AccuracyReward(task);
+            var format = new FormatReward();
+            foreach (var (prompt, completion) in kept)
+            {
+                var problem = problems.First(p => p.Prompt == prompt);
+                Assert.That(acc.Score(problem, completion, new(0, false)), Is.EqualTo(1f), completion);
+                Assert.That(format.Score(problem, completion, new(0, false)), Is.EqualTo(1f), completion);
+            }
+            Assert.That(kept.Distinct().Count(), Is.EqualTo(kept.Count), "duplicates of one prompt are dropped");
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+}
