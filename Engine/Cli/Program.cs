@@ -10,7 +10,7 @@ static class Program
 {
     static readonly Type[] Verbs = [typeof(PretrainOptions), typeof(SftOptions), typeof(SampleOptions), typeof(EvalOptions), typeof(TokenizeOptions),
         typeof(GrpoCliOptions), typeof(DataOptions), typeof(DemoOptions), typeof(RmOptions), typeof(PpoCliOptions),
-        typeof(RejectionOptions), typeof(DistillOptions)];
+        typeof(RejectionOptions), typeof(DistillOptions), typeof(PlotOptions)];
 
     /// <summary>`--n` and `--k` are the documented flags; CommandLineParser needs long names of two or more letters.</summary>
     static string[] Aliases(string[] args) => args.Select(a => a switch
@@ -41,6 +41,7 @@ static class Program
                 (PpoCliOptions o) => PpoCommand.Run(o),
                 (RejectionOptions o) => RecipeCommands.Rejection(o),
                 (DistillOptions o) => RecipeCommands.Distill(o),
+                (PlotOptions o) => PlotCommand.Run(o),
                 errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or UnauthorizedAccessException

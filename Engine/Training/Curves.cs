@@ -33,4 +33,29 @@ public static class Curves
         plt.SavePng(tmp, 900, 500);
         File.Move(tmp, path, overwrite: true);
     }
+
+    /// <summary>One metric from several runs, each as a moving average over `smooth` steps.</summary>
+    public static void SaveComparison(string path, string title, string metric, IReadOnlyList<(string Label, IReadOnlyList<Dictionary<string, object>> Rows)> runs, int smooth = 10)
+    {
+        var plt = new ScottPlot.Plot();
+        foreach (var (label, rows) in runs)
+        {
+            var points = rows.Where(r => r.ContainsKey(metric)).Select(r => (X: Convert.ToDouble(r["step"]), Y: Convert.ToDouble(r[metric]))).ToArray();
+            var ys = points.Select(p => p.Y).ToArray();
+            var avg = ys.Select((_, i) => ys.Skip(Math.Max(0, i - smooth + 1)).Take(Math.Min(smooth, i + 1)).Average()).ToArray();
+            var line = plt.Add.Scatter(points.Select(p => p.X).ToArray(), avg);
+            line.LegendText = label;
+            line.MarkerSize = 0;
+            line.LineWidth = 2;
+        }
+        plt.Title(title);
+        plt.XLabel("step");
+        plt.YLabel($"{metric} (mean of {smooth})");
+        plt.ShowLegend();
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder is not null) Directory.CreateDirectory(folder);
+        string tmp = path + ".tmp.png";
+        plt.SavePng(tmp, 900, 500);
+        File.Move(tmp, path, overwrite: true);
+    }
 }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The DeepSeek-R1 recipe in miniature, one CLI step at a time, then a table of held-out results.
+#   bash tools/r1-recipe.sh [OUT] [SEED]        (about 15 minutes on 2 CPU cores)
+# Arms (all on the arithmetic task, the same seed):
+#   r1-zero      GRPO straight from a base that saw only a little SFT (a stand-in for "a base model")
+#   cold-start   SFT on a few formatted traces, then GRPO
+#   rs-sft-rl2   rejection-sample the cold-start policy, SFT on the verified traces, a second GRPO stage
+#   distill      SFT a smaller student (micro) on the best policy's verified traces
+#   small-rl     GRPO on that small model directly (after the same cold start), for the R1 paper's comparison
+set -euo pipefail
+out=${1:-runs/r1}
+seed=${2:-1}
+engine() { dotnet run --project Engine -c Release --no-build -- "$@"; }
+dotnet build Engine -c Release -v q -nologo >/dev/null
+mkdir -p "$out"
+common=(--task arithmetic --seed "$seed")
+rl=(--steps 150 --prompts 8 --group-size 8 --max-new-tokens 40 --lr 1e-4 --warmup 10 --log-every 50)
+
+# A base: a model pretrained on plain arithmetic text (no reasoning format), as R1-Zero starts from a base LM.
+engine pretrain --model tiny --context 64 --steps 200 --seed "$seed" --out "$out/base" --log-every 100
+engine data --task arithmetic --n 4000 --split train --seed "$seed" --out "$out/train.jsonl"
+head -n 200 "$out/train.jsonl" > "$out/cold.jsonl"                              # a few formatted traces
+
+engine grpo --checkpoint "$out/base/final" "${common[@]}" "${rl[@]}" --out "$out/r1-zero"
+engine sft --checkpoint "$out/base/final" --data "$out/cold.jsonl" --steps 150 --seed "$seed" --out "$out/cold-sft" --log-every 100
+engine grpo --checkpoint "$out/cold-sft/final" "${common[@]}" "${rl[@]}" --out "$out/cold-start"
+engine rejection-sample --checkpoint "$out/cold-start/final" "${common[@]}" --n 1000 --k 4 --out "$out/rs.jsonl"
+engine sft --checkpoint "$out/cold-start/final" --data "$out/rs.jsonl" --steps 100 --lr 1e-3 --seed "$seed" --out "$out/rs-sft" --log-every 100
+engine grpo --checkpoint "$out/rs-sft/final" "${common[@]}" "${rl[@]}" --out "$out/rs-sft-rl2"
+engine distill --teacher "$out/rs-sft-rl2/final" --student micro "${common[@]}" --n 2000 --k 2 --steps 400 --out "$out/distill"
+engine pretrain --model micro --context 64 --steps 200 --seed "$seed" --out "$out/small-base" --log-every 100
+engine sft --checkpoint "$out/small-base/final" --data "$out/cold.jsonl" --steps 150 --seed "$seed" --out "$out/small-cold" --log-every 100
+engine grpo --checkpoint "$out/small-cold/final" "${common[@]}" "${rl[@]}" --out "$out/small-rl"
+
+table="$out/table.md"
+{
+  echo "| stage | checkpoint | pass@1 | pass@4 | maj@4 | format |"
+  echo "|---|---|---:|---:|---:|---:|"
+  for arm in base r1-zero cold-sft cold-start rs-sft-rl2 distill/student small-rl; do
+    json=$(engine eval --checkpoint "$out/$arm/final" "${common[@]}" --n 200 --k 4 --json | tail -n 1)
+    python3 - "$arm" "$json" <<'PY'
+import json, sys
+arm, r = sys.argv[1], json.loads(sys.argv[2])
+print(f"| {arm} | {arm}/final | {r['pass@1']:.1%} | {r['pass@k']:.1%} | {r['maj@k']:.1%} | {r['format_rate']:.1%} |")
+PY
+  done
+} > "$table"
+cat "$table"
