@@ -145,6 +145,17 @@ public static class Checkpoint
         return int.Parse(JsonNode.Parse(header)!["__metadata__"]!["step"]!.GetValue<string>());
     }
 
+    /// <summary>Restores a run from one of its checkpoints: optimiser moments and step, and the RNG; returns the step to continue from.</summary>
+    public static int Resume(string dir, AdamW optimizer, Rng rng)
+    {
+        var state = LoadTrainerState(dir) ?? throw new ArgumentException($"--resume {dir}: no trainer_state.json (not a training checkpoint)");
+        LoadOptimizer(dir, optimizer);
+        rng.State = state["rng"]!.GetValue<string>();
+        int step = state["step"]!.GetValue<int>();
+        Console.WriteLine($"resuming from {dir} at step {step}");
+        return step;
+    }
+
     public static JsonObject? LoadTrainerState(string dir)
     {
         string path = Path.Combine(dir, "trainer_state.json");

@@ -149,14 +149,7 @@ static class RlCommands
         int start = 0;
         Transformer? reference = null;
         string referenceDir = Path.Combine(outDir, "reference");
-        if (o.Resume is not null)
-        {
-            var state = Checkpoint.LoadTrainerState(o.Resume) ?? throw new ArgumentException($"--resume {o.Resume}: no trainer_state.json (not a training checkpoint)");
-            Checkpoint.LoadOptimizer(o.Resume, optimizer);
-            start = state["step"]!.GetValue<int>();
-            rng.State = state["rng"]!.GetValue<string>();
-            Console.WriteLine($"resuming from {o.Resume} at step {start}");
-        }
+        if (o.Resume is not null) start = Checkpoint.Resume(o.Resume, optimizer, rng);
         if (o.Beta > 0)
         {
             if (o.Resume is null) Checkpoint.Save(referenceDir, policy, tokenizer);   // the frozen reference is the starting policy

@@ -55,14 +55,7 @@ static class TrainCommands
                                   model.Named.Where(n => !Transformer.Decays(n.Name, n.Param)).Select(n => n.Param)) { WeightDecay = o.WeightDecay };
         var rng = new Rng(o.Seed);
         int start = 0;
-        if (o.Resume is not null)
-        {
-            var state = Checkpoint.LoadTrainerState(o.Resume) ?? throw new ArgumentException($"--resume {o.Resume}: no trainer_state.json (not a training checkpoint)");
-            Checkpoint.LoadOptimizer(o.Resume, optimizer);
-            start = state["step"]!.GetValue<int>();
-            rng.State = state["rng"]!.GetValue<string>();
-            Console.WriteLine($"resuming from {o.Resume} at step {start}");
-        }
+        if (o.Resume is not null) start = Checkpoint.Resume(o.Resume, optimizer, rng);
         var options = new LmTrainOptions(o.Steps, o.Batch, o.GradAccum, o.Clip, new LrSchedule(o.Lr, o.Warmup, o.Steps),
             o.EvalEvery, o.EvalBatches, o.SaveEvery, o.LogEvery, outDir, o.Seed, kind);
         var r = LmTrainer.Train(model, tokenizer, optimizer, data, rng, options, start);

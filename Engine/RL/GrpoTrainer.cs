@@ -134,29 +134,14 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
         int trainedTokens = 0;
         if (all.Count > 0)
         {
-            var seqs = groups.SelectMany(g => g.Completions.Select(c => (Prompt: g.Prompt, Completion: c))).ToList();
-            int M = seqs.Count, T = seqs.Max(s => s.Prompt.Length + s.Completion.Ids.Length) - 1, V = policy.Config.VocabSize;
-            var inputs = new int[M * T];
-            var targets = new int[M * T];
-            var mask = new float[M * T];
+            var promptIds = groups.SelectMany(g => g.Completions.Select(_ => g.Prompt)).ToList();
+            var (inputs, targets, mask, T) = Rollouts.Pack(promptIds, all, tokenizer.PadId, i => o.MaskTruncated && all[i].FinishReason == "length");
+            int M = all.Count, V = policy.Config.VocabSize;
             var adv = new float[M * T];
-            Array.Fill(inputs, tokenizer.PadId);
-            Array.Fill(targets, tokenizer.PadId);
-            for (int i = 0; i < M; i++)
-            {
-                var (prompt, c) = seqs[i];
-                int[] seq = [.. prompt, .. c.Ids];
-                bool drop = o.MaskTruncated && c.FinishReason == "length";
-                for (int t = 0; t < seq.Length - 1; t++)
-                {
-                    inputs[i * T + t] = seq[t];
-                    targets[i * T + t] = seq[t + 1];
-                    if (t + 1 >= prompt.Length && !drop) { mask[i * T + t] = 1f; adv[i * T + t] = seqAdv[i]; }
-                }
-            }
+            for (int i = 0; i < adv.Length; i++) adv[i] = mask[i] * seqAdv[i / T];
             trainedTokens = (int)mask.Sum();
-            float[] oldLogp = TokenLogp(policy, inputs, targets, M, T, V);
-            float[]? refLogp = reference is not null && o.Beta > 0 ? TokenLogp(reference, inputs, targets, M, T, V) : null;
+            float[] oldLogp = Rollouts.TokenLogp(policy, inputs, targets, M, T, o.Temperature);
+            float[]? refLogp = reference is not null && o.Beta > 0 ? Rollouts.TokenLogp(reference, inputs, targets, M, T, o.Temperature) : null;
 
             // ---- optimisation: Iterations × MiniBatches optimiser steps ----
             var order = Enumerable.Range(0, M).ToArray();
@@ -170,8 +155,8 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
                 {
                     var rows_ = order[start..Math.Min(M, start + mbSize)];
                     int m = rows_.Length;
-                    int[] Take(int[] x) => rows_.SelectMany(r => x[(r * T)..((r + 1) * T)]).ToArray();
-                    float[] TakeF(float[] x) => rows_.SelectMany(r => x[(r * T)..((r + 1) * T)]).ToArray();
+                    int[] Take(int[] x) => Rollouts.Rows(x, rows_, T);
+                    float[] TakeF(float[] x) => Rollouts.Rows(x, rows_, T);
                     float[] mbMask = TakeF(mask);
                     if (mbMask.Sum() == 0) continue;
                     optimizer.ZeroGrad();
@@ -220,16 +205,5 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
         row["time/scoring"] = Math.Round(scoring, 3);
         row["time/training"] = Math.Round(training, 3);
         return row;
-    }
-
-    /// <summary>log π(target | prefix) under softmax(logits / T) for every position, without grad (the fused kernel's logp output).</summary>
-    float[] TokenLogp(Transformer model, int[] inputs, int[] targets, int M, int T, int V)
-    {
-        using var _ = GradMode.Disable();
-        int n = M * T;
-        var logits = model.Forward(inputs, M, T);
-        var zeros = new float[n];
-        var res = FusedPolicy.Run(be, logits.Data, logits.Data, targets, zeros, zeros, zeros, null, M, T, V, new FusedLossOptions(o.Temperature));
-        return res.Logp;
     }
 }

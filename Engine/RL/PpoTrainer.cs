@@ -92,24 +92,10 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         double scoring = sw.Elapsed.TotalSeconds;
 
         sw.Restart();
-        int T = problems.Select((p, i) => prompts[i].Length + completions[i].Ids.Length).Max() - 1, V = policy.Config.VocabSize;
-        var inputs = new int[M * T];
-        var targets = new int[M * T];
-        var mask = new float[M * T];
-        Array.Fill(inputs, tokenizer.PadId);
-        Array.Fill(targets, tokenizer.PadId);
-        for (int i = 0; i < M; i++)
-        {
-            int[] seq = [.. prompts[i], .. completions[i].Ids];
-            for (int t = 0; t < seq.Length - 1; t++)
-            {
-                inputs[i * T + t] = seq[t];
-                targets[i * T + t] = seq[t + 1];
-                if (t + 1 >= prompts[i].Length) mask[i * T + t] = 1f;
-            }
-        }
-        float[] oldLogp = TokenLogp(policy, inputs, targets, M, T, V);
-        float[] refLogp = TokenLogp(reference, inputs, targets, M, T, V);
+        var (inputs, targets, mask, T) = Rollouts.Pack(prompts, completions, tokenizer.PadId);
+        int V = policy.Config.VocabSize;
+        float[] oldLogp = Rollouts.TokenLogp(policy, inputs, targets, M, T, o.Temperature);
+        float[] refLogp = Rollouts.TokenLogp(reference, inputs, targets, M, T, o.Temperature);
         float[] oldValues = Values(critic, inputs, M, T, grad: false).Values;
         float[] kl = RlMath.Kl(be, oldLogp, refLogp, o.KlEstimator);
         float[] tokenRewards = PpoMath.RewardsWithKl(scores, kl, mask, M, T, beta);
@@ -127,8 +113,8 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
             {
                 var rows = order[s..Math.Min(M, s + mb)];
                 int m = rows.Length;
-                int[] Take(int[] x) => rows.SelectMany(r => x[(r * T)..((r + 1) * T)]).ToArray();
-                float[] TakeF(float[] x) => rows.SelectMany(r => x[(r * T)..((r + 1) * T)]).ToArray();
+                int[] Take(int[] x) => Rollouts.Rows(x, rows, T);
+                float[] TakeF(float[] x) => Rollouts.Rows(x, rows, T);
                 float[] mbMask = TakeF(mask);
                 if (mbMask.Sum() == 0) continue;
                 // policy
@@ -176,14 +162,6 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
     }
 
     static float Std(float[] x) => x.Length < 2 ? 0f : (float)Math.Sqrt(x.Sum(v => Math.Pow(v - x.Average(), 2)) / (x.Length - 1));
-
-    float[] TokenLogp(Transformer model, int[] inputs, int[] targets, int M, int T, int V)
-    {
-        using var _ = GradMode.Disable();
-        var logits = model.Forward(inputs, M, T);
-        var zeros = new float[M * T];
-        return FusedPolicy.Run(be, logits.Data, logits.Data, targets, zeros, zeros, zeros, null, M, T, V, new FusedLossOptions(o.Temperature)).Logp;
-    }
 
     static (float[] Values, Tensor? Tensor) Values(Transformer critic, int[] inputs, int M, int T, bool grad)
     {
