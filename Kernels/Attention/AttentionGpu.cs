@@ -21,6 +21,19 @@ public static class AttentionGpu
 
     static long Row(int b, int t, int heads, int h, int steps, int D) => (((long)b * steps + t) * heads + h) * D;
 
+    /// <summary>The group stages rows j0..j0+R−1 of x and y (one head) into shared memory, zero past the end.</summary>
+    static void LoadTile(ArrayView<float> xs, ArrayView<float> ys, ArrayView<float> x, ArrayView<float> y,
+        int b, int j0, int heads, int h, int steps, int D, int R, int tid)
+    {
+        for (int idx = tid; idx < R * D; idx += R)
+        {
+            int s = idx / D, d = idx % D, row = j0 + s;
+            bool ok = row < steps;
+            xs[s * MaxHeadDim + d] = ok ? x[Row(b, row, heads, h, steps, D) + d] : 0f;
+            ys[s * MaxHeadDim + d] = ok ? y[Row(b, row, heads, h, steps, D) + d] : 0f;
+        }
+    }
+
     /// <summary>The sizes every attention kernel takes, in one by-value struct.</summary>
     public readonly record struct Dims(int Steps, int QHeads, int KvHeads, int D, int Tiles, float Scale);
 
@@ -45,13 +58,7 @@ public static class AttentionGpu
         int lastKey = XMath.Min(steps - 1, tile * R + R - 1);                 // the causal mask bounds the whole tile
         for (int j0 = 0; j0 <= lastKey; j0 += R)
         {
-            for (int idx = tid; idx < R * D; idx += R)
-            {
-                int s = idx / D, d = idx % D, key = j0 + s;
-                bool ok = key < steps;
-                Ks[s * MaxHeadDim + d] = ok ? k[Row(b, key, kvHeads, hk, steps, D) + d] : 0f;
-                Vs[s * MaxHeadDim + d] = ok ? v[Row(b, key, kvHeads, hk, steps, D) + d] : 0f;
-            }
+            LoadTile(Ks, Vs, k, v, b, j0, kvHeads, hk, steps, D, R, tid);
             Group.Barrier();
             if (active)
             {
@@ -118,13 +125,7 @@ public static class AttentionGpu
             long bh = (long)b * qHeads + h;
             for (int i0 = tile * R; i0 < steps; i0 += R)                   // queries before the tile never see its keys
             {
-                for (int idx = tid; idx < R * D; idx += R)
-                {
-                    int s = idx / D, d = idx % D, qi = i0 + s;
-                    bool ok = qi < steps;
-                    Qs[s * MaxHeadDim + d] = ok ? q[Row(b, qi, qHeads, h, steps, D) + d] : 0f;
-                    dOs[s * MaxHeadDim + d] = ok ? dout[Row(b, qi, qHeads, h, steps, D) + d] : 0f;
-                }
+                LoadTile(Qs, dOs, q, dout, b, i0, qHeads, h, steps, D, R, tid);
                 Group.Barrier();
                 if (active)
                 {
@@ -184,13 +185,7 @@ public static class AttentionGpu
         int lastKey = XMath.Min(steps - 1, tile * R + R - 1);
         for (int j0 = 0; j0 <= lastKey; j0 += R)
         {
-            for (int idx = tid; idx < R * D; idx += R)
-            {
-                int s = idx / D, d = idx % D, key = j0 + s;
-                bool ok = key < steps;
-                Ks[s * MaxHeadDim + d] = ok ? k[Row(b, key, kvHeads, hk, steps, D) + d] : 0f;
-                Vs[s * MaxHeadDim + d] = ok ? v[Row(b, key, kvHeads, hk, steps, D) + d] : 0f;
-            }
+            LoadTile(Ks, Vs, k, v, b, j0, kvHeads, hk, steps, D, R, tid);
             Group.Barrier();
             if (active)
             {
