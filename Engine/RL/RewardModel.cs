@@ -73,24 +73,31 @@ public static class RewardModel
 
     /// <summary>
     /// Built-in preferences from a task: the worked solution (correct and concise) is chosen over a
-    /// wrong answer (the reasoning kept, the final answer changed), a rambling one (the reasoning
-    /// repeated before the right answer), or a malformed one (tags missing).
+    /// wrong answer (the reasoning kept, the final answer changed), consistent but wrong reasoning
+    /// (another problem's worked solution), a rambling one (the reasoning repeated before the right
+    /// answer), or a malformed one (tags missing — including the opening &lt;think&gt;, the shape a PPO
+    /// policy found to game an RM trained without it).
     /// </summary>
     public static IReadOnlyList<Preference> FromTask(IReasoningTask task, string split, int n, int seed)
     {
         var rng = new Rng(seed * 31L + (split == "test" ? 7 : 3));
+        var problems = task.Generate(split, n, seed);
         var prefs = new List<Preference>();
-        foreach (var p in task.Generate(split, n, seed))
+        foreach (var p in problems)
         {
             string chosen = p.Completion ?? $"<answer>{p.Answer}</answer>";
             string think = chosen.Contains("</think>") ? chosen[..(chosen.IndexOf("</think>", StringComparison.Ordinal) + 8)] : "";
             string body = think.Length > 0 ? think[7..^8] : "";
-            string rejected = rng.Next(3) switch
+            var other = problems[rng.Next(problems.Count)];
+            string rejected = rng.Next(5) switch
             {
                 0 => $"{think}<answer>{WrongAnswer(p.Answer, rng)}</answer>",
-                1 => $"<think>{body} {body} {body}</think><answer>{p.Answer}</answer>",
-                _ => rng.Next(2) == 0 ? $"{body} {p.Answer}" : $"<think>{body}</think>{p.Answer}",
+                1 when other.Answer != p.Answer && other.Completion is not null => other.Completion,
+                2 => $"<think>{body} {body} {body}</think><answer>{p.Answer}</answer>",
+                3 => rng.Next(2) == 0 ? $"{body}</think><answer>{p.Answer}</answer>" : $"{body} {p.Answer}",
+                _ => $"<think>{body}</think>{p.Answer}",
             };
+            if (rejected == chosen) rejected = $"{body} {p.Answer}";
             prefs.Add(new Preference(p.Prompt, chosen, rejected));
         }
         return prefs;
