@@ -305,17 +305,14 @@ public sealed class CpuBackend : IBackend
         DeviceBuffer clipped, DeviceBuffer approxKl, float clipLow, float clipHigh, float dualClip)
     {
         const string op = "policy_loss";
-        foreach (var (name, b) in new[] { ("oldLogp", oldLogp), ("advantages", advantages), ("loss", loss), ("grad", grad), ("clipped", clipped), ("approxKl", approxKl) })
-            Validate.SameLength(op, logp, b, "logp", name);
-        Validate.Clip(op, clipLow, clipHigh, dualClip);
+        Validate.Surrogate(logp, oldLogp, advantages, loss, grad, clipped, approxKl, clipLow, clipHigh, dualClip);
         RlCpu.ClippedSurrogate(D(logp, op, "logp"), D(oldLogp, op, "oldLogp"), D(advantages, op, "advantages"), D(loss, op, "loss"), D(grad, op, "grad"),
             D(clipped, op, "clipped"), D(approxKl, op, "approxKl"), clipLow, clipHigh, dualClip);
     }
 
     public void Kl(DeviceBuffer logp, DeviceBuffer refLogp, DeviceBuffer kl, DeviceBuffer? grad, KlKind kind)
     {
-        Validate.SameLength("kl", logp, refLogp, "logp", "refLogp"); Validate.SameLength("kl", logp, kl, "logp", "kl");
-        if (grad is not null) Validate.SameLength("kl", logp, grad, "logp", "grad");
+        Validate.Kl(logp, refLogp, kl, grad);
         RlCpu.Kl(D(logp, "kl", "logp"), D(refLogp, "kl", "refLogp"), D(kl, "kl", "kl"), DOpt(grad, "kl", "grad"), kind);
     }
 

@@ -344,17 +344,14 @@ public sealed class GpuBackend : IBackend
         DeviceBuffer clipped, DeviceBuffer approxKl, float clipLow, float clipHigh, float dualClip)
     {
         const string op = "policy_loss";
-        foreach (var (name, b) in new[] { ("oldLogp", oldLogp), ("advantages", advantages), ("loss", loss), ("grad", grad), ("clipped", clipped), ("approxKl", approxKl) })
-            Validate.SameLength(op, logp, b, "logp", name);
-        Validate.Clip(op, clipLow, clipHigh, dualClip);
+        Validate.Surrogate(logp, oldLogp, advantages, loss, grad, clipped, approxKl, clipLow, clipHigh, dualClip);
         RlGpu.ClippedSurrogate(Kernels, V(logp, op, "logp"), V(oldLogp, op, "oldLogp"), V(advantages, op, "advantages"), V(loss, op, "loss"), V(grad, op, "grad"),
             V(clipped, op, "clipped"), V(approxKl, op, "approxKl"), clipLow, clipHigh, dualClip);
     }
 
     public void Kl(DeviceBuffer logp, DeviceBuffer refLogp, DeviceBuffer kl, DeviceBuffer? grad, KlKind kind)
     {
-        Validate.SameLength("kl", logp, refLogp, "logp", "refLogp"); Validate.SameLength("kl", logp, kl, "logp", "kl");
-        if (grad is not null) Validate.SameLength("kl", logp, grad, "logp", "grad");
+        Validate.Kl(logp, refLogp, kl, grad);
         RlGpu.Kl(Kernels, V(logp, "kl", "logp"), V(refLogp, "kl", "refLogp"), V(kl, "kl", "kl"), grad is null ? null : V(grad, "kl", "grad"), kind);
     }
 

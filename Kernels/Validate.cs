@@ -156,4 +156,20 @@ public static class Validate
         Check.Length(op, "stats", stats, rows * RL.FusedStats.Count, S(rows, RL.FusedStats.Count));
         Clip(op, p.ClipLow, p.ClipHigh, p.DualClip);
     }
+
+    public static void Surrogate(DeviceBuffer logp, DeviceBuffer oldLogp, DeviceBuffer adv, DeviceBuffer loss, DeviceBuffer grad,
+        DeviceBuffer clipped, DeviceBuffer approxKl, float clipLow, float clipHigh, float dualClip)
+    {
+        const string op = "policy_loss";
+        foreach (var (name, b) in new[] { ("oldLogp", oldLogp), ("advantages", adv), ("loss", loss), ("grad", grad), ("clipped", clipped), ("approxKl", approxKl) })
+            SameLength(op, logp, b, "logp", name);
+        Clip(op, clipLow, clipHigh, dualClip);
+    }
+
+    public static void Kl(DeviceBuffer logp, DeviceBuffer refLogp, DeviceBuffer kl, DeviceBuffer? grad)
+    {
+        SameLength("kl", logp, refLogp, "logp", "refLogp");
+        SameLength("kl", logp, kl, "logp", "kl");
+        if (grad is not null) SameLength("kl", logp, grad, "logp", "grad");
+    }
 }

@@ -185,7 +185,7 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
         var lengths = all.Select(c => (double)c.Ids.Length).DefaultIfEmpty(0).ToArray();
         float Mean(IEnumerable<float> x) { var a = x.ToArray(); return a.Length == 0 ? 0f : a.Average(); }
         row["reward/mean"] = Mean(scores);
-        row["reward/std"] = scores.Length < 2 ? 0f : (float)Math.Sqrt(scores.Sum(s => Math.Pow(s - scores.Average(), 2)) / (scores.Length - 1));
+        row["reward/std"] = RlMath.Std(scores);
         for (int f = 0; f < rewards.Parts.Count; f++)
             row[$"reward/{rewards.Parts[f].Function.Name}/mean"] = Mean(groups.SelectMany(g => g.Each.Select(e => e[f])));
         row["accuracy"] = Mean(groups.SelectMany(g => g.Correct));

@@ -149,7 +149,7 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         int u = Math.Max(1, updates);
         return new Dictionary<string, object>
         {
-            ["step"] = step, ["reward/mean"] = rawScores.Average(), ["reward/std"] = Std(rawScores),
+            ["step"] = step, ["reward/mean"] = rawScores.Average(), ["reward/std"] = RlMath.Std(rawScores),
             [rewardModel is not null ? "rm/score" : "reward/verifiable"] = rawScores.Average(),
             ["accuracy"] = correct.Average(), ["completion_length/mean"] = completions.Average(c => c.Ids.Length),
             ["completion_length/max"] = completions.Max(c => c.Ids.Length), ["kl"] = (float)klSeq, ["beta"] = beta,
@@ -160,8 +160,6 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
             ["time/sampling"] = Math.Round(sampling, 3), ["time/scoring"] = Math.Round(scoring, 3), ["time/training"] = Math.Round(training, 3),
         };
     }
-
-    static float Std(float[] x) => x.Length < 2 ? 0f : (float)Math.Sqrt(x.Sum(v => Math.Pow(v - x.Average(), 2)) / (x.Length - 1));
 
     static (float[] Values, Tensor? Tensor) Values(Transformer critic, int[] inputs, int M, int T, bool grad)
     {

@@ -93,11 +93,15 @@ public static class RlMath
         return result;
     }
 
-    static float StdUnbiased(float[] x)
+    /// <summary>Batch std for GRPO scaling: a batch of one has std 1 (as a group of one).</summary>
+    static float StdUnbiased(float[] x) => x.Length < 2 ? 1f : Std(x);
+
+    /// <summary>The unbiased standard deviation (0 for fewer than two values) — also the trainers' reward/std metric.</summary>
+    public static float Std(IReadOnlyCollection<float> x)
     {
-        if (x.Length < 2) return 1f;
+        if (x.Count < 2) return 0f;
         double mean = x.Average(v => (double)v);
-        return (float)Math.Sqrt(x.Sum(v => (v - mean) * (v - mean)) / (x.Length - 1));
+        return (float)Math.Sqrt(x.Sum(v => (v - mean) * (v - mean)) / (x.Count - 1));
     }
 
     /// <summary>(x − mean)/√(var + 1e-8) with mean and unbiased var over the unmasked entries.</summary>
