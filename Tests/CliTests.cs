@@ -24,6 +24,15 @@ public class CliTests
 
     public static (int Code, string Out, string Err) Engine(params string[] args) => EngineWithInput(null, args);
 
+    /// <summary>Bad input: a non-zero exit and exactly one line on stderr, "engine: error: ..." naming the problem.</summary>
+    public static void AssertOneLineError((int Code, string Out, string Err) run, string message)
+    {
+        Assert.That(run.Code, Is.Not.EqualTo(0));
+        var lines = run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(1), run.Err);
+        Assert.That(lines[0], Does.StartWith("engine: error:").And.Contain(message));
+    }
+
     string root = "";
     [SetUp] public void MakeRoot() => root = Path.Combine(Path.GetTempPath(), "engine-cli-" + Guid.NewGuid().ToString("N")[..8]);
     [TearDown] public void RemoveRoot() { if (Directory.Exists(root)) Directory.Delete(root, true); }
@@ -114,11 +123,7 @@ public class CliTests
             "eval" => [verb, flag, value, "--data", "/no/such/file.txt"],
             _ => [verb, flag, value, "--out", Dir("bad")],
         };
-        var (code, _, stderr) = Engine(args);
-        Assert.That(code, Is.Not.EqualTo(0));
-        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.That(lines, Has.Length.EqualTo(1), stderr);
-        Assert.That(lines[0], Does.StartWith("engine: error:").And.Contain(message));
+        AssertOneLineError(Engine(args), message);
     }
 
     [Test]

@@ -11,13 +11,6 @@ namespace Engine.Tests;
 
 public class GrpoTests
 {
-    /// <summary>A user reward through the plug-in interface: 1 when the response starts with a digit.</summary>
-    sealed class StartsWithDigit : IRewardFunction
-    {
-        public string Name => "digit";
-        public float Score(Problem problem, string response, ResponseInfo info) => response.Length > 0 && char.IsAsciiDigit(response[0]) ? 1f : 0f;
-    }
-
     sealed class Constant : IRewardFunction
     {
         public string Name => "constant";
@@ -85,11 +78,7 @@ public class GrpoTests
     [TestCase("--checkpoint", "/no/such/dir", "no such folder")]
     public void BadGrpoInputGivesOneLine(string flag, string value, string message)
     {
-        var (code, _, stderr) = CliTests.Engine("grpo", "--model", "micro", "--steps", "1", "--out", Path.Combine(dir, "bad"), flag, value);
-        Assert.That(code, Is.Not.EqualTo(0));
-        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.That(lines, Has.Length.EqualTo(1), stderr);
-        Assert.That(lines[0], Does.StartWith("engine: error:").And.Contain(message));
+        CliTests.AssertOneLineError(CliTests.Engine("grpo", "--model", "micro", "--steps", "1", "--out", Path.Combine(dir, "bad"), flag, value), message);
     }
 
     [Test]

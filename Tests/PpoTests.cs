@@ -10,12 +10,6 @@ namespace Engine.Tests;
 
 public class PpoTests
 {
-    sealed class StartsWithDigit : IRewardFunction
-    {
-        public string Name => "digit";
-        public float Score(Problem problem, string response, ResponseInfo info) => response.Length > 0 && char.IsAsciiDigit(response[0]) ? 1f : 0f;
-    }
-
     [Test]
     public void ShortPpoRunRaisesTheReward()
     {
