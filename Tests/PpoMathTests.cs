@@ -44,6 +44,14 @@ public class PpoMathTests
     }
 
     [Test]
+    public void AucCountsCorrectAboveWrongWithTiesHalf()
+    {
+        // correct: scores 3, 1; wrong: 2, 1, 0 → pairs (3>2, 3>1, 3>0, 1<2, 1=1, 1>0) = (1+1+1+0+.5+1)/6.
+        Assert.That(PpoMath.Auc([3, 2, 1, 1, 0], [1, 0, 1, 0, 0]), Is.EqualTo(4.5f / 6).Within(1e-6f));
+        Assert.That(PpoMath.Auc([1, 2], [1, 1]), Is.NaN);
+    }
+
+    [Test]
     public void BradleyTerryLossGradientsAndAccuracy()
     {
         // d = r_c − r_r = [2, 0, −1]: −log σ(d) = [.126928, .693147, 1.313262] → mean .711112;

@@ -17,8 +17,12 @@ for seed in $seeds; do
   for arm in a b; do
     if [ $arm = a ]; then label=$label_a; cmd=$arm_a; else label=$label_b; cmd=$arm_b; fi
     run="$root/$name/$label-$seed"
-    # shellcheck disable=SC2086
-    engine $cmd --checkpoint "$base/sft/final" --task arithmetic --seed "$seed" --out "$run" --log-every 1000 >/dev/null
+    # An arm that already finished with the same command is reused (FRESH=1 reruns it), so adding a seed costs only its runs.
+    if [ "${FRESH:-0}" = 1 ] || [ ! -f "$run/final/model.safetensors" ] || [ "$(cat "$run/command.txt" 2>/dev/null)" != "$cmd" ]; then
+      # shellcheck disable=SC2086
+      engine $cmd --checkpoint "$base/sft/final" --task arithmetic --seed "$seed" --out "$run" --log-every 1000 >/dev/null
+      echo "$cmd" > "$run/command.txt"
+    fi
     json=$(engine eval --checkpoint "$run/final" --task arithmetic --seed "$seed" --n 200 --k 4 --max-new-tokens 40 --json | tail -n 1)
     rows+="$label|$seed|$run|$json"$'\n'
   done

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The DeepSeek-R1 recipe in miniature, one CLI step at a time, then a table of held-out results.
-#   bash tools/r1-recipe.sh [OUT] [SEED]        (about 15 minutes on 2 CPU cores)
+#   bash tools/r1-recipe.sh [OUT] [SEED]        (about 20 minutes on 2 CPU cores)
+# The base is a language model pretrained on "a+b=c" documents of which a small share (FORMATTED,
+# default 5%) are worked solutions in the <think>/<answer> format: like a web-trained base, it has
+# seen some reasoning text but is not tuned to produce it.
 # Arms (all on the arithmetic task, the same seed):
-#   r1-zero      GRPO straight from a base that saw only a little SFT (a stand-in for "a base model")
+#   r1-zero      GRPO straight from that base
 #   cold-start   SFT on a few formatted traces, then GRPO
 #   rs-sft-rl2   rejection-sample the cold-start policy, SFT on the verified traces, a second GRPO stage
 #   distill      SFT a smaller student (micro) on the best policy's verified traces
@@ -16,10 +19,22 @@ mkdir -p "$out"
 common=(--task arithmetic --seed "$seed")
 rl=(--steps 150 --prompts 8 --group-size 8 --max-new-tokens 40 --lr 1e-4 --warmup 10 --log-every 50)
 
-# A base: a model pretrained on plain arithmetic text (no reasoning format), as R1-Zero starts from a base LM.
-engine pretrain --model tiny --context 64 --steps 200 --seed "$seed" --out "$out/base" --log-every 100
+formatted=${FORMATTED:-0.05}
+pretrain_steps=${PRETRAIN_STEPS:-1500}
+
 engine data --task arithmetic --n 4000 --split train --seed "$seed" --out "$out/train.jsonl"
 head -n 200 "$out/train.jsonl" > "$out/cold.jsonl"                              # a few formatted traces
+# The pretraining corpus: one document per training problem, separated by <|endoftext|>.
+python3 - "$out/train.jsonl" "$out/corpus.txt" "$seed" "$formatted" <<'PY'
+import json, random, sys
+src, dst, seed, share = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+rng = random.Random(seed)
+with open(dst, "w") as f:
+    for line in open(src):
+        r = json.loads(line)
+        f.write(r["prompt"] + (r["completion"] if rng.random() < share else r["answer"]) + "<|endoftext|>")
+PY
+engine pretrain --data "$out/corpus.txt" --model tiny --context 64 --steps "$pretrain_steps" --seed "$seed" --out "$out/base" --log-every 500
 
 engine grpo --checkpoint "$out/base/final" "${common[@]}" "${rl[@]}" --out "$out/r1-zero"
 engine sft --checkpoint "$out/base/final" --data "$out/cold.jsonl" --steps 150 --seed "$seed" --out "$out/cold-sft" --log-every 100
@@ -28,7 +43,7 @@ engine rejection-sample --checkpoint "$out/cold-start/final" "${common[@]}" --n 
 engine sft --checkpoint "$out/cold-start/final" --data "$out/rs.jsonl" --steps 100 --lr 1e-3 --seed "$seed" --out "$out/rs-sft" --log-every 100
 engine grpo --checkpoint "$out/rs-sft/final" "${common[@]}" "${rl[@]}" --out "$out/rs-sft-rl2"
 engine distill --teacher "$out/rs-sft-rl2/final" --student micro "${common[@]}" --n 2000 --k 2 --steps 400 --out "$out/distill"
-engine pretrain --model micro --context 64 --steps 200 --seed "$seed" --out "$out/small-base" --log-every 100
+engine pretrain --data "$out/corpus.txt" --model micro --context 64 --steps "$pretrain_steps" --seed "$seed" --out "$out/small-base" --log-every 500
 engine sft --checkpoint "$out/small-base/final" --data "$out/cold.jsonl" --steps 150 --seed "$seed" --out "$out/small-cold" --log-every 100
 engine grpo --checkpoint "$out/small-cold/final" "${common[@]}" "${rl[@]}" --out "$out/small-rl"
 

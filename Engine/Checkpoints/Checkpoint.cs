@@ -77,6 +77,9 @@ public static class Checkpoint
         return (model, tokenizer);
     }
 
+    /// <summary>Whether the checkpoint in <paramref name="dir"/> carries a value head (a reward model or a critic).</summary>
+    public static bool HasValueHead(string dir) => ModelConfig.Load(Path.Combine(dir, "config.json")).ValueHead;
+
     /// <summary>
     /// The weights alone: config.json + model.safetensors, every tensor checked against the config.
     /// withValueHead: add a freshly initialised value head when the checkpoint has none (a critic or a

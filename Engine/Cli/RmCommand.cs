@@ -50,7 +50,7 @@ static class RmCommand
         {
             (_, tokenizer) = Checkpoint.Load(o.Checkpoint, backend);
             rm = Checkpoint.LoadModel(o.Checkpoint, backend, withValueHead: true, seed: o.Seed);
-            Console.WriteLine($"reward model from {o.Checkpoint} with a fresh value head");
+            Console.WriteLine($"reward model from {o.Checkpoint}" + (Checkpoint.HasValueHead(o.Checkpoint) ? "" : " with a fresh value head"));
         }
         else
         {
@@ -72,8 +72,9 @@ static class RmCommand
         var schedule = new LrSchedule(o.Lr, o.Warmup, o.Steps);
         var rng = new Rng(o.Seed);
         var clock = Stopwatch.StartNew();
-        var (before, accBefore) = RewardModel.Evaluate(rm, tokenizer, test);
+        var (before, accBefore, _) = RewardModel.Evaluate(rm, tokenizer, test);
         float evalAcc = accBefore, evalLoss = before;
+        var byKind = new SortedDictionary<string, float>();
         using (var run = new RunFolder(outDir))
             Progress.Run("rm", 0, o.Steps, o.LogEvery, report =>
             {
@@ -86,7 +87,8 @@ static class RmCommand
                     var row = new Dictionary<string, object> { ["step"] = step, ["loss"] = loss, ["accuracy"] = acc, ["lr"] = lr };
                     if ((step + 1) % o.EvalEvery == 0 || step == o.Steps - 1)
                     {
-                        (evalLoss, evalAcc) = RewardModel.Evaluate(rm, tokenizer, test);
+                        (evalLoss, evalAcc, byKind) = RewardModel.Evaluate(rm, tokenizer, test);
+                        foreach (var (kind, kindAcc) in byKind) row[$"eval/accuracy/{kind}"] = kindAcc;
                         row["eval/loss"] = evalLoss;
                         row["eval/accuracy"] = evalAcc;
                     }
@@ -98,9 +100,10 @@ static class RmCommand
         File.WriteAllText(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["pairs"] = train.Count, ["held_out"] = test.Count, ["eval_accuracy_before"] = accBefore, ["eval_accuracy"] = evalAcc,
-            ["eval_loss"] = evalLoss, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1), ["checkpoint"] = Path.Combine(outDir, "final"),
+            ["eval_loss"] = evalLoss, ["eval_accuracy_by_kind"] = byKind, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1), ["checkpoint"] = Path.Combine(outDir, "final"),
         }, new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"rm: held-out pairwise accuracy {accBefore:P1} -> {evalAcc:P1}; wrote {Path.Combine(outDir, "final")}");
+        if (byKind.Count > 0) Console.WriteLine("rm: by kind of rejected response: " + string.Join(", ", byKind.Select(k => $"{k.Key} {k.Value:P1}")));
         return 0;
     }
 }

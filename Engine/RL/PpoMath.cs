@@ -82,6 +82,21 @@ public static class PpoMath
         return n == 0 ? (0f, gc, gr, 0f) : ((float)(loss / n), gc, gr, (float)(correct / n));
     }
 
+    /// <summary>
+    /// How often a reward model ranks a verified-correct completion above a wrong one from the same batch
+    /// (the AUC; ties count half). NaN when the batch lacks either kind. Falling during PPO is reward hacking:
+    /// the policy has found what the RM scores that the verifier does not.
+    /// </summary>
+    public static float Auc(float[] scores, float[] correct)
+    {
+        double wins = 0; long pairs = 0;
+        for (int i = 0; i < scores.Length; i++)
+            if (correct[i] > 0.5f)
+                for (int j = 0; j < scores.Length; j++)
+                    if (correct[j] <= 0.5f) { pairs++; wins += scores[i] > scores[j] ? 1 : scores[i] == scores[j] ? 0.5 : 0; }
+        return pairs == 0 ? float.NaN : (float)(wins / pairs);
+    }
+
     /// <summary>1 − Var(R − V)/Var(R) over unmasked tokens (how much of the returns the critic explains).</summary>
     public static float ExplainedVariance(float[] values, float[] returns, float[] mask)
     {

@@ -147,7 +147,7 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         if (o.KlTarget > 0) beta = PpoMath.AdaptiveKl(beta, (float)klSeq, o.KlTarget, M);
         var maskedValues = oldValues.Where((_, i) => mask[i] != 0).DefaultIfEmpty(0f);
         int u = Math.Max(1, updates);
-        return new Dictionary<string, object>
+        var row = new Dictionary<string, object>
         {
             ["step"] = step, ["reward/mean"] = rawScores.Average(), ["reward/std"] = RlMath.Std(rawScores),
             [rewardModel is not null ? "rm/score" : "reward/verifiable"] = rawScores.Average(),
@@ -159,6 +159,10 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
             ["tokens_per_s"] = Math.Round(mask.Sum() / clock.Elapsed.TotalSeconds, 1), ["lr"] = o.Lr * lrScale,
             ["time/sampling"] = Math.Round(sampling, 3), ["time/scoring"] = Math.Round(scoring, 3), ["time/training"] = Math.Round(training, 3),
         };
+        // Only when the batch holds both right and wrong completions (JSON has no NaN).
+        float auc = rewardModel is not null ? PpoMath.Auc(rawScores, correct) : float.NaN;
+        if (float.IsFinite(auc)) row["rm/auc"] = auc;
+        return row;
     }
 
     static (float[] Values, Tensor? Tensor) Values(Transformer critic, int[] inputs, int M, int T, bool grad)

@@ -7,8 +7,8 @@ using Engine.Training;
 
 namespace Engine.RL;
 
-/// <summary>A preference pair in TRL's shape.</summary>
-public sealed record Preference(string Prompt, string Chosen, string Rejected);
+/// <summary>A preference pair in TRL's shape; <paramref name="Kind"/> names how the rejected response was made (built-in pairs), for per-kind accuracy.</summary>
+public sealed record Preference(string Prompt, string Chosen, string Rejected, string? Kind = null);
 
 /// <summary>
 /// A reward model: a transformer with a scalar head whose value at the last token of prompt + response
@@ -62,13 +62,16 @@ public static class RewardModel
         return (loss, acc);
     }
 
-    /// <summary>Held-out loss and accuracy (no grad).</summary>
-    public static (float Loss, float Accuracy) Evaluate(Transformer rm, ITokenizer tokenizer, IReadOnlyList<Preference> pairs)
+    /// <summary>Held-out loss and accuracy (no grad); pairs with a Kind also get their accuracy per kind.</summary>
+    public static (float Loss, float Accuracy, SortedDictionary<string, float> ByKind) Evaluate(Transformer rm, ITokenizer tokenizer, IReadOnlyList<Preference> pairs)
     {
         var chosen = Score(rm, tokenizer, pairs.Select(p => (p.Prompt, p.Chosen)).ToList());
         var rejected = Score(rm, tokenizer, pairs.Select(p => (p.Prompt, p.Rejected)).ToList());
         var (loss, _, _, acc) = PpoMath.BradleyTerry(chosen, rejected);
-        return (loss, acc);
+        var byKind = new SortedDictionary<string, float>();
+        foreach (var g in Enumerable.Range(0, pairs.Count).Where(i => pairs[i].Kind is not null).GroupBy(i => pairs[i].Kind!))
+            byKind[g.Key] = g.Count(i => chosen[i] > rejected[i]) / (float)g.Count();
+        return (loss, acc, byKind);
     }
 
     /// <summary>
@@ -89,16 +92,16 @@ public static class RewardModel
             string think = chosen.Contains("</think>") ? chosen[..(chosen.IndexOf("</think>", StringComparison.Ordinal) + 8)] : "";
             string body = think.Length > 0 ? think[7..^8] : "";
             var other = problems[rng.Next(problems.Count)];
-            string rejected = rng.Next(5) switch
+            var (kind, rejected) = rng.Next(5) switch
             {
-                0 => $"{think}<answer>{WrongAnswer(p.Answer, rng)}</answer>",
-                1 when other.Answer != p.Answer && other.Completion is not null => other.Completion,
-                2 => $"<think>{body} {body} {body}</think><answer>{p.Answer}</answer>",
-                3 => rng.Next(2) == 0 ? $"{body}</think><answer>{p.Answer}</answer>" : $"{body} {p.Answer}",
-                _ => $"<think>{body}</think>{p.Answer}",
+                0 => ("wrong-answer", $"{think}<answer>{WrongAnswer(p.Answer, rng)}</answer>"),
+                1 when other.Answer != p.Answer && other.Completion is not null => ("other-problem", other.Completion),
+                2 => ("rambling", $"<think>{body} {body} {body}</think><answer>{p.Answer}</answer>"),
+                3 => ("malformed", rng.Next(2) == 0 ? $"{body}</think><answer>{p.Answer}</answer>" : $"{body} {p.Answer}"),
+                _ => ("malformed", $"<think>{body}</think>{p.Answer}"),
             };
-            if (rejected == chosen) rejected = $"{body} {p.Answer}";
-            prefs.Add(new Preference(p.Prompt, chosen, rejected));
+            if (rejected == chosen) (kind, rejected) = ("malformed", $"{body} {p.Answer}");
+            prefs.Add(new Preference(p.Prompt, chosen, rejected, kind));
         }
         return prefs;
     }
