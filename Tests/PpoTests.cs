@@ -56,4 +56,36 @@ public class PpoTests
         float after = RewardModel.Evaluate(rm, tok, batch).Loss;
         Assert.That(after, Is.LessThan(first * 0.7f), $"Bradley–Terry loss {first:F3} -> {after:F3}");
     }
+
+    [Test]
+    public void ImplicitRewardIsTheLogRatioAndItsBradleyTerryGradientMatchesCentralDifferences()
+    {
+        var tok = new CharTokenizer();
+        var cfg = ModelConfig.Preset("micro", tok.VocabSize, 32);
+        var model = new Transformer(cfg, Cpu, 2);
+        var irm = new ImplicitRewardModel(model, new Transformer(cfg, Cpu, 3), tok, beta: 0.5f);
+        Assert.That(new ImplicitRewardModel(model, model, tok, 0.5f).Score([("1+2=", "<answer>3</answer>")])[0], Is.EqualTo(0f), "the reference itself scores 0");
+        Preference[] pairs = [new("1+2=", "<answer>3</answer>", "<answer>4</answer>"), new("5+4=", "<think>5+4=9</think><answer>9</answer>", "9"),
+            new("7+7=", "<answer>14</answer>", "<answer>14</answer><answer>1")];
+        double Loss() => RewardModel.Evaluate(irm, pairs).Loss;
+        var opt = Engine.Cli.RlCommandsAccess.NewOptimizer(model);
+        irm.Step(opt, pairs, lr: 0f, clip: 1e9f);                        // leaves the gradients in place, the weights unchanged
+        var rng = new Random(5);
+        foreach (var (name, param) in model.Named.Where(n => n.Name is "model.embed_tokens.weight" or "model.layers.0.self_attn.q_proj.weight" or "model.norm.weight"))
+        {
+            var data = param.ToArray();
+            var grad = param.Grad!.ToArray();
+            for (int trial = 0; trial < 3; trial++)
+            {
+                int i = Enumerable.Range(0, data.Length).OrderByDescending(j => Math.Abs(grad[j]) + rng.NextDouble() * 1e-9).Skip(trial).First();
+                const float h = 1e-2f;
+                float saved = data[i];
+                data[i] = saved + h; param.Data.CopyFrom(data); double up = Loss();
+                data[i] = saved - h; param.Data.CopyFrom(data); double down = Loss();
+                data[i] = saved; param.Data.CopyFrom(data);
+                double numeric = (up - down) / (2 * h);
+                Assert.That(grad[i], Is.EqualTo(numeric).Within(2e-2 * Math.Abs(numeric) + 2e-4), $"{name}[{i}]");
+            }
+        }
+    }
 }

@@ -80,8 +80,7 @@ static class PpoCommand
         Checkpoint.Save(start, policy, tokenizer);
         var reference = Checkpoint.LoadModel(start, backend);
         var critic = Checkpoint.LoadModel(o.Critic ?? start, backend, withValueHead: true, seed: o.Seed);
-        Transformer? rm = o.RewardModel is null ? null : Checkpoint.LoadModel(o.RewardModel, backend);
-        if (rm is not null && rm.ValueW is null) throw new ArgumentException($"--reward-model {o.RewardModel}: the checkpoint has no value head (train one with engine rm)");
+        IRewardScorer? rm = o.RewardModel is null ? null : RL.RewardModel.Load(o.RewardModel, backend);
         var train = task.Generate("train", 5000, o.Seed);
         RlCommands.CheckPrompts(train, tokenizer, policy.Config.MaxPositions, "generated problems");
         var options = new PpoOptions

@@ -18,6 +18,16 @@ sealed class RmOptions : ModelOptions
     public string Task { get; set; } = "arithmetic";
     [Option("pairs", Default = 4000, HelpText = "Built-in training pairs.")]
     public int Pairs { get; set; }
+    [Option("head", Default = "scalar", HelpText = "scalar: a value head read at the last token | implicit: the LM's log-likelihood ratio to its initialisation, β·Σ log π/π_ref (DPO's reward).")]
+    public string Head { get; set; } = "scalar";
+    [Option("beta", Default = 0.1f, HelpText = "β of the implicit reward.")]
+    public float Beta { get; set; }
+    [Option("policy", HelpText = "Also pairs from this policy's own samples, labelled by the task's verifier (correct and well-formatted over wrong or malformed), held out on test prompts.")]
+    public string? Policy { get; set; }
+    [Option("policy-prompts", Default = 2000, HelpText = "With --policy: training prompts to sample on (a tenth as many test prompts, at least 200).")]
+    public int PolicyPrompts { get; set; }
+    [Option("policy-k", Default = 4, HelpText = "With --policy: samples per prompt.")]
+    public int PolicyK { get; set; }
     [Option("out", HelpText = "Run folder. Default: runs/rm.")]
     public string? Out { get; set; }
     [Option("steps", Default = 300, HelpText = "Optimiser steps.")]
@@ -42,6 +52,8 @@ static class RmCommand
     {
         if (o.Steps < 1 || o.Batch < 1 || o.Pairs < 10 || o.LogEvery < 1) throw new ArgumentException("rm: --steps, --batch, --log-every must be >= 1 and --pairs >= 10");
         string outDir = o.Out ?? Path.Combine("runs", "rm");
+        bool implicitHead = o.Head switch { "scalar" => false, "implicit" => true, _ => throw new ArgumentException($"--head {o.Head}: expected scalar or implicit") };
+        if (implicitHead && !(o.Beta > 0)) throw new ArgumentException($"--beta {o.Beta}: must be > 0");
         var task = ReasoningTasks.Create(o.Task);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         Transformer rm;
@@ -49,14 +61,23 @@ static class RmCommand
         if (o.Checkpoint is not null)
         {
             (_, tokenizer) = Checkpoint.Load(o.Checkpoint, backend);
-            rm = Checkpoint.LoadModel(o.Checkpoint, backend, withValueHead: true, seed: o.Seed);
-            Console.WriteLine($"reward model from {o.Checkpoint}" + (Checkpoint.HasValueHead(o.Checkpoint) ? "" : " with a fresh value head"));
+            rm = Checkpoint.LoadModel(o.Checkpoint, backend, withValueHead: !implicitHead, seed: o.Seed);
+            Console.WriteLine($"reward model ({o.Head}) from {o.Checkpoint}" + (implicitHead || Checkpoint.HasValueHead(o.Checkpoint) ? "" : " with a fresh value head"));
         }
         else
         {
             (var fresh, tokenizer) = ModelSetup.Create(o, backend);
-            rm = new Transformer(fresh.Config with { ValueHead = true }, backend, o.Seed);
+            rm = new Transformer(fresh.Config with { ValueHead = !implicitHead }, backend, o.Seed);
         }
+        // The implicit reward's reference is the initialisation, frozen (a copy of the same weights).
+        ImplicitRewardModel? implicitRm = null;
+        if (implicitHead)
+        {
+            var reference = new Transformer(rm.Config, backend, o.Seed);
+            foreach (var ((_, dst), (_, src)) in reference.Named.Zip(rm.Named)) dst.Data.CopyFrom(src.ToArray());
+            implicitRm = new ImplicitRewardModel(rm, reference, tokenizer, o.Beta);
+        }
+        IRewardScorer scorer = implicitRm is not null ? implicitRm : new ScalarRewardModel(rm, tokenizer);
         IReadOnlyList<Preference> train, test;
         if (o.Data is not null)
         {
@@ -66,13 +87,27 @@ static class RmCommand
             (train, test) = (all.Take(all.Count - nTest).ToList(), all.Skip(all.Count - nTest).ToList());
         }
         else (train, test) = (RewardModel.FromTask(task, "train", o.Pairs, o.Seed), RewardModel.FromTask(task, "test", Math.Max(50, o.Pairs / 10), o.Seed));
-        Console.WriteLine($"rm: {train.Count} training pairs, {test.Count} held out ({o.Data ?? $"built-in {task.Name} preferences"})");
+        string source = o.Data ?? $"built-in {task.Name} preferences";
+        if (o.Policy is not null)
+        {
+            if (o.PolicyPrompts < 10 || o.PolicyK < 2) throw new ArgumentException("rm: --policy-prompts must be >= 10 and --policy-k >= 2");
+            var policy = Checkpoint.LoadModel(o.Policy, backend);
+            var (_, policyTokenizer) = Checkpoint.Load(o.Policy, backend);
+            if (policyTokenizer.VocabSize != tokenizer.VocabSize) throw new ArgumentException($"--policy {o.Policy}: its tokenizer ({policyTokenizer.VocabSize} ids) differs from the reward model's ({tokenizer.VocabSize})");
+            var policyRng = new Rng(o.Seed * 17L + 5);
+            var fromPolicyTrain = PolicyPreferences.Sample(policy, tokenizer, task, task.Generate("train", o.PolicyPrompts, o.Seed), o.PolicyK, 40, 1f, policyRng);
+            var fromPolicyTest = PolicyPreferences.Sample(policy, tokenizer, task, task.Generate("test", Math.Max(200, o.PolicyPrompts / 10), o.Seed), o.PolicyK, 40, 1f, policyRng);
+            if (fromPolicyTrain.Count == 0) throw new ArgumentException($"--policy {o.Policy}: no prompt drew both a verified-correct and a wrong sample, so there are no pairs (is the policy trained on --task {task.Name}?)");
+            (train, test) = (train.Concat(fromPolicyTrain).ToList(), test.Concat(fromPolicyTest).ToList());
+            source += $" + {fromPolicyTrain.Count}/{fromPolicyTest.Count} pairs from {o.Policy}'s samples";
+        }
+        Console.WriteLine($"rm: {train.Count} training pairs, {test.Count} held out ({source})");
 
         var optimizer = RlCommands.NewOptimizer(rm, 0.01f);
         var schedule = new LrSchedule(o.Lr, o.Warmup, o.Steps);
         var rng = new Rng(o.Seed);
         var clock = Stopwatch.StartNew();
-        var (before, accBefore, _) = RewardModel.Evaluate(rm, tokenizer, test);
+        var (before, accBefore, _) = RewardModel.Evaluate(scorer, test);
         float evalAcc = accBefore, evalLoss = before;
         var byKind = new SortedDictionary<string, float>();
         using (var run = new RunFolder(outDir))
@@ -82,12 +117,12 @@ static class RmCommand
                 {
                     var batch = Enumerable.Range(0, o.Batch).Select(_ => train[rng.Next(train.Count)]).ToList();
                     float lr = schedule.At(step);
-                    var (loss, acc) = RewardModel.Step(rm, tokenizer, optimizer, batch, lr, o.Clip);
+                    var (loss, acc) = implicitRm is not null ? implicitRm.Step(optimizer, batch, lr, o.Clip) : RewardModel.Step(rm, tokenizer, optimizer, batch, lr, o.Clip);
                     if (!float.IsFinite(loss)) throw new InvalidOperationException($"rm: the loss became {loss} at step {step}; try a lower --lr");
                     var row = new Dictionary<string, object> { ["step"] = step, ["loss"] = loss, ["accuracy"] = acc, ["lr"] = lr };
                     if ((step + 1) % o.EvalEvery == 0 || step == o.Steps - 1)
                     {
-                        (evalLoss, evalAcc, byKind) = RewardModel.Evaluate(rm, tokenizer, test);
+                        (evalLoss, evalAcc, byKind) = RewardModel.Evaluate(scorer, test);
                         foreach (var (kind, kindAcc) in byKind) row[$"eval/accuracy/{kind}"] = kindAcc;
                         row["eval/loss"] = evalLoss;
                         row["eval/accuracy"] = evalAcc;
@@ -96,10 +131,11 @@ static class RmCommand
                     report(step, $"loss {loss:F3} acc {acc:P0} held-out acc {evalAcc:P1}");
                 }
             });
-        Checkpoint.Save(Path.Combine(outDir, "final"), rm, tokenizer);
+        if (implicitRm is not null) implicitRm.Save(Path.Combine(outDir, "final"));
+        else Checkpoint.Save(Path.Combine(outDir, "final"), rm, tokenizer);
         File.WriteAllText(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(new Dictionary<string, object>
         {
-            ["pairs"] = train.Count, ["held_out"] = test.Count, ["eval_accuracy_before"] = accBefore, ["eval_accuracy"] = evalAcc,
+            ["head"] = o.Head, ["pairs"] = train.Count, ["held_out"] = test.Count, ["eval_accuracy_before"] = accBefore, ["eval_accuracy"] = evalAcc,
             ["eval_loss"] = evalLoss, ["eval_accuracy_by_kind"] = byKind, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1), ["checkpoint"] = Path.Combine(outDir, "final"),
         }, new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"rm: held-out pairwise accuracy {accBefore:P1} -> {evalAcc:P1}; wrote {Path.Combine(outDir, "final")}");

@@ -46,7 +46,7 @@ public sealed record PpoOptions
 /// clipped value loss on the critic.
 /// </summary>
 public sealed class PpoTrainer(Transformer policy, Transformer reference, Transformer critic, ITokenizer tokenizer, IReasoningTask task,
-    IReadOnlyList<Problem> train, RewardSet? rewards, Transformer? rewardModel, AdamW policyOptimizer, AdamW criticOptimizer, Rng rng, PpoOptions o)
+    IReadOnlyList<Problem> train, RewardSet? rewards, IRewardScorer? rewardModel, AdamW policyOptimizer, AdamW criticOptimizer, Rng rng, PpoOptions o)
 {
     readonly IBackend be = policy.Backend;
     readonly AccuracyReward accuracy = new(task);
@@ -84,7 +84,7 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         int M = completions.Length;
         var info = completions.Select(c => new ResponseInfo(c.Ids.Length, c.FinishReason == "length")).ToArray();
         float[] scores = rewardModel is not null
-            ? RewardModel.Score(rewardModel, tokenizer, problems.Select((p, i) => (p.Prompt, completions[i].Text)).ToList())
+            ? rewardModel.Score(problems.Select((p, i) => (p.Prompt, completions[i].Text)).ToList())
             : problems.Select((p, i) => rewards!.Score(p, completions[i].Text, info[i]).Total).ToArray();
         float[] rawScores = (float[])scores.Clone();
         for (int i = 0; i < M; i++) if (info[i].Truncated) scores[i] += o.MissingEosPenalty;

@@ -63,10 +63,13 @@ public static class RewardModel
     }
 
     /// <summary>Held-out loss and accuracy (no grad); pairs with a Kind also get their accuracy per kind.</summary>
-    public static (float Loss, float Accuracy, SortedDictionary<string, float> ByKind) Evaluate(Transformer rm, ITokenizer tokenizer, IReadOnlyList<Preference> pairs)
+    public static (float Loss, float Accuracy, SortedDictionary<string, float> ByKind) Evaluate(Transformer rm, ITokenizer tokenizer, IReadOnlyList<Preference> pairs) =>
+        Evaluate(new ScalarRewardModel(rm, tokenizer), pairs);
+
+    public static (float Loss, float Accuracy, SortedDictionary<string, float> ByKind) Evaluate(IRewardScorer rm, IReadOnlyList<Preference> pairs)
     {
-        var chosen = Score(rm, tokenizer, pairs.Select(p => (p.Prompt, p.Chosen)).ToList());
-        var rejected = Score(rm, tokenizer, pairs.Select(p => (p.Prompt, p.Rejected)).ToList());
+        var chosen = rm.Score(pairs.Select(p => (p.Prompt, p.Chosen)).ToList());
+        var rejected = rm.Score(pairs.Select(p => (p.Prompt, p.Rejected)).ToList());
         var (loss, _, _, acc) = PpoMath.BradleyTerry(chosen, rejected);
         var byKind = new SortedDictionary<string, float>();
         foreach (var g in Enumerable.Range(0, pairs.Count).Where(i => pairs[i].Kind is not null).GroupBy(i => pairs[i].Kind!))
@@ -111,6 +114,17 @@ public static class RewardModel
         if (!long.TryParse(answer, out long value)) return answer + "1";
         long delta = rng.Next(1, 20) * (rng.Next(2) == 0 ? 1 : -1);
         return (value + delta == value ? value + 1 : value + delta).ToString();
+    }
+
+    /// <summary>A reward-model checkpoint of either kind: implicit (a reward.json marker) or a scalar value head.</summary>
+    public static IRewardScorer Load(string dir, Kernels.IBackend backend)
+    {
+        if (!Directory.Exists(dir)) throw new ArgumentException($"--reward-model {dir}: no such folder");
+        if (ImplicitRewardModel.IsImplicit(dir)) return ImplicitRewardModel.Load(dir, backend);
+        var (_, tokenizer) = Engine.Checkpoints.Checkpoint.Load(dir, backend);
+        var rm = Engine.Checkpoints.Checkpoint.LoadModel(dir, backend);
+        if (rm.ValueW is null) throw new ArgumentException($"--reward-model {dir}: the checkpoint has no value head and no {ImplicitRewardModel.MarkerFile} (train one with engine rm)");
+        return new ScalarRewardModel(rm, tokenizer);
     }
 
     public static IReadOnlyList<Preference> ReadJsonl(string path) =>
