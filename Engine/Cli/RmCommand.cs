@@ -135,10 +135,11 @@ static class RmCommand
         else Checkpoint.Save(Path.Combine(outDir, "final"), rm, tokenizer);
         File.WriteAllText(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(new Dictionary<string, object>
         {
-            ["head"] = o.Head, ["pairs"] = train.Count, ["held_out"] = test.Count, ["eval_accuracy_before"] = accBefore, ["eval_accuracy"] = evalAcc,
+            ["head"] = o.Head, ["pairs"] = train.Count, ["held_out"] = test.Count,
+            ["held_out_by_kind"] = new SortedDictionary<string, int>(test.Where(p => p.Kind is not null).GroupBy(p => p.Kind!).ToDictionary(g => g.Key, g => g.Count())), ["eval_accuracy_before"] = accBefore, ["eval_accuracy"] = evalAcc,
             ["eval_loss"] = evalLoss, ["eval_accuracy_by_kind"] = byKind, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1), ["checkpoint"] = Path.Combine(outDir, "final"),
         }, new JsonSerializerOptions { WriteIndented = true }));
-        Console.WriteLine($"rm: held-out pairwise accuracy {accBefore:P1} -> {evalAcc:P1}; wrote {Path.Combine(outDir, "final")}");
+        Console.WriteLine($"rm: held-out pairwise accuracy {accBefore:P1} -> {evalAcc:P1}" + (implicitHead ? " (at the start every implicit reward is 0: all ties)" : "") + $"; wrote {Path.Combine(outDir, "final")}");
         if (byKind.Count > 0) Console.WriteLine("rm: by kind of rejected response: " + string.Join(", ", byKind.Select(k => $"{k.Key} {k.Value:P1}")));
         return 0;
     }
