@@ -88,4 +88,29 @@ public class PpoTests
             }
         }
     }
+
+    [Test]
+    public void RmAndPpoRunFromTheCommandLineWithEitherHead()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "engine-rmcli-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            string[] micro = ["--model", "micro", "--context", "64", "--seed", "2"];
+            foreach (var head in new[] { "scalar", "implicit" })
+            {
+                var rm = CliTests.Engine(["rm", .. micro, "--head", head, "--steps", "2", "--pairs", "20", "--batch", "4", "--out", Path.Combine(dir, head)]);
+                Assert.That(rm.Code, Is.EqualTo(0), rm.Err);
+                Assert.That(rm.Out, Does.Contain("held-out pairwise accuracy").And.Contain("wrong-answer"));
+                var ppo = CliTests.Engine(["ppo", .. micro, "--reward-model", Path.Combine(dir, head, "final"), "--steps", "1", "--prompts", "2",
+                    "--max-new-tokens", "4", "--out", Path.Combine(dir, "ppo-" + head)]);
+                Assert.That(ppo.Code, Is.EqualTo(0), ppo.Err);
+                Assert.That(File.ReadAllText(Path.Combine(dir, "ppo-" + head, "metrics.jsonl")), Does.Contain("rm/score"));
+            }
+            Assert.That(File.Exists(Path.Combine(dir, "implicit", "final", ImplicitRewardModel.MarkerFile)) && Directory.Exists(Path.Combine(dir, "implicit", "final", "ref")));
+            CliTests.AssertOneLineError(CliTests.Engine(["rm", .. micro, "--head", "bogus", "--out", Path.Combine(dir, "x")]), "--head bogus");
+            CliTests.AssertOneLineError(CliTests.Engine(["ppo", .. micro, "--reward-model", Path.Combine(dir, "ppo-scalar", "final"), "--steps", "1",
+                "--out", Path.Combine(dir, "y")]), "no value head");
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
 }
