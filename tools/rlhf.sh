@@ -26,9 +26,9 @@ for seed in $seeds; do
   rows+="$seed|$run|$before|$after"$'\n'
 done
 mkdir -p docs
-python3 - "$head" "docs/rlhf-$head.md" <<PY
+python3 - "$head" "docs/rlhf-$head.md" "$seeds" <<PY
 import json, sys
-head, out = sys.argv[1:3]
+head, out, seeds = sys.argv[1:4]
 def mean(rows, key, a, b):
     xs = [r[key] for r in rows[a:b] if key in r]
     return sum(xs) / len(xs) if xs else float("nan")
@@ -48,6 +48,10 @@ for line in [l for l in """$rows""".strip().split("\n") if l]:
     table.append(f"| {seed} | {rm['eval_accuracy']:.1%} / {builtin:.1%} / {policy:.1%} | {rows[0]['rm/score']:.2f} → {mean(rows, 'rm/score', -10, None):.2f} "
                  f"| {mean(rows, 'rm/auc', 0, 10):.2f} → {mean(rows, 'rm/auc', -10, None):.2f} | {mean(rows, 'kl', -10, None):.2f} "
                  f"| {b['pass@1']:.1%} → **{a['pass@1']:.1%}** | {b['pass@k']:.1%} → {a['pass@k']:.1%} | {b['format_rate']:.1%} → {a['format_rate']:.1%} |")
-open(out, "w").write("\n".join(table) + "\n")
+intro = [f"# RLHF in miniature: SFT base → {head} reward model → PPO", "",
+         f"Written by \`HEAD={head} bash tools/rlhf.sh \"{seeds}\"\`. RM held-out: pairwise accuracy on all held-out pairs / the",
+         "built-in kinds / the base's own samples. PPO optimises the RM score only; pass@1 (greedy), pass@4 and format are",
+         "the verifier's, on 200 held-out problems, before → after PPO. See BENCHMARKS.md for what the figures mean.", ""]
+open(out, "w").write("\n".join(intro + table) + "\n")
 print("\n".join(table))
 PY
