@@ -1,3 +1,5 @@
+using Engine.Data;
+using Engine.Tokenizers;
 using Engine.Autograd;
 using Engine.Training;
 using NUnit.Framework;
@@ -48,6 +50,26 @@ public class TrainingTests
 
 public class LanguageModelTrainingTests
 {
+    [Test]
+    public void AlignedTextWindowsStartAtDocuments()
+    {
+        // Documents "i+i=2i" separated by EOS: no proper suffix of one is another ("12+12=24" → "2+12=24" is none),
+        // so a window opening with a whole document began at a document start.
+        var tok = new CharTokenizer();
+        var docs = Enumerable.Range(10, 300).Select(i => $"{i}+{i}={2 * i}").ToHashSet();
+        var tokens = tok.Encode(string.Concat(docs.Select(d => d + "<|endoftext|>")));
+        var aligned = new TextData(tokens, 16, documentEnd: tok.EosId);
+        var loose = new TextData(tokens, 16);
+        var rng = new Rng(3);
+        string First(LmBatch b, int r) => tok.Decode(b.Inputs[(r * 16)..((r + 1) * 16)]).Split("<|endoftext|>")[0];
+        var firsts = Enumerable.Range(0, 20).Select(_ => aligned.Sample(rng, 4)).SelectMany(b => Enumerable.Range(0, 4).Select(r => First(b, r))).ToList();
+        Assert.That(firsts, Has.All.Matches<string>(docs.Contains), "every window opens with a whole document");
+        var looseFirsts = Enumerable.Range(0, 20).Select(_ => loose.Sample(rng, 4)).SelectMany(b => Enumerable.Range(0, 4).Select(r => First(b, r)));
+        Assert.That(looseFirsts.Any(f => !docs.Contains(f)), "without alignment windows open mid-document (so the check above can fail)");
+        Assert.That(aligned.WindowStarts, Is.LessThan(loose.WindowStarts));
+        Assert.Throws<ArgumentException>(() => new TextData(tok.Encode(new string('7', 400)), 16, documentEnd: tok.EosId));
+    }
+
     [Test]
     public void SftLossIgnoresWhatTheModelPredictsForPromptTokens()
     {

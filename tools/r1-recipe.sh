@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The DeepSeek-R1 recipe in miniature, one CLI step at a time, then a table of held-out results.
 #   bash tools/r1-recipe.sh [OUT] [SEED]        (about 20 minutes on 2 CPU cores)
-# The base is a language model pretrained on "a+b=c" documents of which a small share (FORMATTED,
-# default 5%) are worked solutions in the <think>/<answer> format: like a web-trained base, it has
-# seen some reasoning text but is not tuned to produce it.
+# The base is a language model pretrained on "a+b=c" documents and one-digit addition facts; a share of
+# the problems (FORMATTED, default 50%) appear as worked solutions in the <think>/<answer> format. Like
+# the Qwen2.5 bases that R1-Zero reproductions start from (Liu et al. 2025 found them reasoning before
+# any RL), it has seen reasoning text but is not tuned to produce it. With 5% the base never gets a
+# formatted answer right, and neither RL nor a 200-trace cold start can supply the skill (docs/r1-recipe.md).
 # Arms (all on the arithmetic task, the same seed):
 #   r1-zero      GRPO straight from that base
 #   cold-start   SFT on a few formatted traces, then GRPO
@@ -19,20 +21,25 @@ mkdir -p "$out"
 common=(--task arithmetic --seed "$seed")
 rl=(--steps 150 --prompts 8 --group-size 8 --max-new-tokens 40 --lr 1e-4 --warmup 10 --log-every 50)
 
-formatted=${FORMATTED:-0.05}
+formatted=${FORMATTED:-0.5}
 pretrain_steps=${PRETRAIN_STEPS:-1500}
 
 engine data --task arithmetic --n 4000 --split train --seed "$seed" --out "$out/train.jsonl"
 head -n 200 "$out/train.jsonl" > "$out/cold.jsonl"                              # a few formatted traces
-# The pretraining corpus: one document per training problem, separated by <|endoftext|>.
+# The pretraining corpus, one document per line of "the web", separated by <|endoftext|>: every training
+# problem with its answer ("47+38=85"; FORMATTED of them as worked solutions instead), and the one-digit
+# facts their column sums use ("7+8=15", "4+3+1=8") — the skills a base model brings, in no reasoning format.
 python3 - "$out/train.jsonl" "$out/corpus.txt" "$seed" "$formatted" <<'PY'
-import json, random, sys
+import json, random, re, sys
 src, dst, seed, share = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 rng = random.Random(seed)
-with open(dst, "w") as f:
-    for line in open(src):
-        r = json.loads(line)
-        f.write(r["prompt"] + (r["completion"] if rng.random() < share else r["answer"]) + "<|endoftext|>")
+docs = []
+for line in open(src):
+    r = json.loads(line)
+    docs.append(r["prompt"] + (r["completion"] if rng.random() < share else r["answer"]))
+    docs.extend(re.search(r"<think>(.*)</think>", r["completion"]).group(1).split(" "))
+rng.shuffle(docs)
+open(dst, "w").write("".join(d + "<|endoftext|>" for d in docs))
 PY
 engine pretrain --data "$out/corpus.txt" --model tiny --context 64 --steps "$pretrain_steps" --seed "$seed" --out "$out/base" --log-every 500
 

@@ -12,6 +12,8 @@ sealed class PretrainOptions : TrainOptions
 {
     [Option("data", HelpText = "UTF-8 text file. Default: generated \"12+7=19\" lines.")]
     public string? Data { get; set; }
+    [Option("align-docs", Default = false, HelpText = "Start every training window at a document (the text's start or just after an <|endoftext|>), so a prompt's first token sits at position 0 as it will at generation.")]
+    public bool AlignDocs { get; set; }
 }
 
 [Verb("sft", HelpText = "Supervised fine-tuning on JSONL {\"prompt\",\"completion\"}, loss on completion tokens only.")]
@@ -29,7 +31,9 @@ static class TrainCommands
             : File.Exists(o.Data) ? File.ReadAllText(o.Data) : throw new ArgumentException($"--data {o.Data}: no such file");
         int[] tokens = tok.Encode(text);
         Console.WriteLine($"data: {o.Data ?? "generated arithmetic"}, {text.Length:N0} chars, {tokens.Length:N0} tokens");
-        return new TextData(tokens, model.Config.MaxPositions);
+        var data = new TextData(tokens, model.Config.MaxPositions, documentEnd: o.AlignDocs ? tok.EosId : null);
+        if (o.AlignDocs) Console.WriteLine($"data: windows start at {data.WindowStarts:N0} document starts");
+        return data;
     });
 
     public static int Sft(SftOptions o) => Train(o, "sft", (model, tok) =>

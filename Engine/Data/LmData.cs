@@ -20,9 +20,15 @@ public interface ILmData
 public sealed class TextData : ILmData
 {
     readonly int[] train, val;
+    readonly int[]? starts;
     readonly int steps;
 
-    public TextData(int[] tokens, int steps, double valFraction = 0.1)
+    /// <summary>
+    /// documentEnd: a token id (EOS) that ends documents; when given, training windows start only at a document
+    /// start (nanochat's BOS-aligned batches), so a model with learned absolute positions sees each prompt at
+    /// position 0, where it will be at generation, instead of at any offset.
+    /// </summary>
+    public TextData(int[] tokens, int steps, double valFraction = 0.1, int? documentEnd = null)
     {
         this.steps = steps;
         int split = (int)(tokens.Length * (1 - valFraction));
@@ -30,7 +36,15 @@ public sealed class TextData : ILmData
         val = tokens[split..];
         if (train.Length < steps + 1 || val.Length < steps + 1)
             throw new ArgumentException($"pretrain: the text is {tokens.Length} tokens; a context of {steps} needs at least {(steps + 1) * 10} (with a 10% held-out split)");
+        if (documentEnd is int end)
+        {
+            starts = Enumerable.Range(0, train.Length - steps).Where(p => p == 0 || train[p - 1] == end).ToArray();
+            if (starts.Length < 2) throw new ArgumentException("pretrain: --align-docs needs documents separated by <|endoftext|> in the text");
+        }
     }
+
+    /// <summary>How many positions a training window may start at.</summary>
+    public int WindowStarts => starts?.Length ?? train.Length - steps;
 
     public LmBatch Sample(Rng rng, int batch)
     {
@@ -38,7 +52,7 @@ public sealed class TextData : ILmData
         var y = new int[batch * steps];
         for (int b = 0; b < batch; b++)
         {
-            int start = rng.Next(train.Length - steps);
+            int start = starts is null ? rng.Next(train.Length - steps) : starts[rng.Next(starts.Length)];
             Array.Copy(train, start, x, b * steps, steps);
             Array.Copy(train, start + 1, y, b * steps, steps);
         }
