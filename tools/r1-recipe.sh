@@ -4,13 +4,14 @@
 # The base is a language model pretrained on "a+b=c" documents and one-digit addition facts; a share of
 # the problems (FORMATTED, default 50%) appear as worked solutions in the <think>/<answer> format. Like
 # the Qwen2.5 bases that R1-Zero reproductions start from (Liu et al. 2025 found them reasoning before
-# any RL), it has seen reasoning text but is not tuned to produce it. With 5% the base never gets a
-# formatted answer right, and neither RL nor a 200-trace cold start can supply the skill (docs/r1-recipe.md).
+# any RL), it has seen reasoning text but is not tuned to produce it. The models are Llama-style: a
+# GPT-2 (learned absolute positions) pretrained on packed text never learned to copy the prompt's digits
+# into its column sums (0.5% held-out pass@1 against 19.5%; docs/r1-recipe.md).
 # Arms (all on the arithmetic task, the same seed):
 #   r1-zero      GRPO straight from that base
 #   cold-start   SFT on a few formatted traces, then GRPO
 #   rs-sft-rl2   rejection-sample the cold-start policy, SFT on the verified traces, a second GRPO stage
-#   distill      SFT a smaller student (micro) on the best policy's verified traces
+#   distill      SFT a smaller student (micro-llama) on the best policy's verified traces
 #   small-rl     GRPO on that small model directly (after the same cold start), for the R1 paper's comparison
 set -euo pipefail
 out=${1:-runs/r1}
@@ -41,7 +42,7 @@ for line in open(src):
 rng.shuffle(docs)
 open(dst, "w").write("".join(d + "<|endoftext|>" for d in docs))
 PY
-engine pretrain --data "$out/corpus.txt" --model tiny --context 64 --steps "$pretrain_steps" --seed "$seed" --out "$out/base" --log-every 500
+engine pretrain --data "$out/corpus.txt" --model tiny-llama --context 64 --steps "$pretrain_steps" --seed "$seed" --out "$out/base" --log-every 500
 
 engine grpo --checkpoint "$out/base/final" "${common[@]}" "${rl[@]}" --out "$out/r1-zero"
 engine sft --checkpoint "$out/base/final" --data "$out/cold.jsonl" --steps 150 --seed "$seed" --out "$out/cold-sft" --log-every 100
@@ -49,8 +50,8 @@ engine grpo --checkpoint "$out/cold-sft/final" "${common[@]}" "${rl[@]}" --out "
 engine rejection-sample --checkpoint "$out/cold-start/final" "${common[@]}" --n 1000 --k 4 --out "$out/rs.jsonl"
 engine sft --checkpoint "$out/cold-start/final" --data "$out/rs.jsonl" --steps 100 --lr 1e-3 --seed "$seed" --out "$out/rs-sft" --log-every 100
 engine grpo --checkpoint "$out/rs-sft/final" "${common[@]}" "${rl[@]}" --out "$out/rs-sft-rl2"
-engine distill --teacher "$out/rs-sft-rl2/final" --student micro "${common[@]}" --n 2000 --k 2 --steps 400 --out "$out/distill"
-engine pretrain --data "$out/corpus.txt" --model micro --context 64 --steps "$pretrain_steps" --seed "$seed" --out "$out/small-base" --log-every 500
+engine distill --teacher "$out/rs-sft-rl2/final" --student micro-llama "${common[@]}" --n 2000 --k 2 --steps 400 --out "$out/distill"
+engine pretrain --data "$out/corpus.txt" --model micro-llama --context 64 --steps "$pretrain_steps" --seed "$seed" --out "$out/small-base" --log-every 500
 engine sft --checkpoint "$out/small-base/final" --data "$out/cold.jsonl" --steps 150 --seed "$seed" --out "$out/small-cold" --log-every 100
 engine grpo --checkpoint "$out/small-cold/final" "${common[@]}" "${rl[@]}" --out "$out/small-rl"
 

@@ -16,7 +16,7 @@ abstract class ModelOptions : CommonOptions
 {
     [Option("checkpoint", HelpText = "A checkpoint folder (the engine's or a Hugging Face GPT-2/Llama/Qwen2 one) to start from.")]
     public string? Checkpoint { get; set; }
-    [Option("model", Default = "tiny", HelpText = "For a fresh model: a preset (tiny, micro, tiny-llama, tiny-qwen2) or a config.json path.")]
+    [Option("model", Default = "tiny", HelpText = "For a fresh model: a preset (tiny, micro, tiny-llama, micro-llama, tiny-qwen2) or a config.json path.")]
     public string Model { get; set; } = "tiny";
     [Option("tokenizer", Default = "char", HelpText = "For a fresh model: char (with the reasoning markers) or gpt2 (BPE, 50,257 ids).")]
     public string Tokenizer { get; set; } = "char";

@@ -38,11 +38,12 @@ public sealed record ModelConfig
         "tiny" or "tiny-gpt2" => new() { Type = Architecture.Gpt2, VocabSize = vocab, Hidden = 128, Layers = 4, Heads = 4, KvHeads = 4, Intermediate = 512, MaxPositions = maxPositions, NormEps = 1e-5f },
         "micro" => new() { Type = Architecture.Gpt2, VocabSize = vocab, Hidden = 64, Layers = 2, Heads = 4, KvHeads = 4, Intermediate = 256, MaxPositions = maxPositions, NormEps = 1e-5f },
         "tiny-llama" => new() { Type = Architecture.Llama, VocabSize = vocab, Hidden = 128, Layers = 4, Heads = 4, KvHeads = 2, Intermediate = 344, MaxPositions = maxPositions, NormEps = 1e-6f, QkvBias = false, TieEmbeddings = false },
+        "micro-llama" => new() { Type = Architecture.Llama, VocabSize = vocab, Hidden = 64, Layers = 2, Heads = 4, KvHeads = 2, Intermediate = 172, MaxPositions = maxPositions, NormEps = 1e-6f, QkvBias = false, TieEmbeddings = false },
         "tiny-qwen2" => new() { Type = Architecture.Qwen2, VocabSize = vocab, Hidden = 128, Layers = 4, Heads = 4, KvHeads = 2, Intermediate = 344, MaxPositions = maxPositions, NormEps = 1e-6f, QkvBias = true, TieEmbeddings = true },
-        _ => throw new ArgumentException($"--model {name}: unknown preset; expected tiny, micro, tiny-llama, tiny-qwen2 or a config.json path"),
+        _ => throw new ArgumentException($"--model {name}: unknown preset; expected tiny, micro, tiny-llama, micro-llama, tiny-qwen2 or a config.json path"),
     };
 
-    public static readonly string[] PresetNames = ["tiny", "micro", "tiny-llama", "tiny-qwen2"];
+    public static readonly string[] PresetNames = ["tiny", "micro", "tiny-llama", "micro-llama", "tiny-qwen2"];
 
     public void Validate()
     {
