@@ -9,7 +9,7 @@ using Engine.Training;
 
 namespace Engine.Cli;
 
-[Verb("rm", HelpText = "Train a reward model (scalar head, Bradley–Terry) on {\"prompt\",\"chosen\",\"rejected\"} JSONL or built-in preferences.")]
+[Verb("rm", HelpText = "Train a reward model (scalar head or implicit log-ratio, Bradley–Terry) on {\"prompt\",\"chosen\",\"rejected\"} JSONL or built-in preferences.")]
 sealed class RmOptions : ModelOptions
 {
     [Option("data", HelpText = "JSONL of {\"prompt\",\"chosen\",\"rejected\"}; 10% is held out. Default: built-in preferences from --task.")]
