@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The DeepSeek-R1 recipe in miniature, one CLI step at a time, then a table of held-out results.
-#   bash tools/r1-recipe.sh [OUT] [SEED]        (about 20 minutes on 2 CPU cores)
+#   bash tools/r1-recipe.sh [OUT] [SEED]        (about 20 minutes on 2 CPU cores; PRETRAIN_STEPS, FORMATTED override)
 # The base is a language model pretrained on "a+b=c" documents and one-digit addition facts; a share of
 # the problems (FORMATTED, default 50%) appear as worked solutions in the <think>/<answer> format. Like
 # the Qwen2.5 bases that R1-Zero reproductions start from (Liu et al. 2025 found them reasoning before
@@ -23,7 +23,7 @@ common=(--task arithmetic --seed "$seed")
 rl=(--steps 150 --prompts 8 --group-size 8 --max-new-tokens 40 --lr 1e-4 --warmup 10 --log-every 50)
 
 formatted=${FORMATTED:-0.5}
-pretrain_steps=${PRETRAIN_STEPS:-1500}
+pretrain_steps=${PRETRAIN_STEPS:-3000}
 
 engine data --task arithmetic --n 4000 --split train --seed "$seed" --out "$out/train.jsonl"
 head -n 200 "$out/train.jsonl" > "$out/cold.jsonl"                              # a few formatted traces
