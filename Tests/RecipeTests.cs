@@ -1,5 +1,6 @@
 using Engine.Data;
 using Engine.Model;
+using Engine.RL;
 using Engine.Rewards;
 using Engine.Tasks;
 using Engine.Tokenizers;
@@ -50,13 +51,13 @@ public class RecipeTests
         const string good = "<think>5+7=12 4+9+1=14 0+0+1=1</think><answer>142</answer>";
         const string wrong = "<think>5+7=13 4+9+1=14 0+0+1=1</think><answer>143</answer>";
         const string malformed = "<think>5+7=12 4+9+1=14 0+0+1=1</think>142";
-        static (string, ResponseInfo) S(string t) => (t, new ResponseInfo(t.Length, false));
-        Assert.That(Engine.RL.PolicyPreferences.Pair(task, problem, [S(good), S(good)], new Rng(1)), Is.Null, "all right: no pair");
-        Assert.That(Engine.RL.PolicyPreferences.Pair(task, problem, [S(wrong), S(malformed)], new Rng(1)), Is.Null, "all wrong: no pair");
+        VerifiedSample S(string t) => Engine.RL.VerifiedSampling.Judge(task, problem, t, new ResponseInfo(t.Length, false));
+        Assert.That(Engine.RL.PolicyPreferences.Pair(problem, [S(good), S(good)], new Rng(1)), Is.Null, "all right: no pair");
+        Assert.That(Engine.RL.PolicyPreferences.Pair(problem, [S(wrong), S(malformed)], new Rng(1)), Is.Null, "all wrong: no pair");
         var kinds = new HashSet<string>();
         for (int seed = 0; seed < 20; seed++)
         {
-            var pair = Engine.RL.PolicyPreferences.Pair(task, problem, [S(wrong), S(good), S(malformed), S("")], new Rng(seed))!;
+            var pair = Engine.RL.PolicyPreferences.Pair(problem, [S(wrong), S(good), S(malformed), S("")], new Rng(seed))!;
             Assert.That(pair.Chosen, Is.EqualTo(good));
             Assert.That(pair.Rejected, Is.EqualTo(pair.Kind == "policy-wrong" ? wrong : malformed), "an empty sample is never the rejected one");
             kinds.Add(pair.Kind!);

@@ -5,6 +5,7 @@ using Engine.Checkpoints;
 using Engine.Data;
 using Engine.Generation;
 using Engine.Model;
+using Engine.RL;
 using Engine.Rewards;
 using Engine.Tasks;
 using Engine.Tokenizers;
@@ -58,27 +59,13 @@ static class RecipeCommands
     public static (List<(string Prompt, string Completion)> Kept, double Acceptance) RejectionSample(Transformer model, ITokenizer tokenizer,
         IReasoningTask task, IReadOnlyList<Problem> problems, int k, float temperature, int maxNewTokens, int seed)
     {
-        var rng = new Rng(seed);
-        var accuracy = new AccuracyReward(task);
-        var format = new FormatReward();
         var kept = new List<(string, string)>();
         int sampled = 0, accepted = 0;
-        foreach (var chunk in problems.Chunk(Math.Max(1, 64 / k)))
+        foreach (var (problem, samples) in VerifiedSampling.Sample(model, tokenizer, task, problems, k, temperature, maxNewTokens, new Rng(seed)))
         {
-            var prompts = chunk.SelectMany(p => Enumerable.Repeat(tokenizer.Encode(p.Prompt), k)).ToList();
-            var completions = Generator.Generate(model, tokenizer, prompts, new SamplingOptions(maxNewTokens, temperature, Stop: [TaskEval.Stop]), rng);
-            for (int i = 0; i < chunk.Length; i++)
-            {
-                var seen = new HashSet<string>();
-                foreach (var c in completions.Skip(i * k).Take(k))
-                {
-                    sampled++;
-                    var info = new ResponseInfo(c.Ids.Length, c.FinishReason == "length");
-                    if (accuracy.Score(chunk[i], c.Text, info) != 1f || format.Score(chunk[i], c.Text, info) != 1f) continue;
-                    accepted++;
-                    if (seen.Add(c.Text)) kept.Add((chunk[i].Prompt, c.Text));
-                }
-            }
+            sampled += samples.Length;
+            accepted += samples.Count(s => s.Good);
+            foreach (var text in samples.Where(s => s.Good).Select(s => s.Text).Distinct()) kept.Add((problem.Prompt, text));
         }
         return (kept, sampled == 0 ? 0 : (double)accepted / sampled);
     }

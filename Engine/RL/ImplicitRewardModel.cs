@@ -59,32 +59,23 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
         return r;
     }
 
-    /// <summary>prompt + response ids right-padded: inputs/targets [N, T], mask 1 where the target is a response token (kept to the context from the left).</summary>
+    /// <summary>prompt + response ids packed as the trainers pack rollouts; a pair longer than the context loses its oldest tokens.</summary>
     (int[] Inputs, int[] Targets, float[] Mask, int T) Pack(IReadOnlyList<(string Prompt, string Response)> items)
     {
         int max = model.Config.MaxPositions + 1;
-        var seqs = items.Select(it =>
+        var prompts = new List<int[]>();
+        var responses = new List<int[]>();
+        foreach (var (prompt, response) in items)
         {
-            int[] p = tokenizer.Encode(it.Prompt), r = tokenizer.Encode(it.Response);
+            int[] p = tokenizer.Encode(prompt), r = tokenizer.Encode(response);
             if (r.Length == 0) throw new ArgumentException("implicit reward model: an empty response");
-            int[] s = [.. p, .. r];
-            int cut = Math.Max(0, s.Length - max);
-            return (Ids: s[cut..], ResponseFrom: Math.Max(1, p.Length - cut));
-        }).ToList();
-        int T = seqs.Max(s => s.Ids.Length) - 1;
-        var inputs = new int[seqs.Count * T];
-        var targets = new int[seqs.Count * T];
-        var mask = new float[seqs.Count * T];
-        Array.Fill(inputs, tokenizer.PadId);
-        Array.Fill(targets, tokenizer.PadId);
-        for (int i = 0; i < seqs.Count; i++)
-            for (int t = 0; t < seqs[i].Ids.Length - 1; t++)
-            {
-                inputs[i * T + t] = seqs[i].Ids[t];
-                targets[i * T + t] = seqs[i].Ids[t + 1];
-                if (t + 1 >= seqs[i].ResponseFrom) mask[i * T + t] = 1f;
-            }
-        return (inputs, targets, mask, T);
+            int[] seq = [.. p, .. r];
+            seq = seq[Math.Max(0, seq.Length - max)..];
+            int promptLength = Math.Max(1, seq.Length - r.Length);          // at least one token to predict the first from
+            prompts.Add(seq[..promptLength]);
+            responses.Add(seq[promptLength..]);
+        }
+        return Rollouts.Pack(prompts, responses, tokenizer.PadId);
     }
 
     /// <summary>One Bradley–Terry step on the implicit rewards (DPO's loss); returns the loss and the pairwise accuracy.</summary>

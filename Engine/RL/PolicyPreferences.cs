@@ -1,6 +1,4 @@
-using Engine.Generation;
 using Engine.Model;
-using Engine.Rewards;
 using Engine.Tasks;
 using Engine.Tokenizers;
 
@@ -21,32 +19,18 @@ public static class PolicyPreferences
     {
         if (k < 2) throw new ArgumentException("policy preferences: k must be >= 2 (a pair needs two samples)");
         var pairs = new List<Preference>();
-        foreach (var chunk in problems.Chunk(Math.Max(1, 64 / k)))
-        {
-            var prompts = chunk.SelectMany(p => Enumerable.Repeat(tokenizer.Encode(p.Prompt), k)).ToList();
-            var completions = Generator.Generate(policy, tokenizer, prompts, new SamplingOptions(maxNewTokens, temperature, Stop: [TaskEval.Stop]), rng);
-            for (int i = 0; i < chunk.Length; i++)
-                if (Pair(task, chunk[i], completions.Skip(i * k).Take(k).Select(c => (c.Text, new ResponseInfo(c.Ids.Length, c.FinishReason == "length"))), rng) is { } pair)
-                    pairs.Add(pair);
-        }
+        foreach (var (problem, samples) in VerifiedSampling.Sample(policy, tokenizer, task, problems, k, temperature, maxNewTokens, rng))
+            if (Pair(problem, samples, rng) is { } pair) pairs.Add(pair);
         return pairs;
     }
 
-    /// <summary>The verifier's pair from one prompt's samples: a random good one over a random bad one, or null.</summary>
-    public static Preference? Pair(IReasoningTask task, Problem problem, IEnumerable<(string Text, ResponseInfo Info)> samples, Rng rng)
+    /// <summary>The verifier's pair from one prompt's judged samples: a random good one over a random bad one, or null.</summary>
+    public static Preference? Pair(Problem problem, IReadOnlyList<VerifiedSample> samples, Rng rng)
     {
-        var accuracy = new AccuracyReward(task);
-        var format = new FormatReward();
-        var good = new List<string>();
-        var bad = new List<(string Text, bool Formatted)>();
-        foreach (var (text, info) in samples)
-        {
-            bool formatted = format.Score(problem, text, info) == 1f;
-            if (formatted && accuracy.Score(problem, text, info) == 1f) good.Add(text);
-            else if (text.Length > 0) bad.Add((text, formatted));
-        }
+        var good = samples.Where(s => s.Good).ToList();
+        var bad = samples.Where(s => !s.Good && s.Text.Length > 0).ToList();
         if (good.Count == 0 || bad.Count == 0) return null;
         var rejected = bad[rng.Next(bad.Count)];
-        return new Preference(problem.Prompt, good[rng.Next(good.Count)], rejected.Text, rejected.Formatted ? "policy-wrong" : "policy-malformed");
+        return new Preference(problem.Prompt, good[rng.Next(good.Count)].Text, rejected.Text, rejected.Formatted ? "policy-wrong" : "policy-malformed");
     }
 }

@@ -13,10 +13,14 @@ public static class Rollouts
     /// that drop(i) says to leave out, e.g. truncated completions).
     /// </summary>
     public static (int[] Inputs, int[] Targets, float[] Mask, int Steps) Pack(IReadOnlyList<int[]> prompts, IReadOnlyList<Completion> completions,
+        int padId, Func<int, bool>? drop = null) => Pack(prompts, completions.Select(c => c.Ids).ToList(), padId, drop);
+
+    /// <summary>The same from the responses' ids.</summary>
+    public static (int[] Inputs, int[] Targets, float[] Mask, int Steps) Pack(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> responses,
         int padId, Func<int, bool>? drop = null)
     {
-        int M = completions.Count;
-        int T = Enumerable.Range(0, M).Max(i => prompts[i].Length + completions[i].Ids.Length) - 1;
+        int M = responses.Count;
+        int T = Enumerable.Range(0, M).Max(i => prompts[i].Length + responses[i].Length) - 1;
         var inputs = new int[M * T];
         var targets = new int[M * T];
         var mask = new float[M * T];
@@ -24,7 +28,7 @@ public static class Rollouts
         Array.Fill(targets, padId);
         for (int i = 0; i < M; i++)
         {
-            int[] seq = [.. prompts[i], .. completions[i].Ids];
+            int[] seq = [.. prompts[i], .. responses[i]];
             bool dropped = drop?.Invoke(i) ?? false;
             for (int t = 0; t < seq.Length - 1; t++)
             {
