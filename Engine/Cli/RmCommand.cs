@@ -91,8 +91,7 @@ static class RmCommand
         if (o.Policy is not null)
         {
             if (o.PolicyPrompts < 10 || o.PolicyK < 2) throw new ArgumentException("rm: --policy-prompts must be >= 10 and --policy-k >= 2");
-            var policy = Checkpoint.LoadModel(o.Policy, backend);
-            var (_, policyTokenizer) = Checkpoint.Load(o.Policy, backend);
+            var (policy, policyTokenizer) = Checkpoint.Load(o.Policy, backend);
             if (policyTokenizer.VocabSize != tokenizer.VocabSize) throw new ArgumentException($"--policy {o.Policy}: its tokenizer ({policyTokenizer.VocabSize} ids) differs from the reward model's ({tokenizer.VocabSize})");
             var policyRng = new Rng(o.Seed * 17L + 5);
             var fromPolicyTrain = PolicyPreferences.Sample(policy, tokenizer, task, task.Generate("train", o.PolicyPrompts, o.Seed), o.PolicyK, 40, 1f, policyRng);

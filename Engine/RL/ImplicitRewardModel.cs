@@ -84,7 +84,13 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
         int P = pairs.Count, V = model.Config.VocabSize;
         var (inputs, targets, mask, T) = Pack(pairs.Select(p => (p.Prompt, p.Chosen)).Concat(pairs.Select(p => (p.Prompt, p.Rejected))).ToList());
         var refLogp = Rollouts.TokenLogp(reference, inputs, targets, 2 * P, T, 1f);
-        var oldLogp = Rollouts.TokenLogp(model, inputs, targets, 2 * P, T, 1f);
+        optimizer.ZeroGrad();
+        var logits = model.Forward(inputs, 2 * P, T);
+        // The rewards need the current log-probs before the gradient pass: one kernel pass into a scratch buffer
+        // reads them off the same forward (the logits stay intact for the second pass).
+        var zeros = new float[2 * P * T];
+        var oldLogp = FusedPolicy.Run(model.Backend, logits.Data, model.Backend.Allocate(2 * P * T * V), targets, zeros, zeros, zeros, null,
+            2 * P, T, V, new FusedLossOptions()).Logp;
         var r = SequenceRewards(oldLogp, refLogp, mask, 2 * P, T);
         var (loss, gc, gr, acc) = PpoMath.BradleyTerry(r[..P], r[P..]);
         // ∂loss/∂log π(y_t) = β·∂loss/∂r for every response token. The fused policy kernel at ratio 1 (old = current
@@ -95,8 +101,6 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
             float g = i < P ? gc[i] : gr[i - P];
             for (int t = 0; t < T; t++) advantages[i * T + t] = -beta * g * mask[i * T + t];
         }
-        optimizer.ZeroGrad();
-        var logits = model.Forward(inputs, 2 * P, T);
         FusedPolicy.Run(model.Backend, logits.Data, logits.Data, targets, oldLogp, advantages, mask, null, 2 * P, T, V, new FusedLossOptions(), tokenDenominator: 1f);
         logits.Backward(Tensor.Wrap(model.Backend, logits.Data, logits.Shape));
         GradClip.ClipGlobalNorm(optimizer.Parameters, clip);
