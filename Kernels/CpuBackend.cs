@@ -39,7 +39,8 @@ public sealed class CpuBuffer(CpuBackend backend, int length) : DeviceBuffer(len
 /// </summary>
 public sealed class CpuBackend : IBackend
 {
-    public string Name => $"cpu ({(GemmMicroKernel.Wide ? "AVX-512" : "AVX2")} GEMM {GemmMicroKernel.MR}x{GemmMicroKernel.NR}, {Environment.ProcessorCount} threads)";
+    public string Name => $"cpu ({(GemmMicroKernel.Wide ? "AVX-512" : "AVX2")} GEMM {GemmMicroKernel.MR}x{GemmMicroKernel.NR}, " +
+                          $"{Environment.ProcessorCount} threads, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (double)(1L << 30):F1} GiB)";
 
     public DeviceBuffer Allocate(int length) => new CpuBuffer(this, length);
 

@@ -132,9 +132,9 @@ public class CliTests
         Assert.That(Engine("no-such-verb").Code, Is.Not.EqualTo(0));
         foreach (var verb in new[] { "pretrain", "sft", "sample", "eval" })
         {
-            var (code, _, err) = Engine(verb, "--help");
+            var (code, stdout, _) = Engine(verb, "--help");
             Assert.That(code, Is.EqualTo(0), verb);
-            Assert.That(err, Does.Contain("--seed").And.Contain("--device").And.Contain("--checkpoint"), verb);
+            Assert.That(stdout, Does.Contain("--seed").And.Contain("--device").And.Contain("--checkpoint"), verb);
         }
     }
 }

@@ -4,6 +4,7 @@ using Engine.Kernels;
 using Engine.Model;
 using Engine.Tokenizers;
 using Engine.Training;
+using Engine.Data;
 
 namespace Engine.Checkpoints;
 
@@ -43,7 +44,7 @@ public static class Checkpoint
                 SafeTensors.Write(Path.Combine(tmp, "optimizer.safetensors"), moments, new Dictionary<string, string> { ["step"] = optimizer.Step.ToString() });
             }
             if (trainerState is not null)
-                File.WriteAllText(Path.Combine(tmp, "trainer_state.json"), trainerState.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                File.WriteAllText(Path.Combine(tmp, "trainer_state.json"), trainerState.Text(indented: true));
             Replace(tmp, full);
         }
         catch
@@ -53,19 +54,61 @@ public static class Checkpoint
         }
     }
 
+    /// <summary>
+    /// Puts the finished temp folder in place. Over an existing checkpoint the two folders are swapped
+    /// atomically (Linux renameat2 RENAME_EXCHANGE), so the name never points at nothing; where that is
+    /// not available, two renames, and <see cref="CleanStale"/> restores a kill between them.
+    /// </summary>
     static void Replace(string tmp, string target)
     {
         if (!Directory.Exists(target)) { Directory.Move(tmp, target); return; }
+        if (Exchange(tmp, target)) { Directory.Delete(tmp, true); return; }
         string old = $"{target}.old-{Guid.NewGuid():N}";
         Directory.Move(target, old);
         Directory.Move(tmp, target);
         Directory.Delete(old, true);
     }
 
-    /// <summary>Loads the model (and the tokenizer beside it) from an engine or Hugging Face checkpoint folder.</summary>
-    public static (Transformer Model, ITokenizer Tokenizer) Load(string dir, IBackend backend)
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "renameat2", SetLastError = true)]
+    static extern int RenameAt2(int oldDir, string oldPath, int newDir, string newPath, uint flags);
+
+    static bool Exchange(string a, string b)
     {
-        var model = LoadModel(dir, backend);
+        if (!OperatingSystem.IsLinux()) return false;
+        const int AtFdCwd = -100;
+        const uint RenameExchange = 2;
+        try { return RenameAt2(AtFdCwd, a, AtFdCwd, b, RenameExchange) == 0; }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return false; }
+    }
+
+    /// <summary>
+    /// What a killed save leaves in a run folder: `X.tmp-*` folders (a checkpoint half written: removed)
+    /// and `X.old-*` folders (the previous X, between the two renames: put back if X is missing, else
+    /// removed), and `*.tmp` files.
+    /// </summary>
+    public static void CleanStale(string runDir)
+    {
+        if (!Directory.Exists(runDir)) return;
+        foreach (var dir in Directory.GetDirectories(runDir))
+        {
+            string name = Path.GetFileName(dir);
+            int tmp = name.IndexOf(".tmp-", StringComparison.Ordinal), old = name.IndexOf(".old-", StringComparison.Ordinal);
+            if (tmp > 0) Directory.Delete(dir, true);
+            else if (old > 0)
+            {
+                string target = Path.Combine(runDir, name[..old]);
+                if (Directory.Exists(target)) Directory.Delete(dir, true);
+                else Directory.Move(dir, target);
+            }
+        }
+        foreach (var file in Directory.GetFiles(runDir, "*.tmp")) File.Delete(file);
+    }
+
+    /// <summary>Loads the model (and the tokenizer beside it) from an engine or Hugging Face checkpoint folder.</summary>
+    /// <param name="flag">The option that named the folder, for error messages (--checkpoint, --resume, --teacher, ...).</param>
+    public static (Transformer Model, ITokenizer Tokenizer) Load(string dir, IBackend backend, string flag = "--checkpoint")
+    {
+        var model = LoadModel(dir, backend, flag: flag);
         var cfg = model.Config;
         string tokPath = Path.Combine(dir, "tokenizer.json");
         // A Hugging Face GPT-2 folder has its own tokenizer.json (not ours): the GPT-2 BPE is the same vocabulary.
@@ -85,9 +128,12 @@ public static class Checkpoint
     /// withValueHead: add a freshly initialised value head when the checkpoint has none (a critic or a
     /// reward model started from a policy).
     /// </summary>
-    public static Transformer LoadModel(string dir, IBackend backend, bool withValueHead = false, int seed = 0)
+    public static Transformer LoadModel(string dir, IBackend backend, bool withValueHead = false, int seed = 0,
+        string flag = "--checkpoint")
     {
-        if (!Directory.Exists(dir)) throw new ArgumentException($"--checkpoint {dir}: no such folder");
+        if (!Directory.Exists(dir)) throw new ArgumentException($"{flag} {dir}: no such folder");
+        if (!File.Exists(Path.Combine(dir, "config.json")))
+            throw new ArgumentException($"{flag} {dir}: not a checkpoint (no config.json)");
         var cfg = ModelConfig.Load(Path.Combine(dir, "config.json"));
         if (withValueHead) cfg = cfg with { ValueHead = true };
         var model = new Transformer(cfg, backend, seed);
@@ -148,10 +194,13 @@ public static class Checkpoint
         return int.Parse(JsonNode.Parse(header)!["__metadata__"]!["step"]!.GetValue<string>());
     }
 
-    /// <summary>Restores a run from one of its checkpoints: optimiser moments and step, and the RNG; returns the step to continue from.</summary>
-    public static int Resume(string dir, AdamW optimizer, Rng rng)
+    /// <summary>
+    /// Restores a run from one of its checkpoints: optimiser moments and step, and the RNG; returns the
+    /// step to continue from. The checkpoint must have been written by the same verb.
+    /// </summary>
+    public static int Resume(string dir, AdamW optimizer, Rng rng, string verb)
     {
-        var state = LoadTrainerState(dir) ?? throw new ArgumentException($"--resume {dir}: no trainer_state.json (not a training checkpoint)");
+        var state = ResumeState(dir, verb);
         LoadOptimizer(dir, optimizer);
         rng.State = state["rng"]!.GetValue<string>();
         int step = state["step"]!.GetValue<int>();
@@ -159,9 +208,24 @@ public static class Checkpoint
         return step;
     }
 
+    /// <summary>The trainer state of a checkpoint that <paramref name="verb"/> can resume, or one clear error.</summary>
+    public static JsonObject ResumeState(string dir, string verb)
+    {
+        if (!Directory.Exists(dir)) throw new ArgumentException($"--resume {dir}: no such folder");
+        var state = LoadTrainerState(dir) ?? throw new ArgumentException($"--resume {dir}: no trainer_state.json (not a training checkpoint)");
+        string? kind = state["kind"]?.GetValue<string>();
+        if (kind != verb)
+            throw new ArgumentException($"--resume {dir}: a checkpoint of `engine {kind ?? "?"}`, not of `engine {verb}`; " +
+                                        $"to start a new {verb} run from its weights use --checkpoint {dir}");
+        if (state["step"] is null || state["rng"] is null) throw new ArgumentException($"--resume {dir}: trainer_state.json lacks step or rng");
+        return state;
+    }
+
     public static JsonObject? LoadTrainerState(string dir)
     {
         string path = Path.Combine(dir, "trainer_state.json");
-        return File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path)) as JsonObject : null;
+        if (!File.Exists(path)) return null;
+        try { return JsonNode.Parse(File.ReadAllText(path)) as JsonObject; }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})"); }
     }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using CommandLine;
 using Engine.Checkpoints;
 using Engine.Data;
@@ -14,12 +13,14 @@ using Spectre.Console;
 namespace Engine.Cli;
 
 [Verb("demo", HelpText = "The whole R1-Zero story on the CPU: tiny model → brief SFT (a weak base) → eval → GRPO with verifiable rewards → eval.")]
-sealed class DemoOptions : CommonOptions
+sealed class DemoOptions : CommonOptions, IRunOptions
 {
     [Option("task", Default = "arithmetic", HelpText = "arithmetic | countdown.")]
     public string Task { get; set; } = "arithmetic";
-    [Option("out", Default = "runs/demo", HelpText = "Checkpoints, metrics, curves and summary.json.")]
-    public string Out { get; set; } = "runs/demo";
+    [Option("out", HelpText = "Checkpoints, metrics, curves and summary.json. Default: a new runs/demo, runs/demo-2, ...")]
+    public string? Out { get; set; }
+    [Option("overwrite", Default = false, HelpText = "Replace the run already in --out.")]
+    public bool Overwrite { get; set; }
     [Option("sft-steps", Default = 600, HelpText = "At most this many SFT steps for the weak base.")]
     public int SftSteps { get; set; }
     [Option("base-target", Default = 0.3f, HelpText = "SFT stops once greedy pass@1 on 100 training problems reaches this (a weak base, whatever the seed).")]
@@ -48,6 +49,7 @@ static class DemoCommand
         if (o.SftSteps < 1 || o.GrpoSteps < 1 || o.EvalN < 1) throw new ArgumentException("demo: --sft-steps, --grpo-steps and --eval-n must be >= 1");
         var clock = Stopwatch.StartNew();
         var task = ReasoningTasks.Create(o.Task);
+        string outDir = RunDirs.Fresh("demo", o.Out, o.Overwrite);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var tokenizer = new CharTokenizer();
         var cfg = ModelConfig.Preset("tiny", tokenizer.VocabSize, Context);
@@ -70,7 +72,7 @@ static class DemoCommand
         {
             int next = Math.Min(o.SftSteps, sftSteps + 25);
             LmTrainer.Train(model, tokenizer, sftOpt, sftData, sftRng, new LmTrainOptions(next, 16, 1, 1f,
-                new LrSchedule(3e-3f, 20, o.SftSteps, MinRatio: 1f), 0, 2, 0, 1000, Path.Combine(o.Out, "sft"), o.Seed, "sft"), sftSteps);
+                new LrSchedule(3e-3f, 20, o.SftSteps, MinRatio: 1f), 0, 2, 0, 1000, Path.Combine(outDir, "sft"), o.Seed, "sft"), sftSteps);
             sftSteps = next;
             devPass = TaskEval.Evaluate(model, tokenizer, task, dev, 1, MaxNew, 1f, true, o.Seed).Pass1;
             Console.WriteLine($"sft: {sftSteps} steps, greedy pass@1 on training problems {devPass:P0}");
@@ -84,7 +86,7 @@ static class DemoCommand
 
         // 3. GRPO from the base with accuracy + format rewards.
         Console.WriteLine($"\n[3/4] GRPO for {o.GrpoSteps} steps ({o.Prompts} prompts × 8 completions, accuracy + 0.1·format rewards)");
-        var grpoOut = Path.Combine(o.Out, "grpo");
+        var grpoOut = Path.Combine(outDir, "grpo");
         var options = new GrpoOptions
         {
             Steps = o.GrpoSteps, Prompts = o.Prompts, GroupSize = 8, MaxNewTokens = MaxNew, Temperature = o.Temperature, Lr = o.GrpoLr, Warmup = o.GrpoWarmup,
@@ -105,9 +107,11 @@ static class DemoCommand
         table.AddRow("SFT base", $"{before.Pass1:P1}", $"{before.PassK:P1}", $"{before.MajK:P1}", $"{before.FormatRate:P1}", $"{before.MeanLength:F1}");
         table.AddRow("after GRPO", $"{after.Pass1:P1}", $"{after.PassK:P1}", $"{after.MajK:P1}", $"{after.FormatRate:P1}", $"{after.MeanLength:F1}");
         AnsiConsole.Write(table);
-        File.WriteAllText(Path.Combine(o.Out, "summary.json"), JsonSerializer.Serialize(
-            new Dictionary<string, object> { ["before"] = before, ["after"] = after, ["seconds"] = Math.Round(seconds, 1) }, new JsonSerializerOptions { WriteIndented = true }));
-        Console.WriteLine($"demo: {seconds / 60:F1} minutes; curves in {grpoOut}/reward.png and accuracy.png, summary in {Path.Combine(o.Out, "summary.json")}");
+        RunFolder.WriteSummary(outDir, new Dictionary<string, object>
+        {
+            ["before"] = before, ["after"] = after, ["seconds"] = Math.Round(seconds, 1), ["warnings"] = trainer.Warnings,
+        });
+        Console.WriteLine($"demo: {seconds / 60:F1} minutes; curves in {grpoOut}/reward.png and accuracy.png, summary in {Path.Combine(outDir, "summary.json")}");
         return 0;
     }
 }

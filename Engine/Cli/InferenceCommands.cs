@@ -8,9 +8,9 @@ using Engine.Training;
 namespace Engine.Cli;
 
 [Verb("sample", HelpText = "Generate continuations of a prompt from a checkpoint (KV cache, temperature, top-k, top-p).")]
-sealed class SampleOptions : ModelOptions
+sealed class SampleOptions : CheckpointOptions
 {
-    [Option("prompt", Default = "", HelpText = "Prompt text (default: an empty prompt is not allowed, give one).")]
+    [Option("prompt", Default = "", HelpText = "Prompt text (required).")]
     public string Prompt { get; set; } = "";
     [Option("num-samples", Default = 1, HelpText = "Completions to draw (one batch).")]
     public int NumSamples { get; set; }
@@ -24,12 +24,13 @@ sealed class SampleOptions : ModelOptions
     public float TopP { get; set; }
     [Option("stop", HelpText = "Stop strings (repeatable, e.g. --stop \"</answer>\"); kept in the text.")]
     public IEnumerable<string> Stop { get; set; } = [];
-    [Option("json", Default = false, HelpText = "Print one JSON object per completion: text, token ids, logprobs, finish reason.")]
+    [Option("json", Default = false,
+        HelpText = "Print one JSON object per completion (text, token ids, logprobs, finish reason) and nothing else on stdout.")]
     public bool Json { get; set; }
 }
 
 [Verb("eval", HelpText = "Held-out loss and perplexity of a checkpoint on a text file or a prompt/completion JSONL.")]
-sealed class EvalOptions : ModelOptions
+sealed class EvalOptions : CheckpointOptions
 {
     [Option("data", HelpText = "Loss mode: a .txt file (next-token loss on all of it) or a .jsonl of {\"prompt\",\"completion\"} (completion tokens only). Task mode: a .jsonl of {\"prompt\",\"answer\"} problems.")]
     public string? Data { get; set; }
@@ -47,12 +48,12 @@ sealed class EvalOptions : ModelOptions
     public int MaxNewTokens { get; set; }
     [Option("batch", Default = 8, HelpText = "Sequences per batch.")]
     public int Batch { get; set; }
-    [Option("json", Default = false, HelpText = "Print one JSON object instead of text.")]
+    [Option("json", Default = false, HelpText = "Print one JSON object on stdout (banners go to stderr).")]
     public bool Json { get; set; }
 }
 
 [Verb("tokenize", HelpText = "Read text on stdin, print its token ids as a JSON array (or, with --decode, ids → text).")]
-sealed class TokenizeOptions
+sealed class TokenizeOptions : VerbOptions
 {
     [Option("tokenizer", Default = "gpt2", HelpText = "gpt2 or char.")]
     public string Tokenizer { get; set; } = "gpt2";
@@ -62,11 +63,24 @@ sealed class TokenizeOptions
 
 static class InferenceCommands
 {
+    /// <summary>
+    /// With --json, stdout carries the JSON alone: everything else the verb prints (device and model
+    /// banners) is sent to stderr, and the returned writer is the real stdout.
+    /// </summary>
+    public static TextWriter JsonOut(bool json)
+    {
+        var stdout = Console.Out;
+        if (json) Console.SetOut(Console.Error);
+        return stdout;
+    }
+
     public static int Sample(SampleOptions o)
     {
         if (o.Checkpoint is null) throw new ArgumentException("sample: --checkpoint DIR is required");
         if (o.Prompt.Length == 0) throw new ArgumentException("sample: --prompt is required");
-        if (o.NumSamples < 1) throw new ArgumentException($"sample: --num-samples must be >= 1, got {o.NumSamples}");
+        Check.AtLeast(o.NumSamples, 1, "--num-samples");
+        Check.AtLeast(o.MaxNewTokens, 1, "--max-new-tokens");
+        var stdout = JsonOut(o.Json);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         var options = new SamplingOptions(o.MaxNewTokens, o.Temperature, o.TopK, o.TopP, o.Stop.ToArray());
@@ -75,13 +89,13 @@ static class InferenceCommands
         foreach (var c in completions)
         {
             if (o.Json)
-                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                stdout.WriteLine(Json.Serialize(new Dictionary<string, object>
                 {
                     ["prompt"] = o.Prompt, ["completion"] = c.Text, ["ids"] = c.Ids, ["logprobs"] = c.Logprobs,
                     ["finish_reason"] = c.FinishReason, ["sum_logprob"] = c.Logprobs.Sum(),
                 }));
             else
-                Console.WriteLine($"{o.Prompt}{c.Text}    [{c.FinishReason}, {c.Ids.Length} tokens, logp {c.Logprobs.Sum():F2}]");
+                stdout.WriteLine($"{o.Prompt}{c.Text}    [{c.FinishReason}, {c.Ids.Length} tokens, logp {c.Logprobs.Sum():F2}]");
         }
         return 0;
     }
@@ -92,36 +106,47 @@ static class InferenceCommands
         if (o.Task is not null) return EvalTask(o);
         if (o.Data is null) throw new ArgumentException("eval: give --data FILE (loss) or --task NAME (pass@k)");
         if (!File.Exists(o.Data)) throw new ArgumentException($"--data {o.Data}: no such file");
-        if (o.Batch < 1) throw new ArgumentException($"eval: --batch must be >= 1, got {o.Batch}");
+        Check.AtLeast(o.Batch, 1, "--batch");
+        var stdout = JsonOut(o.Json);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         int context = model.Config.MaxPositions;
         IReadOnlyList<LmBatch> batches;
         if (o.Data.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase))
-            batches = SftData.ReadJsonl(o.Data).Select(p => SftData.Encode(tokenizer, p.Item1, p.Item2))
+        {
+            var pairs = SftData.ReadJsonl(o.Data).ToList();
+            if (pairs.Count == 0) throw new ArgumentException($"--data {o.Data}: no prompt/completion rows in the file");
+            batches = pairs.Select(p => SftData.Encode(tokenizer, p.Item1, p.Item2))
                 .Chunk(o.Batch).Select(c => SftData.Build(c, tokenizer.PadId, context)).ToList();
+        }
         else
             batches = Windows(tokenizer.Encode(File.ReadAllText(o.Data)), context, o.Batch);
-        float loss = LmTrainer.Evaluate(model, batches);
         int tokens = batches.Sum(b => b.CountedTokens);
+        if (tokens == 0) throw new ArgumentException($"--data {o.Data}: no tokens to score (every completion was cut at the context)");
+        float loss = LmTrainer.Evaluate(model, batches);
         if (o.Json)
-            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["data"] = o.Data, ["loss"] = loss, ["perplexity"] = Math.Exp(loss), ["tokens"] = tokens }));
+            stdout.WriteLine(Json.Serialize(new Dictionary<string, object>
+                { ["data"] = o.Data, ["loss"] = loss, ["perplexity"] = Math.Exp(loss), ["tokens"] = tokens }));
         else
-            Console.WriteLine($"eval: {o.Data}: loss {loss:F4}, perplexity {Math.Exp(loss):F3} over {tokens:N0} tokens");
+            stdout.WriteLine($"eval: {o.Data}: loss {loss:F4}, perplexity {Math.Exp(loss):F3} over {tokens:N0} tokens");
         return 0;
     }
 
     static int EvalTask(EvalOptions o)
     {
         var task = Tasks.ReasoningTasks.Create(o.Task!);
-        if (o.N < 1 || o.K < 1 || o.MaxNewTokens < 1) throw new ArgumentException("eval: --n, --k and --max-new-tokens must be >= 1");
+        if (o.N < 1 || o.K < 1 || o.MaxNewTokens < 1 || o.Batch < 1)
+            throw new ArgumentException("eval: --n-problems, --k-samples, --max-new-tokens and --batch must be >= 1");
+        Check.PositiveFinite(o.Temperature, "--temperature");
+        var stdout = JsonOut(o.Json);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data, task) : task.Generate("test", o.N, o.Seed);
-        RlCommands.CheckPrompts(problems, tokenizer, model.Config.MaxPositions, o.Data ?? "the held-out split");
+        RlCommands.CheckPrompts("eval", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "the held-out split");
         var r = Tasks.TaskEval.Evaluate(model, tokenizer, task, problems, o.K, o.MaxNewTokens, o.Temperature, !o.SampledPass1, o.Seed);
-        if (o.Json) Console.WriteLine(JsonSerializer.Serialize(r));
-        else Console.WriteLine($"eval {r.Task}: n {r.N}, pass@1 {r.Pass1:P1}, pass@{r.K} {r.PassK:P1}, maj@{r.K} {r.MajK:P1}, format {r.FormatRate:P1}, mean length {r.MeanLength:F1}");
+        if (o.Json) stdout.WriteLine(Json.Serialize(r));
+        else stdout.WriteLine($"eval {r.Task}: n {r.N}, pass@1 {r.Pass1:P1}, pass@{r.K} {r.PassK:P1}, maj@{r.K} {r.MajK:P1}, " +
+                              $"format {r.FormatRate:P1}, mean length {r.MeanLength:F1}");
         return 0;
     }
 
@@ -140,7 +165,8 @@ static class InferenceCommands
             Array.Copy(tokens, start + 1, y, 0, n);
             windows.Add((x, y));
         }
-        return windows.Chunk(batch).Select(c => new LmBatch(c.SelectMany(w => w.X).ToArray(), c.SelectMany(w => w.Y).ToArray(), c.Length, steps)).ToList();
+        return windows.Chunk(batch)
+            .Select(c => new LmBatch(c.SelectMany(w => w.X).ToArray(), c.SelectMany(w => w.Y).ToArray(), c.Length, steps)).ToList();
     }
 
     public static int Tokenize(TokenizeOptions o)
@@ -149,12 +175,16 @@ static class InferenceCommands
         string input = Console.In.ReadToEnd();
         if (!o.Decode)
         {
-            Console.WriteLine(JsonSerializer.Serialize(tokenizer.Encode(input)));
+            Console.WriteLine(Json.Serialize(tokenizer.Encode(input)));
             return 0;
         }
         int[] ids;
-        try { ids = JsonSerializer.Deserialize<int[]>(input) ?? []; }
+        try { ids = JsonSerializer.Deserialize<int[]>(input) ?? throw new JsonException("null"); }
         catch (JsonException) { throw new ArgumentException("tokenize --decode: stdin is not a JSON array of integers"); }
+        int bad = Array.FindIndex(ids, id => id < 0 || id >= tokenizer.VocabSize);
+        if (bad >= 0)
+            throw new ArgumentException($"tokenize --decode: id {ids[bad]} (position {bad}) is outside the {o.Tokenizer} " +
+                                        $"tokenizer's 0..{tokenizer.VocabSize - 1}");
         Console.Write(tokenizer.Decode(ids));
         return 0;
     }

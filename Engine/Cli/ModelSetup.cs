@@ -16,25 +16,31 @@ static class ModelSetup
         return (be, timing ?? be, timing);
     }
 
-    public static (Transformer Model, ITokenizer Tokenizer) Create(ModelOptions o, IBackend backend, string? from = null)
+    /// <param name="from">The checkpoint to load (default: --checkpoint); null with <see cref="ModelOptions"/> makes a fresh model.</param>
+    /// <param name="flag">The option that named <paramref name="from"/>, for error messages.</param>
+    public static (Transformer Model, ITokenizer Tokenizer) Create(CheckpointOptions o, IBackend backend, string? from = null,
+        string flag = "--checkpoint")
     {
         from ??= o.Checkpoint;
         Transformer model;
         ITokenizer tokenizer;
         if (from is not null)
-            (model, tokenizer) = Checkpoint.Load(from, backend);
-        else
+            (model, tokenizer) = Checkpoint.Load(from, backend, flag);
+        else if (o is ModelOptions m)
         {
-            tokenizer = Tokenizers.Tokenizer.Create(o.Tokenizer);
-            if (o.Context < 2) throw new ArgumentException($"--context must be >= 2, got {o.Context}");
-            var cfg = File.Exists(o.Model) ? ModelConfig.Load(o.Model) : ModelConfig.Preset(o.Model, tokenizer.VocabSize, o.Context);
+            tokenizer = Tokenizers.Tokenizer.Create(m.Tokenizer);
+            if (m.Context < 2) throw new ArgumentException($"--context must be >= 2, got {m.Context}");
+            var cfg = File.Exists(m.Model) ? ModelConfig.Load(m.Model) : ModelConfig.Preset(m.Model, tokenizer.VocabSize, m.Context);
             if (cfg.VocabSize < tokenizer.VocabSize)
-                throw new ArgumentException($"--model: vocab_size {cfg.VocabSize} is smaller than the {o.Tokenizer} tokenizer's {tokenizer.VocabSize} ids");
+                throw new ArgumentException($"--model: vocab_size {cfg.VocabSize} is smaller than the {m.Tokenizer} " +
+                                            $"tokenizer's {tokenizer.VocabSize} ids");
             model = new Transformer(cfg, backend, o.Seed);
         }
+        else throw new ArgumentException($"{CliErrors.VerbName(o)}: --checkpoint DIR is required");
         var c = model.Config;
-        Console.WriteLine($"model: {c.Type.ToString().ToLowerInvariant()} {c.Layers} layers, d={c.Hidden}, {c.Heads} heads ({c.KvHeads} kv), " +
-                          $"context {c.MaxPositions}, {model.ParameterCount:N0} parameters; tokenizer {tokenizer.Kind} ({tokenizer.VocabSize} ids)");
+        Console.WriteLine($"model: {c.Type.ToString().ToLowerInvariant()} {c.Layers} layers, d={c.Hidden}, {c.Heads} heads " +
+                          $"({c.KvHeads} kv), context {c.MaxPositions}, {model.ParameterCount:N0} parameters; " +
+                          $"tokenizer {tokenizer.Kind} ({tokenizer.VocabSize} ids)");
         return (model, tokenizer);
     }
 }

@@ -2,8 +2,15 @@ using CommandLine;
 
 namespace Engine.Cli;
 
-/// <summary>Options every verb takes.</summary>
-abstract class CommonOptions
+/// <summary>What every verb accepts: positional words are not options of any verb, so they are refused (see Program).</summary>
+abstract class VerbOptions
+{
+    [Value(0, Hidden = true)]
+    public IEnumerable<string> Stray { get; set; } = [];
+}
+
+/// <summary>Options every verb that runs a model takes.</summary>
+abstract class CommonOptions : VerbOptions
 {
     [Option("seed", Default = 1, HelpText = "Seed for everything random in the run (initial weights, data order, sampling).")]
     public int Seed { get; set; }
@@ -11,31 +18,48 @@ abstract class CommonOptions
     public string Device { get; set; } = "auto";
 }
 
-/// <summary>How a verb names its model: an existing checkpoint, or a fresh one from a preset or config.json.</summary>
-abstract class ModelOptions : CommonOptions
+/// <summary>Verbs that read an existing model: --checkpoint only.</summary>
+abstract class CheckpointOptions : CommonOptions
 {
-    [Option("checkpoint", HelpText = "A checkpoint folder (the engine's or a Hugging Face GPT-2/Llama/Qwen2 one) to start from.")]
+    [Option("checkpoint", HelpText = "A checkpoint folder (the engine's or a Hugging Face GPT-2/Llama/Qwen2 one).")]
     public string? Checkpoint { get; set; }
-    [Option("model", Default = "tiny", HelpText = "For a fresh model: a preset (tiny, micro, tiny-llama, micro-llama, tiny-qwen2) or a config.json path.")]
+}
+
+/// <summary>How a training verb names its model: an existing checkpoint, or a fresh one from a preset or config.json.</summary>
+abstract class ModelOptions : CheckpointOptions
+{
+    [Option("model", Default = "tiny",
+        HelpText = "For a fresh model: a preset (tiny, micro, tiny-llama, micro-llama, tiny-qwen2) or a config.json path.")]
     public string Model { get; set; } = "tiny";
-    [Option("tokenizer", Default = "char", HelpText = "For a fresh model: char (with the reasoning markers) or gpt2 (BPE, 50,257 ids).")]
+    [Option("tokenizer", Default = "char",
+        HelpText = "For a fresh model: char (with the reasoning markers) or gpt2 (BPE, 50,257 ids).")]
     public string Tokenizer { get; set; } = "char";
     [Option("context", Default = 128, HelpText = "For a fresh model from a preset: context length (positions).")]
     public int Context { get; set; }
 }
 
-/// <summary>Options of the training verbs.</summary>
-abstract class TrainOptions : ModelOptions
+/// <summary>Where a training run writes, and how it continues.</summary>
+interface IRunOptions
 {
-    [Option("out", HelpText = "Run folder: metrics.jsonl, checkpoint-N/, final/, summary.json. Default: runs/VERB.")]
+    string? Out { get; }
+    bool Overwrite { get; }
+}
+
+/// <summary>Options of the next-token training verbs (pretrain, sft).</summary>
+abstract class TrainOptions : ModelOptions, IRunOptions
+{
+    [Option("out", HelpText = "Run folder: metrics.jsonl, checkpoint-N/, final/, summary.json. " +
+                              "Default: a new runs/VERB, runs/VERB-2, ... (with --resume: the checkpoint's run folder).")]
     public string? Out { get; set; }
+    [Option("overwrite", Default = false, HelpText = "Replace the run already in --out (its metrics, checkpoints and summary).")]
+    public bool Overwrite { get; set; }
     [Option("steps", Default = 300, HelpText = "Optimiser steps.")]
     public int Steps { get; set; }
     [Option("batch", Default = 8, HelpText = "Sequences per micro-batch.")]
     public int Batch { get; set; }
     [Option("grad-accum", Default = 1, HelpText = "Micro-batches per optimiser step (gradient accumulation).")]
     public int GradAccum { get; set; }
-    [Option("lr", Default = 3e-3f, HelpText = "Peak learning rate (linear warm-up, cosine decay to 10%).")]
+    [Option("lr", Default = 1e-3f, HelpText = "Peak learning rate (linear warm-up, cosine decay to 10%).")]
     public float Lr { get; set; }
     [Option("warmup", Default = 30, HelpText = "Warm-up steps.")]
     public int Warmup { get; set; }
@@ -47,7 +71,8 @@ abstract class TrainOptions : ModelOptions
     public int EvalEvery { get; set; }
     [Option("eval-batches", Default = 8, HelpText = "Held-out batches per evaluation.")]
     public int EvalBatches { get; set; }
-    [Option("save-every", Default = 0, HelpText = "Checkpoint every N steps into OUT/checkpoint-N (0 = only OUT/final).")]
+    [Option("save-every", Default = 0,
+        HelpText = "Checkpoint every N steps into OUT/checkpoint-N (0 = only OUT/final, and one on Ctrl-C).")]
     public int SaveEvery { get; set; }
     [Option("log-every", Default = 25, HelpText = "Without a terminal: print a line every N steps.")]
     public int LogEvery { get; set; }

@@ -1,11 +1,11 @@
-using System.Text.Json;
+using System.Text.Json.Nodes;
 using CommandLine;
 using Engine.Training;
 
 namespace Engine.Cli;
 
 [Verb("plot", HelpText = "PNG of one metric from several runs' metrics.jsonl (ablations side by side).")]
-sealed class PlotOptions
+sealed class PlotOptions : VerbOptions
 {
     [Option("runs", Required = true, Separator = ',', HelpText = "Run folders (or metrics.jsonl files), comma-separated.")]
     public IEnumerable<string> Runs { get; set; } = [];
@@ -31,9 +31,8 @@ static class PlotCommand
         {
             string path = Directory.Exists(runs[i]) ? Path.Combine(runs[i], "metrics.jsonl") : runs[i];
             if (!File.Exists(path)) throw new ArgumentException($"plot: {path}: no such file");
-            var rows = File.ReadLines(path).Where(l => l.Length > 0).Select(l =>
-                JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(l)!.ToDictionary(kv => kv.Key,
-                    kv => kv.Value.ValueKind == JsonValueKind.Number ? (object)kv.Value.GetDouble() : kv.Value.ToString())).ToList();
+            var rows = RunFolder.ReadMetrics(path).Select(row => row.ToDictionary(kv => kv.Key,
+                kv => kv.Value is JsonValue v && v.TryGetValue(out double d) ? (object)d : kv.Value?.ToString() ?? "")).ToList();
             if (!rows.Any(r => r.ContainsKey(o.Metric))) throw new ArgumentException($"plot: {path} has no metric '{o.Metric}'");
             series.Add((labels.Count > 0 ? labels[i] : Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? path, rows));
         }

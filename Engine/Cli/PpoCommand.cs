@@ -1,4 +1,3 @@
-using System.Text.Json;
 using CommandLine;
 using Engine.Checkpoints;
 using Engine.Model;
@@ -10,7 +9,7 @@ using Engine.Training;
 namespace Engine.Cli;
 
 [Verb("ppo", HelpText = "PPO with a critic, KL-in-reward to a frozen reference, and a reward model or verifiable rewards.")]
-sealed class PpoCliOptions : ModelOptions
+sealed class PpoCliOptions : ModelOptions, IRunOptions
 {
     [Option("task", Default = "arithmetic", HelpText = "Prompts (and the accuracy metric) come from this task.")]
     public string Task { get; set; } = "arithmetic";
@@ -20,8 +19,15 @@ sealed class PpoCliOptions : ModelOptions
     public string Rewards { get; set; } = "accuracy:1,format:0.1";
     [Option("critic", HelpText = "Critic initialisation: a checkpoint (e.g. the reward model). Default: the policy with a fresh value head.")]
     public string? Critic { get; set; }
-    [Option("out", HelpText = "Run folder. Default: runs/ppo.")]
+    [Option("out", HelpText = "Run folder. Default: a new runs/ppo, runs/ppo-2, ... (with --resume: the checkpoint's run folder).")]
     public string? Out { get; set; }
+    [Option("overwrite", Default = false, HelpText = "Replace the run already in --out.")]
+    public bool Overwrite { get; set; }
+    [Option("save-every", Default = 0,
+        HelpText = "Checkpoint every N steps (OUT/checkpoint-N, the critic in its critic/); OUT/final at the end, and one on Ctrl-C.")]
+    public int SaveEvery { get; set; }
+    [Option("resume", HelpText = "Continue from OUT/checkpoint-N (policy, critic, both optimisers, step, RNG, adaptive β).")]
+    public string? Resume { get; set; }
     [Option("steps", Default = 100, HelpText = "PPO steps.")]
     public int Steps { get; set; }
     [Option("prompts", Default = 32, HelpText = "Prompts (one completion each) per step.")]
@@ -70,36 +76,61 @@ static class PpoCommand
     {
         if (o.Steps < 1 || o.Prompts < 2 || o.PpoEpochs < 1 || o.MiniBatches < 1 || o.MaxNewTokens < 1 || o.LogEvery < 1)
             throw new ArgumentException("ppo: --steps, --ppo-epochs, --minibatches, --max-new-tokens, --log-every must be >= 1 and --prompts >= 2");
-        var kl = o.KlEstimator switch { "k1" => RL.KlEstimator.K1, "k3" => RL.KlEstimator.K3, _ => throw new ArgumentException($"--kl-estimator {o.KlEstimator}: expected k1 or k3") };
-        string outDir = o.Out ?? Path.Combine("runs", "ppo");
+        var kl = o.KlEstimator switch
+        {
+            "k1" => RL.KlEstimator.K1, "k3" => RL.KlEstimator.K3,
+            _ => throw new ArgumentException($"--kl-estimator {o.KlEstimator}: expected k1 or k3"),
+        };
+        Check.PositiveFinite(o.Lr, "--lr");
+        Check.PositiveFinite(o.CriticLr, "--critic-lr");
+        Check.PositiveFinite(o.Temperature, "--temperature");
+        Check.NonNegativeFinite(o.KlCoef, "--kl-coef");
+        Check.NonNegativeFinite(o.KlTarget, "--kl-target");
+        Check.PositiveFinite(o.ClipRange, "--cliprange");
+        Check.PositiveFinite(o.ClipRangeValue, "--cliprange-value");
+        if (o.Warmup < 0 || o.SaveEvery < 0) throw new ArgumentException("ppo: --warmup and --save-every must be >= 0");
         var task = ReasoningTasks.Create(o.Task);
+        string outDir = o.Resume is not null ? RunDirs.Resumed("ppo", o.Resume, o.Out, o.Overwrite, o.Steps)
+            : RunDirs.Fresh("ppo", o.Out, o.Overwrite);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
-        var (policy, tokenizer) = ModelSetup.Create(o, backend);
+        var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         // The reference and the critic start from the policy's weights (saved once so both can load them).
         string start = Path.Combine(outDir, "initial");
-        Checkpoint.Save(start, policy, tokenizer);
-        var reference = Checkpoint.LoadModel(start, backend);
-        var critic = Checkpoint.LoadModel(o.Critic ?? start, backend, withValueHead: true, seed: o.Seed);
+        if (o.Resume is null) Checkpoint.Save(start, policy, tokenizer);
+        var reference = Checkpoint.LoadModel(start, backend, flag: "--resume");
+        var critic = o.Resume is not null ? Checkpoint.LoadModel(Path.Combine(o.Resume, "critic"), backend, flag: "--resume")
+            : Checkpoint.LoadModel(o.Critic ?? start, backend, withValueHead: true, seed: o.Seed, flag: "--critic");
         IRewardScorer? rm = o.RewardModel is null ? null : RL.RewardModel.Load(o.RewardModel, backend);
         var train = task.Generate("train", 5000, o.Seed);
-        RlCommands.CheckPrompts(train, tokenizer, policy.Config.MaxPositions, "generated problems");
+        RlCommands.CheckPrompts("ppo", train, tokenizer, policy.Config.MaxPositions, "generated problems");
         var options = new PpoOptions
         {
-            Steps = o.Steps, Prompts = o.Prompts, MaxNewTokens = o.MaxNewTokens, Temperature = o.Temperature, Lr = o.Lr, CriticLr = o.CriticLr,
-            Warmup = o.Warmup, ClipRange = o.ClipRange, ClipRangeValue = o.ClipRangeValue, VfCoef = o.VfCoef, KlCoef = o.KlCoef,
-            KlEstimator = kl, KlTarget = o.KlTarget, Gamma = o.Gamma, Lambda = o.Lambda, PpoEpochs = o.PpoEpochs, MiniBatches = o.MiniBatches,
-            EntropyCoef = o.EntropyCoef, MissingEosPenalty = o.MissingEosPenalty, LogEvery = o.LogEvery, Seed = o.Seed, Out = outDir,
+            Steps = o.Steps, Prompts = o.Prompts, MaxNewTokens = o.MaxNewTokens, Temperature = o.Temperature, Lr = o.Lr,
+            CriticLr = o.CriticLr, Warmup = o.Warmup, ClipRange = o.ClipRange, ClipRangeValue = o.ClipRangeValue,
+            VfCoef = o.VfCoef, KlCoef = o.KlCoef, KlEstimator = kl, KlTarget = o.KlTarget, Gamma = o.Gamma, Lambda = o.Lambda,
+            PpoEpochs = o.PpoEpochs, MiniBatches = o.MiniBatches, EntropyCoef = o.EntropyCoef,
+            MissingEosPenalty = o.MissingEosPenalty, LogEvery = o.LogEvery, SaveEvery = o.SaveEvery, Seed = o.Seed, Out = outDir,
         };
         var rewards = rm is null ? RewardSet.Parse(o.Rewards, task, o.MaxNewTokens) : null;
+        var policyOptimizer = RlCommands.NewOptimizer(policy, 0f);
+        var criticOptimizer = RlCommands.NewOptimizer(critic, 0f);
+        var rng = new Rng(o.Seed);
         var trainer = new PpoTrainer(policy, reference, critic, tokenizer, task, train, rewards, rm,
-            RlCommands.NewOptimizer(policy, 0f), RlCommands.NewOptimizer(critic, 0f), new Rng(o.Seed), options);
-        var rows = trainer.Train();
-        Curves.Save(Path.Combine(outDir, "reward.png"), $"PPO on {task.Name}", rows, ["reward/mean", "accuracy"]);
-        File.WriteAllText(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+            policyOptimizer, criticOptimizer, rng, options);
+        int startStep = 0;
+        if (o.Resume is not null)
         {
-            ["task"] = task.Name, ["steps"] = o.Steps, ["reward_model"] = o.RewardModel ?? "", ["first"] = rows[0], ["final"] = rows[^1],
-            ["checkpoint"] = Path.Combine(outDir, "final"),
-        }, new JsonSerializerOptions { WriteIndented = true }));
+            startStep = Checkpoint.Resume(o.Resume, policyOptimizer, rng, "ppo");
+            trainer.Restore(o.Resume, Checkpoint.ResumeState(o.Resume, "ppo"));
+        }
+        IReadOnlyList<Dictionary<string, object>> rows;
+        using (Interrupt.Defer()) rows = trainer.Train(startStep);
+        Curves.Save(Path.Combine(outDir, "reward.png"), $"PPO on {task.Name}", rows, ["reward/mean", "accuracy"]);
+        RunFolder.WriteSummary(outDir, new Dictionary<string, object>
+        {
+            ["task"] = task.Name, ["steps"] = o.Steps, ["reward_model"] = o.RewardModel ?? "", ["first"] = rows[0],
+            ["final"] = rows[^1], ["checkpoint"] = Path.Combine(outDir, "final"), ["warnings"] = trainer.Warnings,
+        });
         Console.WriteLine($"ppo: wrote {Path.Combine(outDir, "final")}, critic/, metrics.jsonl, reward.png and summary.json");
         return 0;
     }

@@ -1,54 +1,108 @@
+using System.Reflection;
 using CommandLine;
+using CommandLine.Text;
+using Engine.Training;
 
 namespace Engine.Cli;
 
 /// <summary>
-/// `engine VERB [options]`. Every verb: --help, --seed, --device; a bad argument or a failed run
-/// prints one line to stderr and exits non-zero (no stack traces for user errors).
+/// `engine VERB [options]`. Every verb: --help; a bad argument or a failed run prints one line
+/// `engine: error: ...` to stderr and exits non-zero (no stack traces, no screens of help).
 /// </summary>
 static class Program
 {
-    static readonly Type[] Verbs = [typeof(PretrainOptions), typeof(SftOptions), typeof(SampleOptions), typeof(EvalOptions), typeof(TokenizeOptions),
-        typeof(GrpoCliOptions), typeof(DataOptions), typeof(DemoOptions), typeof(RmOptions), typeof(PpoCliOptions),
-        typeof(RejectionOptions), typeof(DistillOptions), typeof(PlotOptions)];
+    static readonly Type[] Verbs = [typeof(PretrainOptions), typeof(SftOptions), typeof(SampleOptions), typeof(EvalOptions),
+        typeof(TokenizeOptions), typeof(GrpoCliOptions), typeof(DataOptions), typeof(DemoOptions), typeof(RmOptions),
+        typeof(PpoCliOptions), typeof(RejectionOptions), typeof(DistillOptions), typeof(PlotOptions)];
 
-    /// <summary>`--n` and `--k` are the documented flags; CommandLineParser needs long names of two or more letters.</summary>
-    static string[] Aliases(string[] args) => args.Select(a => a switch
-    {
-        "--n" => "--n-problems",
-        "--k" => "--k-samples",
-        _ when a.StartsWith("--n=") => "--n-problems=" + a[4..],
-        _ when a.StartsWith("--k=") => "--k-samples=" + a[4..],
-        _ => a,
-    }).ToArray();
+    public static string Version =>
+        typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
+        ?? "0.0.0";
 
     static int Main(string[] args)
     {
-        args = Aliases(args);
-        var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = false; });
+        Interrupt.Install();
+        args = CliErrors.Aliases(args);
+        var parser = new Parser(s =>
+        {
+            s.HelpWriter = null;                    // errors are ours: one line, not the whole help screen
+            s.CaseInsensitiveEnumValues = true;
+            s.AutoVersion = true;
+        });
+        var parsed = parser.ParseArguments(args, Verbs);
         try
         {
-            return parser.ParseArguments(args, Verbs).MapResult(
-                (PretrainOptions o) => TrainCommands.Pretrain(o),
-                (SftOptions o) => TrainCommands.Sft(o),
-                (SampleOptions o) => InferenceCommands.Sample(o),
-                (EvalOptions o) => InferenceCommands.Eval(o),
-                (TokenizeOptions o) => InferenceCommands.Tokenize(o),
-                (GrpoCliOptions o) => RlCommands.Grpo(o),
-                (DataOptions o) => RlCommands.Data(o),
-                (DemoOptions o) => DemoCommand.Run(o),
-                (RmOptions o) => RmCommand.Run(o),
-                (PpoCliOptions o) => PpoCommand.Run(o),
-                (RejectionOptions o) => RecipeCommands.Rejection(o),
-                (DistillOptions o) => RecipeCommands.Distill(o),
-                (PlotOptions o) => PlotCommand.Run(o),
-                errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
+            if (parsed is NotParsed<object> failed) return Refused(failed, args);
+            var options = parsed.Value;
+            if (options is VerbOptions { Stray: var stray } && stray.Any())
+                throw new ArgumentException($"{CliErrors.VerbName(options)}: unexpected argument '{stray.First()}' " +
+                                            $"(options start with --; see engine {CliErrors.VerbName(options)} --help)");
+            return Run(options);
+        }
+        catch (InterruptedException e)
+        {
+            Console.Error.WriteLine(e.Resumable
+                ? $"engine: interrupted after step {e.Step}; checkpoint {e.Checkpoint}; continue with: " +
+                  CliErrors.ResumeCommand(args, e.Checkpoint)
+                : $"engine: interrupted after step {e.Step}; weights saved in {e.Checkpoint} " +
+                  $"({args[0]} runs cannot be resumed; start a new run from them with --checkpoint {e.Checkpoint})");
+            return Interrupt.ExitCode;
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or UnauthorizedAccessException
-                                       or InvalidOperationException or InvalidDataException)
+                                       or InvalidOperationException or InvalidDataException or OverflowException
+                                       or OutOfMemoryException)
         {
-            Console.Error.WriteLine($"engine: error: {e.Message}");
+            string message = e switch
+            {
+                OutOfMemoryException => "out of memory: the model, batch or context is too large for this machine",
+                OverflowException => $"a size is too large ({e.Message})",
+                _ => e.Message,
+            };
+            Console.Error.WriteLine($"engine: error: {message}");
             return 1;
         }
+    }
+
+    static int Run(object options) => options switch
+    {
+        PretrainOptions o => TrainCommands.Pretrain(o),
+        SftOptions o => TrainCommands.Sft(o),
+        SampleOptions o => InferenceCommands.Sample(o),
+        EvalOptions o => InferenceCommands.Eval(o),
+        TokenizeOptions o => InferenceCommands.Tokenize(o),
+        GrpoCliOptions o => RlCommands.Grpo(o),
+        DataOptions o => RlCommands.Data(o),
+        DemoOptions o => DemoCommand.Run(o),
+        RmOptions o => RmCommand.Run(o),
+        PpoCliOptions o => PpoCommand.Run(o),
+        RejectionOptions o => RecipeCommands.Rejection(o),
+        DistillOptions o => RecipeCommands.Distill(o),
+        PlotOptions o => PlotCommand.Run(o),
+        _ => throw new NotSupportedException($"no command for {options.GetType().Name}"),
+    };
+
+    /// <summary>Help and --version print to stdout and exit 0; every other parse error is one line and exit 2.</summary>
+    static int Refused(NotParsed<object> failed, string[] args)
+    {
+        var errors = failed.Errors.ToList();
+        if (errors.Any(e => e is VersionRequestedError))
+        {
+            Console.WriteLine($"engine {Version}");
+            return 0;
+        }
+        if (errors.Any(e => e is HelpRequestedError or HelpVerbRequestedError))
+        {
+            var help = HelpText.AutoBuild(failed, h =>
+            {
+                h.Heading = $"engine {Version}";
+                h.Copyright = "";
+                h.AddDashesToOption = true;
+                return HelpText.DefaultParsingErrorsHandler(failed, h);
+            }, e => e, verbsIndex: failed.TypeInfo.Current == typeof(NullInstance));
+            Console.WriteLine(help);
+            return 0;
+        }
+        Console.Error.WriteLine($"engine: error: {CliErrors.Describe(errors[0], failed.TypeInfo.Current, Verbs, args)}");
+        return 2;
     }
 }

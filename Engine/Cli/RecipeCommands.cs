@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using CommandLine;
 using Engine.Checkpoints;
@@ -14,7 +13,7 @@ using Engine.Training;
 namespace Engine.Cli;
 
 [Verb("rejection-sample", HelpText = "Sample k completions per problem and keep only verified-correct, well-formatted traces as SFT JSONL.")]
-sealed class RejectionOptions : ModelOptions
+sealed class RejectionOptions : CheckpointOptions
 {
     [Option("task", Default = "arithmetic", HelpText = "The verifier (and the problems unless --data is given).")]
     public string Task { get; set; } = "arithmetic";
@@ -33,7 +32,7 @@ sealed class RejectionOptions : ModelOptions
 }
 
 [Verb("distill", HelpText = "SFT a (smaller) student on a teacher's verified traces (the R1 paper's distillation).")]
-sealed class DistillOptions : CommonOptions
+sealed class DistillOptions : CommonOptions, IRunOptions
 {
     [Option("teacher", Required = true, HelpText = "Teacher checkpoint.")]
     public string Teacher { get; set; } = "";
@@ -49,8 +48,11 @@ sealed class DistillOptions : CommonOptions
     public int Steps { get; set; }
     [Option("lr", Default = 3e-3f, HelpText = "Student learning rate.")]
     public float Lr { get; set; }
-    [Option("out", Default = "runs/distill", HelpText = "Run folder: traces.jsonl, the student's checkpoints, summary.json.")]
-    public string Out { get; set; } = "runs/distill";
+    [Option("out", HelpText = "Run folder: traces.jsonl, the student's checkpoints, summary.json. " +
+                              "Default: a new runs/distill, runs/distill-2, ...")]
+    public string? Out { get; set; }
+    [Option("overwrite", Default = false, HelpText = "Replace the run already in --out.")]
+    public bool Overwrite { get; set; }
 }
 
 static class RecipeCommands
@@ -74,7 +76,7 @@ static class RecipeCommands
     {
         string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
         if (folder is not null) Directory.CreateDirectory(folder);
-        string tmp = path + ".tmp";
+        string tmp = path + ".tmp";   // written beside and renamed: a killed run never leaves half a file
         Jsonl.Write(tmp, rows.Select(r => new JsonObject { ["prompt"] = r.Prompt, ["completion"] = r.Completion }));
         File.Move(tmp, path, overwrite: true);
     }
@@ -82,12 +84,14 @@ static class RecipeCommands
     public static int Rejection(RejectionOptions o)
     {
         if (o.Checkpoint is null) throw new ArgumentException("rejection-sample: --checkpoint DIR is required");
-        if (o.N < 1 || o.K < 1) throw new ArgumentException("rejection-sample: --n and --k must be >= 1");
+        if (o.N < 1 || o.K < 1 || o.MaxNewTokens < 1)
+            throw new ArgumentException("rejection-sample: --n-problems, --k-samples and --max-new-tokens must be >= 1");
+        Check.PositiveFinite(o.Temperature, "--temperature");
         var task = ReasoningTasks.Create(o.Task);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data, task) : task.Generate("train", o.N, o.Seed);
-        RlCommands.CheckPrompts(problems, tokenizer, model.Config.MaxPositions, o.Data ?? "generated problems");
+        RlCommands.CheckPrompts("rejection-sample", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "generated problems");
         var (kept, acceptance) = RejectionSample(model, tokenizer, task, problems, o.K, o.Temperature, o.MaxNewTokens, o.Seed);
         WriteSft(o.Out, kept);
         Console.WriteLine($"rejection-sample: {problems.Count} problems × {o.K} samples, {acceptance:P1} verified correct; wrote {kept.Count} traces to {o.Out}");
@@ -96,28 +100,40 @@ static class RecipeCommands
 
     public static int Distill(DistillOptions o)
     {
-        if (o.N < 1 || o.K < 1 || o.Steps < 1) throw new ArgumentException("distill: --n, --k and --steps must be >= 1");
+        if (o.N < 1 || o.K < 1 || o.Steps < 1) throw new ArgumentException("distill: --n-problems, --k-samples and --steps must be >= 1");
+        Check.PositiveFinite(o.Lr, "--lr");
         var task = ReasoningTasks.Create(o.Task);
+        string outDir = RunDirs.Fresh("distill", o.Out, o.Overwrite);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
-        var (teacher, tokenizer) = Checkpoint.Load(o.Teacher, backend);
+        var (teacher, tokenizer) = Checkpoint.Load(o.Teacher, backend, "--teacher");
         Console.WriteLine($"distill: teacher {o.Teacher} ({teacher.ParameterCount:N0} parameters) samples {o.N} × {o.K}");
         var (kept, acceptance) = RejectionSample(teacher, tokenizer, task, task.Generate("train", o.N, o.Seed), o.K, 1f, 40, o.Seed);
         if (kept.Count < 2) throw new InvalidOperationException($"distill: the teacher produced {kept.Count} verified traces; nothing to distil");
-        Directory.CreateDirectory(o.Out);
-        WriteSft(Path.Combine(o.Out, "traces.jsonl"), kept);
-        Transformer student = Directory.Exists(o.Student) ? Checkpoint.Load(o.Student, backend).Model
-            : new Transformer(File.Exists(o.Student) ? ModelConfig.Load(o.Student) : ModelConfig.Preset(o.Student, tokenizer.VocabSize, teacher.Config.MaxPositions), backend, o.Seed);
-        Console.WriteLine($"distill: {kept.Count} verified traces ({acceptance:P1} accepted); student {student.ParameterCount:N0} parameters, {o.Steps} SFT steps");
+        Directory.CreateDirectory(outDir);
+        WriteSft(Path.Combine(outDir, "traces.jsonl"), kept);
+        Transformer student = Directory.Exists(o.Student) ? Checkpoint.Load(o.Student, backend, "--student").Model
+            : new Transformer(File.Exists(o.Student) ? ModelConfig.Load(o.Student)
+                : ModelConfig.Preset(o.Student, tokenizer.VocabSize, teacher.Config.MaxPositions), backend, o.Seed);
+        Console.WriteLine($"distill: {kept.Count} verified traces ({acceptance:P1} accepted); " +
+                          $"student {student.ParameterCount:N0} parameters, {o.Steps} SFT steps");
         var data = new SftData(kept, tokenizer, student.Config.MaxPositions);
-        var r = LmTrainer.Train(student, tokenizer, RlCommands.NewOptimizer(student, 0.1f), data, new Rng(o.Seed),
-            new LmTrainOptions(o.Steps, 16, 1, 1f, new LrSchedule(o.Lr, 20, o.Steps), 0, 4, 0, 50, Path.Combine(o.Out, "student"), o.Seed, "distill"));
+        LmTrainResult r;
+        try
+        {
+            using var _ = Interrupt.Defer();
+            r = LmTrainer.Train(student, tokenizer, RlCommands.NewOptimizer(student, 0.1f), data, new Rng(o.Seed),
+                new LmTrainOptions(o.Steps, 16, 1, 1f, new LrSchedule(o.Lr, 20, o.Steps), 0, 4, 0, 50,
+                    Path.Combine(outDir, "student"), o.Seed, "distill"));
+        }
+        catch (InterruptedException e) { throw new InterruptedException(e.Step, e.Checkpoint, resumable: false); }
         var eval = TaskEval.Evaluate(student, tokenizer, task, task.Generate("test", 200, o.Seed), 4, 40, 1f, true, o.Seed);
-        File.WriteAllText(Path.Combine(o.Out, "summary.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+        RunFolder.WriteSummary(outDir, new Dictionary<string, object>
         {
             ["traces"] = kept.Count, ["acceptance"] = acceptance, ["student_parameters"] = student.ParameterCount, ["eval"] = eval,
-            ["checkpoint"] = Path.Combine(o.Out, "student", "final"),
-        }, new JsonSerializerOptions { WriteIndented = true }));
-        Console.WriteLine($"distill: student pass@1 {eval.Pass1:P1}, pass@4 {eval.PassK:P1} on 200 held-out; wrote {Path.Combine(o.Out, "student", "final")}");
+            ["student_eval_loss"] = r.EvalLoss, ["checkpoint"] = Path.Combine(outDir, "student", "final"),
+        });
+        Console.WriteLine($"distill: student pass@1 {eval.Pass1:P1}, pass@4 {eval.PassK:P1} on 200 held-out; " +
+                          $"wrote {Path.Combine(outDir, "student", "final")}");
         return 0;
     }
 }

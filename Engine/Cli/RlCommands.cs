@@ -13,14 +13,17 @@ using Engine.Training;
 namespace Engine.Cli;
 
 [Verb("grpo", HelpText = "GRPO with verifiable rewards (Dr. GRPO, RLOO, DAPO options) on a task's problems.")]
-sealed class GrpoCliOptions : ModelOptions
+sealed class GrpoCliOptions : ModelOptions, IRunOptions
 {
     [Option("task", Default = "arithmetic", HelpText = "arithmetic | countdown: generates problems and verifies answers.")]
     public string Task { get; set; } = "arithmetic";
     [Option("data", HelpText = "JSONL of {\"prompt\",\"answer\"} to train on instead of generated problems (verified by --task).")]
     public string? Data { get; set; }
-    [Option("out", HelpText = "Run folder (metrics.jsonl, checkpoints, curves, summary.json). Default: runs/grpo.")]
+    [Option("out", HelpText = "Run folder (metrics.jsonl, checkpoints, curves, summary.json). " +
+                              "Default: a new runs/grpo, runs/grpo-2, ... (with --resume: the checkpoint's run folder).")]
     public string? Out { get; set; }
+    [Option("overwrite", Default = false, HelpText = "Replace the run already in --out.")]
+    public bool Overwrite { get; set; }
     [Option("steps", Default = 100, HelpText = "GRPO steps.")]
     public int Steps { get; set; }
     [Option("prompts", Default = 8, HelpText = "Prompts per step.")]
@@ -35,9 +38,9 @@ sealed class GrpoCliOptions : ModelOptions
     public int MaxNewTokens { get; set; }
     [Option("temperature", Default = 1f, HelpText = "Sampling temperature (log-probs use the same).")]
     public float Temperature { get; set; }
-    [Option("lr", Default = 1e-3f, HelpText = "Learning rate (constant after warm-up).")]
+    [Option("lr", Default = 1e-4f, HelpText = "Learning rate (constant after warm-up).")]
     public float Lr { get; set; }
-    [Option("warmup", Default = 0, HelpText = "Warm-up steps.")]
+    [Option("warmup", Default = 10, HelpText = "Warm-up steps (a fresh Adam's first steps are its largest).")]
     public int Warmup { get; set; }
     [Option("clip", Default = 1f, HelpText = "Global gradient-norm clip.")]
     public float Clip { get; set; }
@@ -63,7 +66,8 @@ sealed class GrpoCliOptions : ModelOptions
     public int MaxResampleRounds { get; set; }
     [Option("mask-truncated", Default = false, HelpText = "No loss on completions that hit the token budget without finishing.")]
     public bool MaskTruncated { get; set; }
-    [Option("save-every", Default = 0, HelpText = "Checkpoint every N steps (OUT/checkpoint-N); OUT/final at the end.")]
+    [Option("save-every", Default = 0,
+        HelpText = "Checkpoint every N steps (OUT/checkpoint-N); OUT/final at the end, and one on Ctrl-C.")]
     public int SaveEvery { get; set; }
     [Option("log-every", Default = 10, HelpText = "Without a terminal: a line every N steps.")]
     public int LogEvery { get; set; }
@@ -74,7 +78,7 @@ sealed class GrpoCliOptions : ModelOptions
 }
 
 [Verb("data", HelpText = "Write a task's problems as JSONL {\"prompt\",\"answer\",\"completion\"} (train or held-out split).")]
-sealed class DataOptions
+sealed class DataOptions : VerbOptions
 {
     [Option("task", Default = "arithmetic", HelpText = "arithmetic | countdown.")]
     public string Task { get; set; } = "arithmetic";
@@ -105,7 +109,7 @@ static class RlCommands
         foreach (var (line, row) in Jsonl.Read(path))
             list.Add(new Problem(Jsonl.Field(row, "prompt", path, line), Jsonl.Field(row, "answer", path, line),
                 row["completion"] is JsonValue c && c.TryGetValue(out string? s) ? s : null));
-        if (list.Count == 0) throw new InvalidDataException($"{path}: no problems");
+        if (list.Count == 0) throw new ArgumentException($"--data {path}: no problems in the file");
         return list;
     }
 
@@ -122,8 +126,14 @@ static class RlCommands
         bool scale = advantage == AdvantageEstimator.Grpo && o.ScaleRewards != "none";
         if (o.GroupSize == 1 && (scale || advantage == AdvantageEstimator.Rloo))
             throw new ArgumentException($"grpo: --group-size 1 has no group statistics for {(scale ? "std scaling" : "a leave-one-out baseline")}; use a group of 2 or more, or --advantage dr-grpo");
-        if (!(o.Temperature > 0)) throw new ArgumentException($"grpo: --temperature must be > 0, got {o.Temperature}");
-        if (!(o.Lr > 0)) throw new ArgumentException($"grpo: --lr must be > 0, got {o.Lr}");
+        Check.PositiveFinite(o.Temperature, "--temperature");
+        Check.PositiveFinite(o.Lr, "--lr");
+        Check.NonNegativeFinite(o.Clip, "--clip");
+        Check.NonNegativeFinite(o.Beta, "--beta");
+        if (o.SaveEvery < 0 || o.Warmup < 0 || o.MaxResampleRounds < 0 || o.TrainSize < 1)
+            throw new ArgumentException("grpo: --save-every, --warmup and --max-resample-rounds must be >= 0 and --train-size >= 1");
+        if (!(o.Epsilon > 0 && o.Epsilon < 1) || o.EpsilonHigh is <= 0)
+            throw new ArgumentException($"grpo: --epsilon must be in (0, 1) and --epsilon-high > 0, got {o.Epsilon} and {o.EpsilonHigh}");
         return new GrpoOptions
         {
             Steps = o.Steps, Prompts = o.Prompts, GroupSize = o.GroupSize, Iterations = o.Iterations, MiniBatches = o.MiniBatches,
@@ -137,33 +147,41 @@ static class RlCommands
 
     public static int Grpo(GrpoCliOptions o)
     {
-        string outDir = o.Out ?? Path.Combine("runs", "grpo");
         var task = ReasoningTasks.Create(o.Task);
+        Options(o, "");                                  // every option checked before anything is written
+        string outDir = o.Resume is not null ? RunDirs.Resumed("grpo", o.Resume, o.Out, o.Overwrite, o.Steps)
+            : RunDirs.Fresh("grpo", o.Out, o.Overwrite);
         var options = Options(o, outDir);
-        var (_, backend, timing) = ModelSetup.Backend(o.Device, false);
-        var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint);
+        var (_, backend, _) = ModelSetup.Backend(o.Device, false);
+        var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         var train = o.Data is not null ? ReadProblems(o.Data, task) : task.Generate("train", o.TrainSize, o.Seed);
-        CheckPrompts(train, tokenizer, policy.Config.MaxPositions, o.Data ?? "generated problems");
+        CheckPrompts("grpo", train, tokenizer, policy.Config.MaxPositions, o.Data ?? "generated problems");
         var optimizer = NewOptimizer(policy, 0f);
         var rng = new Rng(o.Seed);
         int start = 0;
         Transformer? reference = null;
         string referenceDir = Path.Combine(outDir, "reference");
-        if (o.Resume is not null) start = Checkpoint.Resume(o.Resume, optimizer, rng);
+        if (o.Resume is not null) start = Checkpoint.Resume(o.Resume, optimizer, rng, "grpo");
         if (o.Beta > 0)
         {
-            if (o.Resume is null) Checkpoint.Save(referenceDir, policy, tokenizer);   // the frozen reference is the starting policy
+            if (o.Resume is null || !Directory.Exists(referenceDir))
+            {
+                if (o.Resume is not null)
+                    throw new ArgumentException($"--resume {o.Resume}: the run folder has no reference/ for --beta {o.Beta}");
+                Checkpoint.Save(referenceDir, policy, tokenizer);   // the frozen reference is the starting policy
+            }
             reference = Checkpoint.LoadModel(referenceDir, backend);
         }
         var rewards = RewardSet.Parse(o.Rewards, task, o.MaxNewTokens);
         var trainer = new GrpoTrainer(policy, reference, tokenizer, task, train, rewards, optimizer, rng, options);
-        var rows = trainer.Train(start);
+        IReadOnlyList<Dictionary<string, object>> rows;
+        using (Interrupt.Defer()) rows = trainer.Train(start);
         if (rows.Count > 0) Curves.Save(Path.Combine(outDir, "reward.png"), $"GRPO on {task.Name}", rows, ["reward/mean", "accuracy"]);
-        var last = rows.Count > 0 ? rows[^1] : new Dictionary<string, object>();
-        File.WriteAllText(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+        RunFolder.WriteSummary(outDir, new Dictionary<string, object>
         {
-            ["task"] = task.Name, ["steps"] = o.Steps, ["final"] = last, ["checkpoint"] = Path.Combine(outDir, "final"),
-        }, new JsonSerializerOptions { WriteIndented = true }));
+            ["task"] = task.Name, ["steps"] = o.Steps, ["final"] = rows.Count > 0 ? rows[^1] : new Dictionary<string, object>(),
+            ["checkpoint"] = Path.Combine(outDir, "final"), ["warnings"] = trainer.Warnings,
+        });
         Console.WriteLine($"grpo: wrote {Path.Combine(outDir, "final")}, metrics.jsonl, reward.png and summary.json");
         return 0;
     }
@@ -172,19 +190,21 @@ static class RlCommands
         new(model.Named.Where(n => Transformer.Decays(n.Name, n.Param)).Select(n => n.Param),
             model.Named.Where(n => !Transformer.Decays(n.Name, n.Param)).Select(n => n.Param)) { WeightDecay = weightDecay };
 
-    public static void CheckPrompts(IEnumerable<Problem> problems, ITokenizer tokenizer, int context, string source)
+    public static void CheckPrompts(string verb, IEnumerable<Problem> problems, ITokenizer tokenizer, int context, string source)
     {
         foreach (var p in problems)
         {
             int length = tokenizer.Encode(p.Prompt).Length;
             if (length >= context)
-                throw new ArgumentException($"grpo: a prompt of {length} tokens in {source} does not fit the context of {context} (\"{(p.Prompt.Length > 40 ? p.Prompt[..40] + "…" : p.Prompt)}\")");
+                throw new ArgumentException($"{verb}: a prompt of {length} tokens in {source} does not fit the context of {context} (\"{(p.Prompt.Length > 40 ? p.Prompt[..40] + "…" : p.Prompt)}\")");
         }
     }
 
     public static int Data(DataOptions o)
     {
         var task = ReasoningTasks.Create(o.Task);
+        Check.AtLeast(o.N, 1, "--n-problems");
+        if (o.Split is not ("train" or "test")) throw new ArgumentException($"--split {o.Split}: expected train or test");
         var problems = task.Generate(o.Split, o.N, o.Seed);
         var rows = problems.Select(p =>
         {
@@ -192,8 +212,13 @@ static class RlCommands
             if (p.Completion is not null) row["completion"] = p.Completion;
             return row;
         });
-        if (o.Out is null) foreach (var r in rows) Console.WriteLine(r.ToJsonString());
-        else Jsonl.Write(o.Out, rows);
+        if (o.Out is null) foreach (var r in rows) Console.WriteLine(r.Text());
+        else
+        {
+            Jsonl.Write(o.Out + ".tmp", rows);
+            File.Move(o.Out + ".tmp", o.Out, overwrite: true);
+            Console.Error.WriteLine($"data: wrote {o.N} {task.Name} problems ({o.Split} split) to {o.Out}");
+        }
         return 0;
     }
 }

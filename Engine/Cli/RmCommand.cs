@@ -10,7 +10,7 @@ using Engine.Training;
 namespace Engine.Cli;
 
 [Verb("rm", HelpText = "Train a reward model (scalar head or implicit log-ratio, Bradley–Terry) on {\"prompt\",\"chosen\",\"rejected\"} JSONL or built-in preferences.")]
-sealed class RmOptions : ModelOptions
+sealed class RmOptions : ModelOptions, IRunOptions
 {
     [Option("data", HelpText = "JSONL of {\"prompt\",\"chosen\",\"rejected\"}; 10% is held out. Default: built-in preferences from --task.")]
     public string? Data { get; set; }
@@ -28,8 +28,10 @@ sealed class RmOptions : ModelOptions
     public int PolicyPrompts { get; set; }
     [Option("policy-k", Default = 4, HelpText = "With --policy: samples per prompt.")]
     public int PolicyK { get; set; }
-    [Option("out", HelpText = "Run folder. Default: runs/rm.")]
+    [Option("out", HelpText = "Run folder. Default: a new runs/rm, runs/rm-2, ...")]
     public string? Out { get; set; }
+    [Option("overwrite", Default = false, HelpText = "Replace the run already in --out.")]
+    public bool Overwrite { get; set; }
     [Option("steps", Default = 300, HelpText = "Optimiser steps.")]
     public int Steps { get; set; }
     [Option("batch", Default = 16, HelpText = "Pairs per step.")]
@@ -51,10 +53,17 @@ static class RmCommand
     public static int Run(RmOptions o)
     {
         if (o.Steps < 1 || o.Batch < 1 || o.Pairs < 10 || o.LogEvery < 1) throw new ArgumentException("rm: --steps, --batch, --log-every must be >= 1 and --pairs >= 10");
-        string outDir = o.Out ?? Path.Combine("runs", "rm");
-        bool implicitHead = o.Head switch { "scalar" => false, "implicit" => true, _ => throw new ArgumentException($"--head {o.Head}: expected scalar or implicit") };
+        bool implicitHead = o.Head switch
+        {
+            "scalar" => false, "implicit" => true,
+            _ => throw new ArgumentException($"--head {o.Head}: expected scalar or implicit"),
+        };
         if (implicitHead && !(o.Beta > 0)) throw new ArgumentException($"--beta {o.Beta}: must be > 0");
+        Check.PositiveFinite(o.Lr, "--lr");
+        Check.NonNegativeFinite(o.Clip, "--clip");
+        if (o.Warmup < 0 || o.EvalEvery < 1) throw new ArgumentException("rm: --warmup must be >= 0 and --eval-every >= 1");
         var task = ReasoningTasks.Create(o.Task);
+        string outDir = RunDirs.Fresh("rm", o.Out, o.Overwrite);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         Transformer rm;
         Tokenizers.ITokenizer tokenizer;
@@ -91,7 +100,7 @@ static class RmCommand
         if (o.Policy is not null)
         {
             if (o.PolicyPrompts < 10 || o.PolicyK < 2) throw new ArgumentException("rm: --policy-prompts must be >= 10 and --policy-k >= 2");
-            var (policy, policyTokenizer) = Checkpoint.Load(o.Policy, backend);
+            var (policy, policyTokenizer) = Checkpoint.Load(o.Policy, backend, "--policy");
             if (policyTokenizer.VocabSize != tokenizer.VocabSize) throw new ArgumentException($"--policy {o.Policy}: its tokenizer ({policyTokenizer.VocabSize} ids) differs from the reward model's ({tokenizer.VocabSize})");
             var policyRng = new Rng(o.Seed * 17L + 5);
             var fromPolicyTrain = PolicyPreferences.Sample(policy, tokenizer, task, task.Generate("train", o.PolicyPrompts, o.Seed), o.PolicyK, 40, 1f, policyRng);
@@ -110,6 +119,7 @@ static class RmCommand
         float evalAcc = accBefore, evalLoss = before;
         var byKind = new SortedDictionary<string, float>();
         using (var run = new RunFolder(outDir))
+        using (Interrupt.Defer())
             Progress.Run("rm", 0, o.Steps, o.LogEvery, report =>
             {
                 for (int step = 0; step < o.Steps; step++)
@@ -127,17 +137,27 @@ static class RmCommand
                         row["eval/accuracy"] = evalAcc;
                     }
                     run.Log(row);
+                    if (Interrupt.Requested && step + 1 < o.Steps)
+                    {
+                        string dir = Path.Combine(outDir, $"checkpoint-{step + 1}");
+                        if (implicitRm is not null) implicitRm.Save(dir);
+                        else Checkpoint.Save(dir, rm, tokenizer);
+                        throw new InterruptedException(step + 1, dir, resumable: false);
+                    }
                     report(step, $"loss {loss:F3} acc {acc:P0} held-out acc {evalAcc:P1}");
                 }
             });
         if (implicitRm is not null) implicitRm.Save(Path.Combine(outDir, "final"));
         else Checkpoint.Save(Path.Combine(outDir, "final"), rm, tokenizer);
-        File.WriteAllText(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+        RunFolder.WriteSummary(outDir, new Dictionary<string, object>
         {
             ["head"] = o.Head, ["pairs"] = train.Count, ["held_out"] = test.Count,
-            ["held_out_by_kind"] = new SortedDictionary<string, int>(test.Where(p => p.Kind is not null).GroupBy(p => p.Kind!).ToDictionary(g => g.Key, g => g.Count())), ["eval_accuracy_before"] = accBefore, ["eval_accuracy"] = evalAcc,
-            ["eval_loss"] = evalLoss, ["eval_accuracy_by_kind"] = byKind, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1), ["checkpoint"] = Path.Combine(outDir, "final"),
-        }, new JsonSerializerOptions { WriteIndented = true }));
+            ["held_out_by_kind"] = new SortedDictionary<string, int>(test.Where(p => p.Kind is not null)
+                .GroupBy(p => p.Kind!).ToDictionary(g => g.Key, g => g.Count())),
+            ["eval_accuracy_before"] = accBefore, ["eval_accuracy"] = evalAcc, ["eval_loss"] = evalLoss,
+            ["eval_accuracy_by_kind"] = byKind, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1),
+            ["checkpoint"] = Path.Combine(outDir, "final"),
+        });
         Console.WriteLine($"rm: held-out pairwise accuracy {accBefore:P1} -> {evalAcc:P1}" + (implicitHead ? " (at the start every implicit reward is 0: all ties)" : "") + $"; wrote {Path.Combine(outDir, "final")}");
         if (byKind.Count > 0) Console.WriteLine("rm: by kind of rejected response: " + string.Join(", ", byKind.Select(k => $"{k.Key} {k.Value:P1}")));
         return 0;

@@ -29,6 +29,7 @@ static class TrainCommands
     {
         string text = o.Data is null ? ArithmeticText.Generate(20000, o.Seed)
             : File.Exists(o.Data) ? File.ReadAllText(o.Data) : throw new ArgumentException($"--data {o.Data}: no such file");
+        if (text.Length == 0) throw new ArgumentException($"--data {o.Data}: the file is empty");
         int[] tokens = tok.Encode(text);
         Console.WriteLine($"data: {o.Data ?? "generated arithmetic"}, {text.Length:N0} chars, {tokens.Length:N0} tokens");
         var data = new TextData(tokens, model.Config.MaxPositions, documentEnd: o.AlignDocs ? tok.EosId : null);
@@ -49,20 +50,24 @@ static class TrainCommands
     {
         if (o.Steps < 1 || o.Batch < 1 || o.GradAccum < 1 || o.LogEvery < 1 || o.EvalBatches < 1)
             throw new ArgumentException($"{kind}: --steps, --batch, --grad-accum, --log-every and --eval-batches must be >= 1");
-        if (o.EvalEvery < 0 || o.SaveEvery < 0 || o.Warmup < 0) throw new ArgumentException($"{kind}: --eval-every, --save-every and --warmup must be >= 0");
-        if (!(o.Lr > 0) || !float.IsFinite(o.Lr)) throw new ArgumentException($"{kind}: --lr must be a positive number, got {o.Lr}");
-        string outDir = o.Out ?? Path.Combine("runs", kind);
+        if (o.EvalEvery < 0 || o.SaveEvery < 0 || o.Warmup < 0)
+            throw new ArgumentException($"{kind}: --eval-every, --save-every and --warmup must be >= 0");
+        Check.PositiveFinite(o.Lr, "--lr");
+        Check.NonNegativeFinite(o.Clip, "--clip");
+        Check.NonNegativeFinite(o.WeightDecay, "--weight-decay");
+        string outDir = o.Resume is not null ? RunDirs.Resumed(kind, o.Resume, o.Out, o.Overwrite, o.Steps)
+            : RunDirs.Fresh(kind, o.Out, o.Overwrite);
         var (_, backend, timing) = ModelSetup.Backend(o.Device, o.Profile);
-        var (model, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint);
+        var (model, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         var data = makeData(model, tokenizer);
-        var optimizer = new AdamW(model.Named.Where(n => Transformer.Decays(n.Name, n.Param)).Select(n => n.Param),
-                                  model.Named.Where(n => !Transformer.Decays(n.Name, n.Param)).Select(n => n.Param)) { WeightDecay = o.WeightDecay };
+        var optimizer = RlCommands.NewOptimizer(model, o.WeightDecay);
         var rng = new Rng(o.Seed);
         int start = 0;
-        if (o.Resume is not null) start = Checkpoint.Resume(o.Resume, optimizer, rng);
+        if (o.Resume is not null) start = Checkpoint.Resume(o.Resume, optimizer, rng, kind);
         var options = new LmTrainOptions(o.Steps, o.Batch, o.GradAccum, o.Clip, new LrSchedule(o.Lr, o.Warmup, o.Steps),
             o.EvalEvery, o.EvalBatches, o.SaveEvery, o.LogEvery, outDir, o.Seed, kind);
-        var r = LmTrainer.Train(model, tokenizer, optimizer, data, rng, options, start);
+        LmTrainResult r;
+        using (Interrupt.Defer()) r = LmTrainer.Train(model, tokenizer, optimizer, data, rng, options, start);
         Console.WriteLine($"{kind}: held-out loss {r.EvalLossBefore:F4} -> {r.EvalLoss:F4}; {r.Seconds:F1} s, {r.TokensPerSecond:N0} tokens/s");
         Console.WriteLine($"wrote {Path.Combine(outDir, "final")}, metrics.jsonl and summary.json");
         if (timing is not null) Console.Write(timing.FormatReport());

@@ -27,6 +27,6 @@ public static class Jsonl
     public static void Write(string path, IEnumerable<JsonObject> rows)
     {
         using var w = new StreamWriter(path);
-        foreach (var r in rows) w.WriteLine(r.ToJsonString());
+        foreach (var r in rows) w.WriteLine(r.Text());
     }
 }

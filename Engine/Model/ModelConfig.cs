@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Engine.Data;
 
 namespace Engine.Model;
 
@@ -55,6 +56,19 @@ public sealed record ModelConfig
         Need(Intermediate > 0 && MaxPositions > 0, "intermediate size and max positions must be positive");
         Need(IsGpt2 || HeadDim % 2 == 0, $"RoPE needs an even head size, got {HeadDim}");
         Need(!IsGpt2 || KvHeads == Heads, "gpt2 has no grouped-query heads");
+        // A tensor holds at most int.MaxValue elements; say which one would not fit rather than overflow.
+        foreach (var (name, elements) in LargestTensors())
+            Need(elements <= int.MaxValue, $"{name} would have {elements:N0} elements, more than a tensor can hold " +
+                                           $"({int.MaxValue:N0}); make the model, vocabulary or context smaller");
+    }
+
+    IEnumerable<(string Name, double Elements)> LargestTensors()
+    {
+        int kvDim = KvHeads * (Hidden / Math.Max(1, Heads));
+        yield return ("the token embedding (vocab_size × hidden)", (double)VocabSize * Hidden);
+        yield return ("the positions × hidden activations (and GPT-2's position embedding)", (double)MaxPositions * Hidden);
+        yield return ("the attention projection (hidden × (hidden + 2·kv))", (double)Hidden * (Hidden + 2.0 * kvDim));
+        yield return ("the MLP projection (hidden × intermediate × 2)", 2.0 * Hidden * Intermediate);
     }
 
     // ---- config.json ---------------------------------------------------------------------------
@@ -127,5 +141,5 @@ public sealed record ModelConfig
         return o;
     }
 
-    public void Save(string path) => File.WriteAllText(path, ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    public void Save(string path) => File.WriteAllText(path, ToJson().Text(indented: true));
 }

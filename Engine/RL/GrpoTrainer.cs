@@ -21,8 +21,8 @@ public sealed record GrpoOptions
     public int MiniBatches { get; init; } = 1;
     public int MaxNewTokens { get; init; } = 32;
     public float Temperature { get; init; } = 1f;
-    public float Lr { get; init; } = 1e-3f;
-    public int Warmup { get; init; } = 0;
+    public float Lr { get; init; } = 1e-4f;
+    public int Warmup { get; init; } = 10;
     public float Clip { get; init; } = 1f;
     public float ClipLow { get; init; } = 0.2f;
     public float ClipHigh { get; init; } = 0.2f;
@@ -58,6 +58,10 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
     /// <summary>Sampled completions of one prompt, with their scores.</summary>
     sealed record Group(Problem Problem, int[] Prompt, Completion[] Completions, float[] Rewards, float[][] Each, float[] Correct, float[] Formatted);
 
+    /// <summary>Warnings of a collapsed run (accuracy or reward fallen to 0), for the summary.</summary>
+    public IReadOnlyList<string> Warnings => collapse.Warnings;
+    readonly CollapseWatch collapse = new("grpo", "accuracy", "reward/mean");
+
     public IReadOnlyList<Dictionary<string, object>> Train(int startStep, Action<int, Dictionary<string, object>>? onStep = null)
     {
         var rows = new List<Dictionary<string, object>>();
@@ -72,8 +76,11 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
                 run.Log(row);
                 rows.Add(row);
                 onStep?.Invoke(step, row);
+                collapse.Observe(step, row);
                 if (o.SaveEvery > 0 && (step + 1) % o.SaveEvery == 0 && step + 1 < o.Steps)
                     lastCheckpoint = Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1);
+                if (Interrupt.Requested && step + 1 < o.Steps)
+                    throw new InterruptedException(step + 1, Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1), resumable: true);
                 report(step, $"reward {row["reward/mean"]:F3} acc {row["accuracy"]:F3} len {row["completion_length/mean"]:F1} kl {row["kl"]:F4}");
             }
         });

@@ -4,6 +4,7 @@ using Engine.Checkpoints;
 using Engine.Model;
 using Engine.Tokenizers;
 using Engine.Training;
+using Engine.Data;
 
 namespace Engine.RL;
 
@@ -113,7 +114,7 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
     {
         Checkpoint.Save(dir, model, tokenizer);
         Checkpoint.Save(Path.Combine(dir, "ref"), reference, tokenizer);
-        File.WriteAllText(Path.Combine(dir, MarkerFile), new JsonObject { ["head"] = "implicit", ["beta"] = beta }.ToJsonString());
+        File.WriteAllText(Path.Combine(dir, MarkerFile), new JsonObject { ["head"] = "implicit", ["beta"] = beta }.Text());
     }
 
     public static bool IsImplicit(string dir) => File.Exists(Path.Combine(dir, MarkerFile));

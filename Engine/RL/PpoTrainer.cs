@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json.Nodes;
 using Engine.Autograd;
 using Engine.Checkpoints;
 using Engine.Generation;
@@ -34,6 +35,7 @@ public sealed record PpoOptions
     public float EntropyCoef { get; init; }
     public float MissingEosPenalty { get; init; }         // added to the score of a completion that hit the budget
     public int LogEvery { get; init; } = 10;
+    public int SaveEvery { get; init; }
     public int Seed { get; init; } = 1;
     public string Out { get; init; } = "runs/ppo";
 }
@@ -52,24 +54,52 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
     readonly AccuracyReward accuracy = new(task);
     float beta = o.KlCoef;
 
-    public IReadOnlyList<Dictionary<string, object>> Train()
+    /// <summary>Warnings of a collapsed run (accuracy or score fallen to 0), for the summary.</summary>
+    public IReadOnlyList<string> Warnings => collapse.Warnings;
+    readonly CollapseWatch collapse = new("ppo", "accuracy", "reward/mean");
+
+    public IReadOnlyList<Dictionary<string, object>> Train(int startStep = 0)
     {
         var rows = new List<Dictionary<string, object>>();
         var schedule = new LrSchedule(1f, o.Warmup, o.Steps, MinRatio: 1f);
-        using var run = new RunFolder(o.Out);
-        Progress.Run("ppo", 0, o.Steps, o.LogEvery, report =>
+        using var run = new RunFolder(o.Out, resumeStep: startStep);
+        Progress.Run("ppo", startStep, o.Steps, o.LogEvery, report =>
         {
-            for (int step = 0; step < o.Steps; step++)
+            for (int step = startStep; step < o.Steps; step++)
             {
                 var row = Step(step, schedule.At(step));
                 run.Log(row);
                 rows.Add(row);
+                collapse.Observe(step, row);
+                bool last = step + 1 == o.Steps;
+                if (o.SaveEvery > 0 && (step + 1) % o.SaveEvery == 0 && !last) Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1);
+                if (Interrupt.Requested && !last)
+                    throw new InterruptedException(step + 1, Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1), resumable: true);
                 report(step, $"score {row["reward/mean"]:F3} acc {row["accuracy"]:F3} kl {row["kl"]:F4} value loss {row["loss/value"]:F4}");
             }
         });
-        Checkpoint.Save(Path.Combine(o.Out, "final"), policy, tokenizer);
+        Save(Path.Combine(o.Out, "final"), o.Steps);
         Checkpoint.Save(Path.Combine(o.Out, "critic"), critic, tokenizer);
         return rows;
+    }
+
+    /// <summary>
+    /// A resumable PPO checkpoint: the policy with its optimiser and the trainer state (step, RNG, the
+    /// adaptive β) in DIR, the critic with its optimiser in DIR/critic. The reference is the run's initial/.
+    /// </summary>
+    public string Save(string dir, int step)
+    {
+        var state = new JsonObject { ["kind"] = "ppo", ["step"] = step, ["rng"] = rng.State, ["seed"] = o.Seed, ["beta"] = beta };
+        Checkpoint.Save(dir, policy, tokenizer, policyOptimizer, state);
+        Checkpoint.Save(Path.Combine(dir, "critic"), critic, tokenizer, criticOptimizer);
+        return dir;
+    }
+
+    /// <summary>Restores the critic's optimiser and the adaptive β from a checkpoint written by <see cref="Save"/>.</summary>
+    public void Restore(string dir, JsonObject state)
+    {
+        Checkpoint.LoadOptimizer(Path.Combine(dir, "critic"), criticOptimizer);
+        beta = state["beta"]?.GetValue<float>() ?? beta;
     }
 
     Dictionary<string, object> Step(int step, float lrScale)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Engine.Data;
 
 namespace Engine.Tokenizers;
 
@@ -29,7 +30,7 @@ public static class Tokenizer
     };
 
     public static void Save(ITokenizer tokenizer, string path) =>
-        File.WriteAllText(path, tokenizer.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(path, tokenizer.ToJson().Text(indented: true));
 
     public static ITokenizer Load(string path)
     {

@@ -1,10 +1,14 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using Engine.Checkpoints;
+using Engine.Data;
 
 namespace Engine.Training;
 
 /// <summary>
 /// A run's output folder: metrics.jsonl (one JSON object per step, appended and flushed so a
 /// killed run keeps what it logged) and summary.json (written to a temp file, then renamed).
+/// Opening one removes what an earlier killed run left half-written (checkpoint temp folders).
 /// </summary>
 public sealed class RunFolder : IDisposable
 {
@@ -17,27 +21,60 @@ public sealed class RunFolder : IDisposable
     {
         Path = path;
         Directory.CreateDirectory(path);
-        string file = System.IO.Path.Combine(path, "metrics.jsonl");
+        Checkpoint.CleanStale(path);
+        string file = MetricsPath(path);
         var kept = resumeStep > 0 && File.Exists(file)
-            ? File.ReadAllLines(file).Where(l => JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() < resumeStep).ToList()
+            ? ReadMetrics(file).Where(r => r["step"]!.GetValue<int>() < resumeStep).ToList()
             : [];
         metrics = new StreamWriter(file, append: false);
-        foreach (var line in kept) metrics.WriteLine(line);
+        foreach (var row in kept) metrics.WriteLine(row.Text());
         metrics.Flush();
     }
+
+    public static string MetricsPath(string dir) => System.IO.Path.Combine(dir, "metrics.jsonl");
 
     public void Log(IReadOnlyDictionary<string, object> row)
     {
-        metrics.WriteLine(JsonSerializer.Serialize(row));
+        metrics.WriteLine(Json.Serialize(row));
         metrics.Flush();
     }
 
-    public void WriteSummary(IReadOnlyDictionary<string, object> summary)
+    public void WriteSummary(IReadOnlyDictionary<string, object> summary) => WriteSummary(Path, summary);
+
+    /// <summary>summary.json, written beside and renamed so a reader never sees half of it.</summary>
+    public static void WriteSummary(string dir, IReadOnlyDictionary<string, object> summary)
     {
-        string final = System.IO.Path.Combine(Path, "summary.json");
+        string final = System.IO.Path.Combine(dir, "summary.json");
         string tmp = final + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(tmp, Json.Serialize(summary, indented: true));
         File.Move(tmp, final, overwrite: true);
+    }
+
+    /// <summary>
+    /// The rows of a metrics.jsonl. A last line that is not valid JSON is what a kill in the middle
+    /// of a write leaves: it is dropped with a warning on stderr. A bad line before the last is an error.
+    /// </summary>
+    public static List<JsonObject> ReadMetrics(string file)
+    {
+        var lines = File.ReadAllLines(file);
+        int last = lines.Length - 1;
+        while (last >= 0 && string.IsNullOrWhiteSpace(lines[last])) last--;
+        var rows = new List<JsonObject>();
+        for (int i = 0; i <= last; i++)
+        {
+            if (string.IsNullOrWhiteSpace(lines[i])) continue;
+            JsonObject? row = null;
+            try { row = JsonNode.Parse(lines[i]) as JsonObject; }
+            catch (JsonException) { }
+            if (row?["step"] is JsonValue step && step.TryGetValue(out int _)) { rows.Add(row); continue; }
+            if (i == last)
+            {
+                Console.Error.WriteLine($"engine: warning: {file}: dropped a torn last line (line {i + 1}; the run was killed mid-write)");
+                break;
+            }
+            throw new InvalidDataException($"{file}:{i + 1}: not a metrics row (a JSON object with an integer \"step\")");
+        }
+        return rows;
     }
 
     public void Dispose() => metrics.Dispose();

@@ -1,0 +1,76 @@
+using Engine.Checkpoints;
+using Engine.Training;
+
+namespace Engine.Cli;
+
+/// <summary>
+/// Which folder a training run writes into. A fresh run never mixes with an earlier one: without
+/// --out it takes the first free runs/VERB, runs/VERB-2, ...; an --out that holds a run is refused
+/// unless --overwrite (which removes that run's files, nothing else). --resume DIR/checkpoint-N
+/// continues in DIR unless --out says otherwise, and only a checkpoint of the same verb.
+/// </summary>
+static class RunDirs
+{
+    public static string Fresh(string verb, string? requested, bool overwrite)
+    {
+        string dir = requested ?? FirstFree(verb);
+        if (requested is not null && HoldsRun(dir))
+        {
+            if (!overwrite)
+                throw new ArgumentException($"--out {dir}: already holds a run (metrics.jsonl, checkpoints or summary.json); " +
+                                            "pass --overwrite to replace it, or name another folder");
+            RemoveRun(dir);
+        }
+        Console.WriteLine($"{verb}: run folder {dir}");
+        return dir;
+    }
+
+    /// <summary>The folder a resumed run writes into; the checkpoint is checked (same verb, steps left) first.</summary>
+    public static string Resumed(string verb, string checkpoint, string? requested, bool overwrite, int steps)
+    {
+        var state = Checkpoint.ResumeState(checkpoint, verb);
+        int at = state["step"]!.GetValue<int>();
+        if (steps <= at)
+            throw new ArgumentException($"--steps {steps}: {checkpoint} is already at step {at}; " +
+                                        $"give --steps greater than {at} to continue the run");
+        string runDir = Path.GetDirectoryName(Path.GetFullPath(checkpoint.TrimEnd('/', '\\')))!;
+        if (requested is not null && Path.GetFullPath(requested).TrimEnd('/') != runDir)
+            return Fresh(verb, requested, overwrite);
+        string dir = requested ?? Path.GetRelativePath(Environment.CurrentDirectory, runDir);
+        Console.WriteLine($"{verb}: continuing in run folder {dir}");
+        return dir;
+    }
+
+    static string FirstFree(string verb)
+    {
+        for (int i = 1; ; i++)
+        {
+            string dir = Path.Combine("runs", i == 1 ? verb : $"{verb}-{i}");
+            if (!Directory.Exists(dir) || !Directory.EnumerateFileSystemEntries(dir).Any()) return dir;
+        }
+    }
+
+    /// <summary>A run folder, or one whose subfolders are (the demo's sft/ and grpo/), or a checkpoint.</summary>
+    public static bool HoldsRun(string dir) =>
+        Directory.Exists(dir) && (IsRunArtefact(dir) || Directory.EnumerateDirectories(dir).Any(IsRunArtefact)
+                                  || File.Exists(Path.Combine(dir, "summary.json")));
+
+    static bool IsRunArtefact(string dir) =>
+        File.Exists(RunFolder.MetricsPath(dir)) || File.Exists(Path.Combine(dir, "config.json"))
+        || File.Exists(Path.Combine(dir, "trainer_state.json"));
+
+    /// <summary>
+    /// Removes what runs write (metrics, summary, curves, checkpoints and sub-runs, temp folders) and
+    /// leaves anything else in the folder alone.
+    /// </summary>
+    static void RemoveRun(string dir)
+    {
+        Checkpoint.CleanStale(dir);
+        foreach (var sub in Directory.GetDirectories(dir).Where(IsRunArtefact)) Directory.Delete(sub, true);
+        foreach (var sub in Directory.GetDirectories(dir).Where(d => Directory.EnumerateDirectories(d).Any(IsRunArtefact)))
+            RemoveRun(sub);
+        foreach (var name in new[] { "metrics.jsonl", "summary.json", "traces.jsonl" })
+            File.Delete(Path.Combine(dir, name));
+        foreach (var png in Directory.GetFiles(dir, "*.png")) File.Delete(png);
+    }
+}
