@@ -7,13 +7,22 @@ namespace Engine.Tests;
 /// <summary>The engine binary as a user runs it: exit codes, one-line errors, run folders, checkpoints.</summary>
 public class CliTests
 {
-    public static (int Code, string Out, string Err) EngineWithInput(string? stdin, params string[] args)
+    /// <summary>`dotnet engine.dll ARGS` with redirected streams, in <paramref name="cwd"/> (default: the current folder).</summary>
+    public static ProcessStartInfo StartInfo(string? cwd, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "engine.dll");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        if (cwd is not null) psi.WorkingDirectory = cwd;
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
+        return psi;
+    }
+
+    public static (int Code, string Out, string Err) EngineWithInput(string? stdin, params string[] args) => EngineIn(null, stdin, args);
+
+    public static (int Code, string Out, string Err) EngineIn(string? cwd, string? stdin, params string[] args)
+    {
+        using var p = Process.Start(StartInfo(cwd, args))!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (stdin is not null) p.StandardInput.Write(stdin);
