@@ -109,7 +109,7 @@ public interface IBackend : IDisposable
     void AdamW(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v,
         float lr, float beta1, float beta2, float eps, float weightDecay, int step);
 
-    // ---- RL math (../shared/RL_MATH.md; arrays row-major [batch, steps]) ------------------------
+    // ---- RL math (docs/rl-math.md; arrays row-major [batch, steps]) ------------------------
     /// <summary>Masked GAE: one reverse scan per sequence; writes advantages and returns.</summary>
     void Gae(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask, DeviceBuffer advantages, DeviceBuffer returns,
         int batch, int steps, float gamma, float lambda);

@@ -13,14 +13,14 @@ mkdir -p "$root" "$docs"
 rows=""
 for seed in $seeds; do
   base="$root/base-$seed"
-  [ -f "$base/sft/final/model.safetensors" ] || engine demo --seed "$seed" --grpo-steps 1 --eval-n 20 --out "$base" >/dev/null
+  [ -f "$base/sft/final/model.safetensors" ] || engine demo --seed "$seed" --grpo-steps 1 --eval-n 20 --out "$base" --overwrite >/dev/null
   for arm in a b; do
     if [ $arm = a ]; then label=$label_a; cmd=$arm_a; else label=$label_b; cmd=$arm_b; fi
     run="$root/$name/$label-$seed"
     # An arm that already finished with the same command is reused (FRESH=1 reruns it), so adding a seed costs only its runs.
     if [ "${FRESH:-0}" = 1 ] || [ ! -f "$run/final/model.safetensors" ] || [ "$(cat "$run/command.txt" 2>/dev/null)" != "$cmd" ]; then
       # shellcheck disable=SC2086
-      engine $cmd --checkpoint "$base/sft/final" --task arithmetic --seed "$seed" --out "$run" --log-every 1000 >/dev/null
+      engine $cmd --checkpoint "$base/sft/final" --task arithmetic --seed "$seed" --out "$run" --overwrite --log-every 1000 >/dev/null
       echo "$cmd" > "$run/command.txt"
     fi
     json=$(engine eval --checkpoint "$run/final" --task arithmetic --seed "$seed" --n 200 --k 4 --max-new-tokens 40 --json | tail -n 1)

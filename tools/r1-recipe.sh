@@ -42,18 +42,18 @@ for line in open(src):
 rng.shuffle(docs)
 open(dst, "w").write("".join(d + "<|endoftext|>" for d in docs))
 PY
-engine pretrain --data "$out/corpus.txt" --model tiny-llama --context 64 --steps "$pretrain_steps" --seed "$seed" --out "$out/base" --log-every 500
+engine pretrain --data "$out/corpus.txt" --model tiny-llama --context 64 --steps "$pretrain_steps" --seed "$seed" --out "$out/base" --overwrite --log-every 500
 
-engine grpo --checkpoint "$out/base/final" "${common[@]}" "${rl[@]}" --out "$out/r1-zero"
-engine sft --checkpoint "$out/base/final" --data "$out/cold.jsonl" --steps 150 --seed "$seed" --out "$out/cold-sft" --log-every 100
-engine grpo --checkpoint "$out/cold-sft/final" "${common[@]}" "${rl[@]}" --out "$out/cold-start"
+engine grpo --checkpoint "$out/base/final" "${common[@]}" "${rl[@]}" --out "$out/r1-zero" --overwrite
+engine sft --checkpoint "$out/base/final" --data "$out/cold.jsonl" --steps 150 --seed "$seed" --out "$out/cold-sft" --overwrite --log-every 100
+engine grpo --checkpoint "$out/cold-sft/final" "${common[@]}" "${rl[@]}" --out "$out/cold-start" --overwrite
 engine rejection-sample --checkpoint "$out/cold-start/final" "${common[@]}" --n 1000 --k 4 --out "$out/rs.jsonl"
-engine sft --checkpoint "$out/cold-start/final" --data "$out/rs.jsonl" --steps 100 --lr 1e-3 --seed "$seed" --out "$out/rs-sft" --log-every 100
-engine grpo --checkpoint "$out/rs-sft/final" "${common[@]}" "${rl[@]}" --out "$out/rs-sft-rl2"
-engine distill --teacher "$out/rs-sft-rl2/final" --student micro-llama "${common[@]}" --n 2000 --k 2 --steps 400 --out "$out/distill"
-engine pretrain --data "$out/corpus.txt" --model micro-llama --context 64 --steps "$pretrain_steps" --seed "$seed" --out "$out/small-base" --log-every 500
-engine sft --checkpoint "$out/small-base/final" --data "$out/cold.jsonl" --steps 150 --seed "$seed" --out "$out/small-cold" --log-every 100
-engine grpo --checkpoint "$out/small-cold/final" "${common[@]}" "${rl[@]}" --out "$out/small-rl"
+engine sft --checkpoint "$out/cold-start/final" --data "$out/rs.jsonl" --steps 100 --lr 1e-3 --seed "$seed" --out "$out/rs-sft" --overwrite --log-every 100
+engine grpo --checkpoint "$out/rs-sft/final" "${common[@]}" "${rl[@]}" --out "$out/rs-sft-rl2" --overwrite
+engine distill --teacher "$out/rs-sft-rl2/final" --student micro-llama "${common[@]}" --n 2000 --k 2 --steps 400 --out "$out/distill" --overwrite
+engine pretrain --data "$out/corpus.txt" --model micro-llama --context 64 --steps "$pretrain_steps" --seed "$seed" --out "$out/small-base" --overwrite --log-every 500
+engine sft --checkpoint "$out/small-base/final" --data "$out/cold.jsonl" --steps 150 --seed "$seed" --out "$out/small-cold" --overwrite --log-every 100
+engine grpo --checkpoint "$out/small-cold/final" "${common[@]}" "${rl[@]}" --out "$out/small-rl" --overwrite
 
 table="$out/table.md"
 {

@@ -16,11 +16,11 @@ if [ "$head" = implicit ]; then rm_flags=(--head implicit --lr 1e-4 --steps 300)
 rows=""
 for seed in $seeds; do
   base=runs/ablations/base-$seed
-  [ -f "$base/sft/final/model.safetensors" ] || engine demo --seed "$seed" --grpo-steps 1 --eval-n 20 --out "$base" >/dev/null
+  [ -f "$base/sft/final/model.safetensors" ] || engine demo --seed "$seed" --grpo-steps 1 --eval-n 20 --out "$base" --overwrite >/dev/null
   run="$root/$head-$seed"
-  engine rm "${rm_flags[@]}" --checkpoint "$base/sft/final" --policy "$base/sft/final" --seed "$seed" --out "$run/rm" --log-every 1000
+  engine rm "${rm_flags[@]}" --checkpoint "$base/sft/final" --policy "$base/sft/final" --seed "$seed" --out "$run/rm" --overwrite --log-every 1000
   engine ppo --checkpoint "$base/sft/final" --reward-model "$run/rm/final" --kl-coef 0.3 --steps 100 --prompts 32 --seed "$seed" \
-    --out "$run/ppo" --log-every 1000
+    --out "$run/ppo" --overwrite --log-every 1000
   before=$(engine eval --checkpoint "$base/sft/final" --task arithmetic --seed "$seed" --n 200 --k 4 --max-new-tokens 40 --json | tail -n 1)
   after=$(engine eval --checkpoint "$run/ppo/final" --task arithmetic --seed "$seed" --n 200 --k 4 --max-new-tokens 40 --json | tail -n 1)
   rows+="$seed|$run|$before|$after"$'\n'

@@ -36,7 +36,7 @@ def main():
     A, B = torch.randn(g, g, device=dev), torch.randn(g, g, device=dev)
     for label, fn in [("A·B", lambda: A @ B), ("A·Bᵀ", lambda: A @ B.t()), ("Aᵀ·B", lambda: A.t() @ B)]:
         ms = timed(fn)
-        print(f"matmul {label} {g}³ fp32: {ms:.3f} ms, {2*g**3/ms/1e9:.0f} GFLOP/s")
+        print(f"matmul {label} {g}³ fp32: {ms:.3f} ms, {2*g**3/ms/1e6:.0f} GFLOP/s")
     Bt, H, T, D = 2, 8, 1024, 64
     q, k, v = (torch.randn(Bt, H, T, D, device=dev, requires_grad=True) for _ in range(3))
     flops = 4.0 * Bt * H * T * (T + 1) / 2 * D
@@ -54,7 +54,7 @@ def main():
     for label, fn, work in [("sdpa fwd", sdpa_fwd, flops), ("sdpa fwd+bwd", sdpa_fwd_bwd, 3.5 * flops),
                             ("unfused fwd", unfused_fwd, flops), ("unfused fwd+bwd", unfused_fwd_bwd, 3.5 * flops)]:
         ms = timed(fn)
-        print(f"attention {label} B{Bt} H{H} T{T} D{D} fp32: {ms:.3f} ms, {work/ms/1e9:.0f} GFLOP/s")
+        print(f"attention {label} B{Bt} H{H} T{T} D{D} fp32: {ms:.3f} ms, {work/ms/1e6:.0f} GFLOP/s")
     # verl-style GAE: a Python loop over t with tensor ops over the batch.
     Bg, Tg = 256, 1024
     r, val, mk = torch.randn(Bg, Tg, device=dev), torch.randn(Bg, Tg, device=dev), torch.ones(Bg, Tg, device=dev)

@@ -36,9 +36,9 @@ sealed class EvalOptions : CheckpointOptions
     public string? Data { get; set; }
     [Option("task", HelpText = "Task mode: arithmetic | countdown — pass@1, pass@k, maj@k on the held-out split (or on --data).")]
     public string? Task { get; set; }
-    [Option("n-problems", Default = 200, HelpText = "--n: task mode: held-out problems.")]
+    [Option("n-problems", Default = 200, HelpText = "Task mode: held-out problems (short form: --n).")]
     public int N { get; set; }
-    [Option("k-samples", Default = 4, HelpText = "--k: task mode: samples per problem for pass@k and maj@k.")]
+    [Option("k-samples", Default = 4, HelpText = "Task mode: samples per problem for pass@k and maj@k (short form: --k).")]
     public int K { get; set; }
     [Option("temperature", Default = 1f, HelpText = "Task mode: sampling temperature of the k samples.")]
     public float Temperature { get; set; }

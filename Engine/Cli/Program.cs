@@ -35,8 +35,12 @@ static class Program
             if (parsed is NotParsed<object> failed) return Refused(failed, args);
             var options = parsed.Value;
             if (options is VerbOptions { Stray: var stray } && stray.Any())
-                throw new ArgumentException($"{CliErrors.VerbName(options)}: unexpected argument '{stray.First()}' " +
-                                            $"(options start with --; see engine {CliErrors.VerbName(options)} --help)");
+            {
+                string verb = CliErrors.VerbName(options);
+                Console.Error.WriteLine($"engine: error: {verb}: unexpected argument '{stray.First()}' " +
+                                        $"(options start with --; see engine {verb} --help)");
+                return 2;
+            }
             return Run(options);
         }
         catch (InterruptedException e)

@@ -19,9 +19,9 @@ sealed class RejectionOptions : CheckpointOptions
     public string Task { get; set; } = "arithmetic";
     [Option("data", HelpText = "JSONL of {\"prompt\",\"answer\"} problems instead of the task's training split.")]
     public string? Data { get; set; }
-    [Option("n-problems", Default = 500, HelpText = "--n: training problems to sample on.")]
+    [Option("n-problems", Default = 500, HelpText = "Training problems to sample on (short form: --n).")]
     public int N { get; set; }
-    [Option("k-samples", Default = 4, HelpText = "--k: samples per problem.")]
+    [Option("k-samples", Default = 4, HelpText = "Samples per problem (short form: --k).")]
     public int K { get; set; }
     [Option("temperature", Default = 1f, HelpText = "Sampling temperature.")]
     public float Temperature { get; set; }
@@ -40,9 +40,9 @@ sealed class DistillOptions : CommonOptions, IRunOptions
     public string Student { get; set; } = "micro";
     [Option("task", Default = "arithmetic", HelpText = "Task whose training problems the teacher solves.")]
     public string Task { get; set; } = "arithmetic";
-    [Option("n-problems", Default = 2000, HelpText = "--n: problems the teacher samples on.")]
+    [Option("n-problems", Default = 2000, HelpText = "Problems the teacher samples on (short form: --n).")]
     public int N { get; set; }
-    [Option("k-samples", Default = 2, HelpText = "--k: teacher samples per problem.")]
+    [Option("k-samples", Default = 2, HelpText = "Teacher samples per problem (short form: --k).")]
     public int K { get; set; }
     [Option("steps", Default = 400, HelpText = "Student SFT steps.")]
     public int Steps { get; set; }

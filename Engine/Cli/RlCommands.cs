@@ -82,7 +82,7 @@ sealed class DataOptions : VerbOptions
 {
     [Option("task", Default = "arithmetic", HelpText = "arithmetic | countdown.")]
     public string Task { get; set; } = "arithmetic";
-    [Option("n-problems", Default = 100, HelpText = "--n: problems.")]
+    [Option("n-problems", Default = 100, HelpText = "Problems (short form: --n).")]
     public int N { get; set; }
     [Option("split", Default = "train", HelpText = "train | test (disjoint).")]
     public string Split { get; set; } = "train";

@@ -125,7 +125,7 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
             ?? throw new InvalidDataException($"{dir}/{MarkerFile}: not a JSON object");
         if (marker["head"]?.GetValue<string>() != "implicit") throw new InvalidDataException($"{dir}/{MarkerFile}: head must be \"implicit\"");
         float beta = marker["beta"]?.GetValue<float>() ?? throw new InvalidDataException($"{dir}/{MarkerFile}: no beta");
-        var (model, tokenizer) = Checkpoint.Load(dir, backend);
+        var (model, tokenizer) = Checkpoint.Load(dir, backend, "--reward-model");
         string refDir = Path.Combine(dir, "ref");
         if (!Directory.Exists(refDir)) throw new InvalidDataException($"{dir}: an implicit reward model needs its reference in {refDir}");
         return new ImplicitRewardModel(model, Checkpoint.LoadModel(refDir, backend), tokenizer, beta);

@@ -1,7 +1,7 @@
 namespace Engine.RL;
 
 /// <summary>
-/// The PPO/RLHF pieces of ../shared/RL_MATH.md that act on small host arrays: per-token rewards with
+/// The PPO/RLHF pieces of docs/rl-math.md that act on small host arrays: per-token rewards with
 /// the KL penalty, the clipped value loss, the Bradley–Terry reward-model loss, explained variance.
 /// </summary>
 public static class PpoMath

@@ -121,7 +121,7 @@ public static class RewardModel
     {
         if (!Directory.Exists(dir)) throw new ArgumentException($"--reward-model {dir}: no such folder");
         if (ImplicitRewardModel.IsImplicit(dir)) return ImplicitRewardModel.Load(dir, backend);
-        var (rm, tokenizer) = Engine.Checkpoints.Checkpoint.Load(dir, backend);
+        var (rm, tokenizer) = Engine.Checkpoints.Checkpoint.Load(dir, backend, "--reward-model");
         if (rm.ValueW is null) throw new ArgumentException($"--reward-model {dir}: the checkpoint has no value head and no {ImplicitRewardModel.MarkerFile} (train one with engine rm)");
         return new ScalarRewardModel(rm, tokenizer);
     }

@@ -16,7 +16,7 @@ public record PolicyLossOptions(float ClipLow = 0.2f, float ClipHigh = 0.2f, flo
 public record PolicyLossResult(float Loss, float[] GradLogp, float ClipFraction, float ApproxKl);
 
 /// <summary>
-/// The RL layer's host API (../shared/RL_MATH.md is the contract): host arrays in, host arrays out,
+/// The RL layer's host API (docs/rl-math.md is the contract): host arrays in, host arrays out,
 /// the work on the given backend's kernels. Arrays are row-major [batch, steps]. Bad sizes throw an
 /// ArgumentException that names the parameter.
 /// </summary>

@@ -1,7 +1,7 @@
 namespace Engine.Kernels.RL;
 
 /// <summary>
-/// The RL layer's math on the CPU, exactly as ../shared/RL_MATH.md writes it: the reference every
+/// The RL layer's math on the CPU, exactly as docs/rl-math.md writes it: the reference every
 /// ILGPU kernel in RlGpu.cs is checked against. Arrays are row-major [batch, steps].
 /// </summary>
 public static class RlCpu
