@@ -119,7 +119,7 @@ public class CliContractTests
         lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(lines, Has.Length.EqualTo(2), stdout);
         foreach (var line in lines) Assert.That(JsonDocument.Parse(line).RootElement.GetProperty("prompt").GetString(), Is.EqualTo("1+2="));
-        Assert.That(err, Does.Contain("device:"), "banners go to stderr");
+        Assert.That(err, Does.Contain("device:").And.Contain("GiB"), "banners go to stderr; the device line names its memory");
 
         (code, stdout, err) = Run("eval", "--checkpoint", ckpt, "--task", "arithmetic", "--n", "3", "--k", "1",
             "--max-new-tokens", "3", "--json");
@@ -199,6 +199,33 @@ public class CliContractTests
         _ = stdout.Result;
     }
 
+    [Test]
+    public void SigtermStopsGrpoWithACheckpointThatResumes()
+    {
+        string[] args = ["grpo", "--model", "micro", "--context", "24", "--steps", "300", "--prompts", "2", "--group-size", "2",
+            "--max-new-tokens", "4", "--train-size", "20", "--log-every", "1000", "--out", Dir("g")];
+        using var p = Process.Start(StartInfo(null, args))!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        _ = p.StandardOutput.ReadToEndAsync();
+        var clock = Stopwatch.StartNew();
+        while (LoggedRows(Dir("g")) < 2 && !p.HasExited && clock.Elapsed.TotalSeconds < 60) Thread.Sleep(5);
+        Assert.That(p.HasExited, Is.False, "the run ended before it could be stopped");
+        Assert.That(kill(p.Id, 15), Is.EqualTo(0), "SIGTERM");
+        Assert.That(p.WaitForExit(60_000));
+        Assert.That(p.ExitCode, Is.EqualTo(143), stderr.Result);
+        var m = Regex.Match(stderr.Result, @"checkpoint (\S+); continue with: engine (.+)");
+        Assert.That(m.Success, stderr.Result);
+        var state = Checkpoint.LoadTrainerState(m.Groups[1].Value)!;
+        Assert.That(state["kind"]!.GetValue<string>(), Is.EqualTo("grpo"));
+        int step = state["step"]!.GetValue<int>();
+        Assert.That(RunFolder.ReadMetrics(Dir("g/metrics.jsonl")), Has.Count.EqualTo(step), "every finished step is logged");
+
+        // Continue for a few more steps only: the same command with a smaller --steps.
+        var resume = Run(m.Groups[2].Value.Trim().Replace("--steps 300", $"--steps {step + 2}").Split(' '));
+        Assert.That(resume.Code, Is.EqualTo(0), resume.Err);
+        Assert.That(RunFolder.ReadMetrics(Dir("g/metrics.jsonl")), Has.Count.EqualTo(step + 2));
+    }
+
     static int LoggedRows(string run)
     {
         string file = Path.Combine(run, "metrics.jsonl");
@@ -225,6 +252,23 @@ public class CliContractTests
         Assert.That(resumed.Code, Is.EqualTo(0), resumed.Err);
         Assert.That(resumed.Err, Does.Contain("torn last line"));
         Assert.That(Losses(Dir("a")), Is.EqualTo(losses), "the resumed run rewrites steps 3-5 exactly");
+    }
+
+    [Test]
+    public void PpoResumesToTheSameWeights()
+    {
+        string[] args = ["ppo", "--model", "micro", "--context", "24", "--steps", "3", "--prompts", "2", "--max-new-tokens", "4",
+            "--save-every", "1", "--kl-target", "1", "--log-every", "1000", "--seed", "4"];
+        var whole = Run([.. args, "--out", Dir("a")]);
+        Assert.That(whole.Code, Is.EqualTo(0), whole.Err);
+        var resumed = Run([.. args, "--out", Dir("c"), "--resume", Dir("a/checkpoint-1")]);
+        Assert.That(resumed.Code, Is.EqualTo(0), resumed.Err);
+        foreach (var file in new[] { "final/model.safetensors", "final/optimizer.safetensors", "critic/model.safetensors" })
+            Assert.That(File.ReadAllBytes(Path.Combine(Dir("c"), file)), Is.EqualTo(File.ReadAllBytes(Path.Combine(Dir("a"), file))), file);
+        static string[] Rows(string run) => RunFolder.ReadMetrics(Path.Combine(run, "metrics.jsonl"))
+            .Select(r => { r.Remove("tokens_per_s"); foreach (var k in r.Select(kv => kv.Key).Where(k => k.StartsWith("time/")).ToList()) r.Remove(k); return r.ToJsonString(); })
+            .ToArray();
+        Assert.That(Rows(Dir("c")), Is.EqualTo(Rows(Dir("a"))[1..]));
     }
 
     // ---- checkpoints on disk ----------------------------------------------------------------------

@@ -95,7 +95,7 @@ static class PpoCommand
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         // The reference and the critic start from the policy's weights (saved once so both can load them).
-        string start = Path.Combine(outDir, "initial");
+        string start = Path.Combine(o.Resume is null ? outDir : RunDirs.Of(o.Resume), "initial");
         if (o.Resume is null) Checkpoint.Save(start, policy, tokenizer);
         var reference = Checkpoint.LoadModel(start, backend, flag: "--resume");
         var critic = o.Resume is not null ? Checkpoint.LoadModel(Path.Combine(o.Resume, "critic"), backend, flag: "--resume")

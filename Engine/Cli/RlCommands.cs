@@ -160,14 +160,14 @@ static class RlCommands
         var rng = new Rng(o.Seed);
         int start = 0;
         Transformer? reference = null;
-        string referenceDir = Path.Combine(outDir, "reference");
+        string referenceDir = Path.Combine(o.Resume is null ? outDir : RunDirs.Of(o.Resume), "reference");
         if (o.Resume is not null) start = Checkpoint.Resume(o.Resume, optimizer, rng, "grpo");
         if (o.Beta > 0)
         {
             if (o.Resume is null || !Directory.Exists(referenceDir))
             {
                 if (o.Resume is not null)
-                    throw new ArgumentException($"--resume {o.Resume}: the run folder has no reference/ for --beta {o.Beta}");
+                    throw new ArgumentException($"--resume {o.Resume}: its run folder has no reference/ for --beta {o.Beta}");
                 Checkpoint.Save(referenceDir, policy, tokenizer);   // the frozen reference is the starting policy
             }
             reference = Checkpoint.LoadModel(referenceDir, backend);

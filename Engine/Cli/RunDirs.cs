@@ -33,13 +33,16 @@ static class RunDirs
         if (steps <= at)
             throw new ArgumentException($"--steps {steps}: {checkpoint} is already at step {at}; " +
                                         $"give --steps greater than {at} to continue the run");
-        string runDir = Path.GetDirectoryName(Path.GetFullPath(checkpoint.TrimEnd('/', '\\')))!;
+        string runDir = Of(checkpoint);
         if (requested is not null && Path.GetFullPath(requested).TrimEnd('/') != runDir)
             return Fresh(verb, requested, overwrite);
         string dir = requested ?? Path.GetRelativePath(Environment.CurrentDirectory, runDir);
         Console.WriteLine($"{verb}: continuing in run folder {dir}");
         return dir;
     }
+
+    /// <summary>The run folder a checkpoint belongs to (its parent), where a run keeps its reference or initial weights.</summary>
+    public static string Of(string checkpoint) => Path.GetDirectoryName(Path.GetFullPath(checkpoint.TrimEnd('/', '\\')))!;
 
     static string FirstFree(string verb)
     {

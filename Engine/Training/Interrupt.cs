@@ -46,7 +46,10 @@ public static class Interrupt
         if (n == 1 && Volatile.Read(ref deferring) > 0)
             Console.Error.WriteLine("engine: interrupted: finishing this step and writing a checkpoint (interrupt again to stop now)");
         else
+        {
+            Console.Error.WriteLine(n == 1 ? "engine: interrupted" : "engine: interrupted again: stopping now, without a checkpoint");
             Environment.Exit(ExitCode);
+        }
     }
 }
 
