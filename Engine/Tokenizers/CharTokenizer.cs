@@ -45,7 +45,8 @@ public sealed class CharTokenizer : ITokenizer
                     if (string.CompareOrdinal(text, i, Specials[s], 0, Specials[s].Length) == 0) { special = s; break; }
             if (special >= 0) { ids.Add(special); i += Specials[special].Length; continue; }
             if (!charIds.TryGetValue(text[i], out int id))
-                throw new ArgumentException($"char tokenizer: character '{text[i]}' (U+{(int)text[i]:X4}) at {i} is not in the vocabulary");
+                throw new ArgumentException($"char tokenizer: character '{text[i]}' (U+{(int)text[i]:X4}) at {i} is not in its " +
+                                            "vocabulary (printable ASCII and the reasoning markers); for other text use --tokenizer gpt2");
             ids.Add(id);
             i++;
         }
