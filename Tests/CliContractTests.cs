@@ -101,6 +101,17 @@ public class CliContractTests
         }
     }
 
+    [Test]
+    public void HelpForAVerbEitherWay()
+    {
+        foreach (var args in new[] { new[] { "grpo", "--help" }, ["help", "grpo"] })
+        {
+            var (code, stdout, err) = Run(args);
+            Assert.That(code, Is.EqualTo(0), err);
+            Assert.That(stdout, Does.Contain("usage: engine grpo").And.Contain("--group-size").And.Contain("--overwrite"));
+        }
+    }
+
     // ---- machine-readable output ------------------------------------------------------------------
 
     [Test]

@@ -94,11 +94,16 @@ static class Program
             Console.WriteLine($"engine {Version}");
             return 0;
         }
+        if (errors.OfType<HelpVerbRequestedError>().FirstOrDefault() is { Matched: true, Type: { } verbType })
+            return Refused((NotParsed<object>)new Parser(s => s.HelpWriter = null)
+                .ParseArguments([CliErrors.VerbName(verbType), "--help"], Verbs), args);     // `engine help grpo` = `engine grpo --help`
         if (errors.Any(e => e is HelpRequestedError or HelpVerbRequestedError))
         {
             var help = HelpText.AutoBuild(failed, h =>
             {
-                h.Heading = $"engine {Version}";
+                var verb = failed.TypeInfo.Current.GetCustomAttribute<VerbAttribute>();
+                h.Heading = verb is null ? $"engine {Version}: engine VERB [options]; engine VERB --help for a verb's options"
+                    : $"engine {Version}\nusage: engine {verb.Name} [options]\n{verb.HelpText}";
                 h.Copyright = "";
                 h.AddDashesToOption = true;
                 return HelpText.DefaultParsingErrorsHandler(failed, h);
