@@ -136,6 +136,11 @@ public class CliContractTests
             "--max-new-tokens", "3", "--json");
         Assert.That(code, Is.EqualTo(0), err);
         Assert.That(JsonDocument.Parse(stdout).RootElement.GetProperty("n").GetInt32(), Is.EqualTo(3), "the whole stdout is one JSON object");
+
+        File.WriteAllText(Dir("pairs.jsonl"), "{\"prompt\":\"1+2=\",\"completion\":\"<answer>3</answer>\"}\n");
+        (code, stdout, err) = Run("eval", "--checkpoint", ckpt, "--data", Dir("pairs.jsonl"), "--json");
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(JsonDocument.Parse(stdout).RootElement.GetProperty("tokens").GetInt32(), Is.EqualTo(4), "<answer>, 3, </answer> and EOS");
     }
 
     // ---- run folders ------------------------------------------------------------------------------
