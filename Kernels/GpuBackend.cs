@@ -13,6 +13,7 @@ using Engine.Kernels.Reduce;
 using Engine.Kernels.RL;
 using Engine.Kernels.Rope;
 using Engine.Kernels.Softmax;
+using Engine.Kernels.Workbench;
 
 namespace Engine.Kernels;
 
@@ -50,6 +51,9 @@ public sealed class GpuBackend : IBackend
             return $"ilgpu {Accelerator.AcceleratorType.ToString().ToLowerInvariant()}: {Accelerator.Name} ({memory}, warp {Accelerator.WarpSize}, max group {Accelerator.MaxNumThreadsPerGroup})";
         }
     }
+
+    /// <summary>Which version of each op this backend runs: the default, ENGINE_KERNEL_&lt;OP&gt;=N, or one pinned with Pin.</summary>
+    public KernelChoice Versions { get; } = new();
 
     public DeviceBuffer Allocate(int length) => new GpuBuffer(this, length);
     public void Synchronize() => Accelerator.Synchronize();
@@ -90,7 +94,8 @@ public sealed class GpuBackend : IBackend
     public void MatMul(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k, bool transA, bool transB, bool accumulate = false)
     {
         Validate.MatMul(a, b, c, m, n, k, transA, transB);
-        MatmulGpu.Run(Kernels, V(a, "matmul", "a"), V(b, "matmul", "b"), V(c, "matmul", "c"), m, n, k, transA, transB, accumulate);
+        MatmulOps.Gpu[Versions.Of(MatmulOps.MatMul) - 1].Run(Kernels, V(a, "matmul", "a"), V(b, "matmul", "b"), V(c, "matmul", "c"),
+            m, n, k, transA, transB, accumulate);
     }
 
     public void Add(DeviceBuffer a, DeviceBuffer b, DeviceBuffer output)

@@ -1,0 +1,60 @@
+using Engine.Kernels.Workbench;
+using static Engine.Kernels.Workbench.CaseData;
+
+namespace Engine.Kernels.Attention;
+
+/// <summary>
+/// Causal attention forward and backward (grouped-query heads), the KV-cache write and attention
+/// against a cache (AttentionGpu.cs). The backward's output and lse come from the CPU forward.
+/// </summary>
+public static class AttentionOps
+{
+    static string Shape(Sizes s) => $"B{s.Batch} T{s.Steps} H{s.Heads}/{s.KvHeads} D{s.HeadDim}";
+
+    /// <summary>QKᵀ and PV over the causal half.</summary>
+    static double Flops(Sizes s) => 4.0 * s.Batch * s.Heads * s.Steps * (s.Steps + 1) / 2 * s.HeadDim;
+
+    public static readonly OpDeclaration[] All =
+    [
+        OpDeclaration.Single("attention", nameof(IBackend.Attention),
+            "one thread per query row, K/V tiles in shared memory, online softmax (AttentionGpu.cs)", (s, r) =>
+        {
+            int nq = s.Batch * s.Steps * s.Heads * s.HeadDim, nk = s.Batch * s.Steps * s.KvHeads * s.HeadDim;
+            return [new OpCase("attention", nameof(IBackend.Attention), Shape(s), Flops(s), WorkUnit.Flops,
+                [Uniform(r, nq), Uniform(r, nk), Uniform(r, nk), new float[nq], new float[s.Batch * s.Heads * s.Steps]], [3, 4],
+                (be, x) => be.Attention(x[0], x[1], x[2], x[3], x[4], s.Batch, s.Steps, s.Heads, s.KvHeads, s.HeadDim))];
+        }),
+        OpDeclaration.Single("attention-backward", nameof(IBackend.AttentionBackward),
+            "recomputes P from lse; dq per query row, dk/dv per key row (AttentionGpu.cs)", (s, r) =>
+        {
+            int nq = s.Batch * s.Steps * s.Heads * s.HeadDim, nk = s.Batch * s.Steps * s.KvHeads * s.HeadDim;
+            var (q, k, v) = (Uniform(r, nq), Uniform(r, nk), Uniform(r, nk));
+            var cpu = new CpuBackend();
+            var bufs = new[] { q, k, v }.Select(a => { var b = cpu.Allocate(a.Length); b.CopyFrom(a); return b; }).ToArray();
+            var (o, lse) = (cpu.Allocate(nq), cpu.Allocate(s.Batch * s.Heads * s.Steps));
+            cpu.Attention(bufs[0], bufs[1], bufs[2], o, lse, s.Batch, s.Steps, s.Heads, s.KvHeads, s.HeadDim);
+            return [new OpCase("attention-backward", nameof(IBackend.AttentionBackward), Shape(s), 2.5 * Flops(s), WorkUnit.Flops,
+                [q, k, v, o.ToArray(), lse.ToArray(), Uniform(r, nq), Uniform(r, nq), Uniform(r, nk), Uniform(r, nk)], [6, 7, 8],
+                (be, x) => be.AttentionBackward(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8],
+                    s.Batch, s.Steps, s.Heads, s.KvHeads, s.HeadDim))];
+        }),
+        OpDeclaration.Single("kv-cache-write", nameof(IBackend.KvCacheWrite), "one thread per element (AttentionGpu.cs)", (s, r) =>
+        {
+            int cols = s.KvHeads * s.HeadDim, maxSteps = s.Steps + 3;
+            int[] positions = Enumerable.Range(0, s.Batch * s.Steps).Select(i => 3 + i % s.Steps).ToArray();
+            return [new OpCase("kv-cache-write", nameof(IBackend.KvCacheWrite), Shape(s), Bytes(2, s.Batch * s.Steps * cols), WorkUnit.Bytes,
+                [Uniform(r, s.Batch * s.Steps * cols), Uniform(r, s.Batch * maxSteps * cols)], [1],
+                (be, x) => be.KvCacheWrite(x[0], x[1], positions, s.Batch, s.Steps, maxSteps, cols))];
+        }),
+        OpDeclaration.Single("attention-cached", nameof(IBackend.AttentionCached), "one thread per query row over the cache (AttentionGpu.cs)",
+            (s, r) =>
+        {
+            int maxSteps = s.Steps + 3, nq = s.Batch * s.Steps * s.Heads * s.HeadDim, nc = s.Batch * maxSteps * s.KvHeads * s.HeadDim;
+            int[] positions = Enumerable.Range(0, s.Batch * s.Steps).Select(i => 3 + i % s.Steps).ToArray();
+            return [new OpCase("attention-cached", nameof(IBackend.AttentionCached), Shape(s) + $" cache {maxSteps}",
+                4.0 * s.Batch * s.Heads * s.Steps * maxSteps * s.HeadDim, WorkUnit.Flops,
+                [Uniform(r, nq), Uniform(r, nc), Uniform(r, nc), new float[nq]], [3],
+                (be, x) => be.AttentionCached(x[0], x[1], x[2], x[3], positions, s.Batch, s.Steps, maxSteps, s.Heads, s.KvHeads, s.HeadDim))];
+        }),
+    ];
+}

@@ -1,0 +1,80 @@
+using System.Reflection;
+using Engine.Kernels;
+using Engine.Kernels.Matmul;
+using Engine.Kernels.Workbench;
+using NUnit.Framework;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// The kernel workbench: every GPU version of every registered op (forward and backward), run through
+/// the same harness `Bench kernels` uses, against the CPU reference on ILGPU's CPU accelerator at odd
+/// small shapes and at single rows / T = 1: max relative error ≤ 1e-4 and the same bits twice.
+/// </summary>
+[NonParallelizable]
+public class WorkbenchTests
+{
+    static GpuBackend gpu = null!;
+    static readonly CpuBackend cpu = new();
+
+    [OneTimeSetUp] public void Open() => gpu = new GpuBackend("ilgpu-cpu");
+    [OneTimeTearDown] public void Close() => gpu.Dispose();
+
+    static IEnumerable<TestCaseData> Versions() =>
+        from op in KernelRegistry.Ops
+        from version in op.Versions
+        from sizes in new[] { Sizes.Small, Sizes.One }
+        select new TestCaseData(op.Name, version.Number, sizes.Name).SetName($"{op.Name} v{version.Number} ({version.Name}) {sizes.Name}");
+
+    [TestCaseSource(nameof(Versions))]
+    public void VersionMatchesTheCpuReference(string op, int version, string sizes)
+    {
+        var declaration = KernelRegistry.Find(op);
+        var shape = sizes == Sizes.Small.Name ? Sizes.Small : Sizes.One;
+        var rng = new Random(HashCode.Combine(op.Length, op[0], version, sizes.Length));
+        foreach (var c in declaration.Cases(shape, rng))
+        {
+            var r = Harness.Check(c, version, cpu, gpu);
+            TestContext.Out.WriteLine($"{op} v{version} {c.Shape}: max relative error {r.MaxRelErr:E2}");
+            Assert.That(r.MaxRelErr, Is.LessThanOrEqualTo(1e-4), $"{op} v{version} {c.Shape}");
+            Assert.That(r.Deterministic, $"{op} v{version} {c.Shape}: two runs differ");
+        }
+    }
+
+    [Test]
+    public void EveryPrimitiveOfTheBackendIsRegistered()
+    {
+        string[] housekeeping = [nameof(IBackend.Allocate), nameof(IBackend.Synchronize), nameof(IDisposable.Dispose)];
+        var primitives = typeof(IBackend).GetMethods(BindingFlags.Public | BindingFlags.Instance)
+            .Where(m => !m.IsSpecialName).Select(m => m.Name).Except(housekeeping).ToHashSet();
+        var registered = KernelRegistry.Ops.Select(o => o.Primitive).ToHashSet();
+        Assert.That(primitives.Except(registered), Is.Empty, "primitives without a registered op");
+        Assert.That(registered.Except(primitives), Is.Empty, "registered ops that name no primitive");
+        Assert.That(KernelRegistry.Ops.Select(o => o.Name), Is.Unique);
+        foreach (var op in KernelRegistry.Ops)
+        {
+            Assert.That(op.Versions.Select(v => v.Number), Is.EqualTo(Enumerable.Range(1, op.Versions.Count)), $"{op.Name}: versions 1..N");
+            Assert.That(op.Versions.Any(v => v.Number == op.Default), $"{op.Name}: the default is one of its versions");
+        }
+    }
+
+    [Test]
+    public void EnvironmentAndPinChooseTheVersion()
+    {
+        var matmul = MatmulOps.MatMul;
+        Assert.That(new KernelChoice().Of(matmul), Is.EqualTo(matmul.Default));
+        try
+        {
+            Environment.SetEnvironmentVariable(matmul.EnvironmentVariable, "1");
+            var choice = new KernelChoice();
+            Assert.That(choice.Of(matmul), Is.EqualTo(1));
+            choice.Pin(matmul, 2);
+            Assert.That(choice.Of(matmul), Is.EqualTo(2));
+            Environment.SetEnvironmentVariable(matmul.EnvironmentVariable, "9");
+            Assert.That(() => new KernelChoice().Of(matmul), Throws.ArgumentException.With.Message.Contains("matmul has versions 1 (naive)"));
+            Assert.That(() => choice.Pin(matmul, 7), Throws.ArgumentException);
+        }
+        finally { Environment.SetEnvironmentVariable(matmul.EnvironmentVariable, null); }
+        Assert.That(matmul.EnvironmentVariable, Is.EqualTo("ENGINE_KERNEL_MATMUL"));
+    }
+}
