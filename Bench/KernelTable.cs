@@ -1,64 +1,98 @@
 using System.Diagnostics;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using Engine.Kernels;
+using Engine.Kernels.Workbench;
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace Bench;
 
 /// <summary>
-/// `Bench kernels --device cuda|opencl|ilgpu-cpu`: every ILGPU kernel checked against the CPU
-/// reference on the same random inputs (max relative error), then timed (warm-ups, median of
-/// repeats, device synchronised), with GFLOP/s or GB/s and the share of the device's roofline:
-/// the bandwidth of a large device copy and, on CUDA, a cuBLAS SGEMM, both measured in this run.
+/// `Bench kernels --device cuda|opencl|ilgpu-cpu [--op NAME|all] [--version N|all] [--small] [--json FILE]`:
+/// every registered op (Engine.Kernels.Workbench.KernelRegistry) and each chosen GPU version, checked
+/// against the CPU reference through the same harness the tests use, then timed (median of repeats,
+/// device synchronised), with GFLOP/s or GB/s and the share of the roofline measured in this run
+/// (a large device copy; cuBLAS SGEMM on CUDA). It also measures what one launch costs.
 /// </summary>
 static class KernelTable
 {
-    /// <summary>One kernel: its host inputs, how to run it on a backend, which buffer is its result, its work.</summary>
-    sealed record Case(string Name, string Shape, double Work, bool Flops, float[][] Inputs, int Output, Action<IBackend, DeviceBuffer[]> Run);
+    public sealed record Row(string Op, int Version, string Shape, double MaxRelErr, double MedianMs, double Rate, string Unit,
+        double? RooflineShare);
 
-    public static int Run(string device, bool small, int repeats)
+    public static int Run(string device, bool small, string op, string version, int repeats, string? json)
     {
         using var gpu = new GpuBackend(device);
         var cpu = new CpuBackend();
-        Console.WriteLine($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC  device: {gpu.Name}");
-        var rng = new Random(1);
+        var ops = op == "all" ? KernelRegistry.Ops : [KernelRegistry.Find(op)];
+        var sizes = small ? Sizes.Small : Sizes.Large;
+        Console.WriteLine($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC  device: {gpu.Name}  shapes: {sizes.Name}");
         var (copyGBs, copyShape) = CopyBandwidth(gpu, small);
         Console.WriteLine($"roofline: device copy {copyGBs:F1} GB/s ({copyShape})");
-        double? blasGflops = CuBlasAnchor.Measure(gpu, small ? 256 : 4096, repeats);
-        Console.WriteLine(blasGflops is double g ? $"roofline: cuBLAS SGEMM {(small ? 256 : 4096)}³ {g:F0} GFLOP/s" : "roofline: cuBLAS not available on this device (FLOP/s shares are left out)");
+        int blasN = small ? 256 : 4096;
+        double? blasGflops = CuBlasAnchor.Measure(gpu, blasN, repeats);
+        Console.WriteLine(blasGflops is double g ? $"roofline: cuBLAS SGEMM {blasN}³ {g:F0} GFLOP/s"
+            : "roofline: cuBLAS not available on this device (FLOP/s shares are left out)");
+        Console.WriteLine($"launch: a 1-element fill with its synchronisation takes {LaunchMicroseconds(gpu):F1} µs (median of 101)");
         Console.WriteLine();
-        Console.WriteLine($"{"kernel",-22} {"shape",-26} {"max rel err",11} {"median ms",10} {"rate",16} {"roofline",9}");
-        foreach (var c in Cases(rng, small))
+        Console.WriteLine($"{"op",-20} {"v",2} {"shape",-34} {"max rel err",11} {"median ms",10} {"rate",16} {"roofline",9}");
+        var rows = new List<Row>();
+        var rng = new Random(1);
+        bool failed = false;
+        foreach (var declaration in ops)
         {
-            float[] expected = Execute(cpu, c, out _);
-            float[] actual = Execute(gpu, c, out var buffers);
-            double err = 0;
-            for (int i = 0; i < expected.Length; i++) err = Math.Max(err, Math.Abs(actual[i] - expected[i]) / Math.Max(1.0, Math.Abs(expected[i])));
-            if (expected.All(e => e == 0f)) throw new InvalidOperationException($"{c.Name}: the reference result is all zeros; the check would be vacuous");
-            var times = new List<double>();
-            for (int r = 0; r < repeats + 2; r++)
-            {
-                gpu.Synchronize();
-                var sw = Stopwatch.StartNew();
-                c.Run(gpu, buffers);
-                gpu.Synchronize();
-                if (r >= 2) times.Add(sw.Elapsed.TotalSeconds);
-            }
-            double t = GemmTable.Median(times);
-            double rate = c.Work / t / 1e9;
-            string share = c.Flops ? (blasGflops is double bg ? $"{rate / bg:P0}" : "-") : $"{rate / copyGBs:P0}";
-            Console.WriteLine($"{c.Name,-22} {c.Shape,-26} {err,11:E1} {t * 1e3,10:F3} {rate,10:F1} {(c.Flops ? "GFLOP/s" : "GB/s   "),-7} {share,7}");
+            var versions = version == "all" ? declaration.Versions.Select(v => v.Number).ToList()
+                : [int.TryParse(version, out int n) && declaration.Versions.Any(v => v.Number == n) ? n
+                    : throw new ArgumentException($"--version {version}: {declaration.Name} has versions 1..{declaration.Versions.Count}")];
+            foreach (var c in declaration.Cases(sizes, rng))
+                foreach (int v in versions)
+                {
+                    var check = Harness.Check(c, v, cpu, gpu);
+                    gpu.Versions.Pin(declaration, v);
+                    double ms;
+                    try { ms = Harness.MedianMs(gpu, c, repeats); }
+                    finally { gpu.Versions.Pin(declaration, 0); }
+                    double rate = c.Work / (ms * 1e-3) / 1e9;
+                    bool flops = c.Unit == WorkUnit.Flops;
+                    double? share = flops ? blasGflops is double bg ? rate / bg : null : rate / copyGBs;
+                    var row = new Row(c.Op, v, c.Shape, check.MaxRelErr, ms, rate, flops ? "GFLOP/s" : "GB/s", share);
+                    rows.Add(row);
+                    failed |= !(check.MaxRelErr <= 1e-4) || !check.Deterministic;
+                    Console.WriteLine($"{row.Op,-20} {row.Version,2} {row.Shape,-34} {row.MaxRelErr,11:E1} {row.MedianMs,10:F3} " +
+                                      $"{row.Rate,10:F1} {row.Unit,-7} {(share is double s ? $"{s:P0}" : "-"),7}" +
+                                      (check.Deterministic ? "" : "  NOT DETERMINISTIC"));
+                }
         }
-        return 0;
+        if (json is not null)
+        {
+            var options = new JsonSerializerOptions
+            {
+                WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+                Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+            };
+            File.WriteAllText(json, JsonSerializer.Serialize(rows.Select(r => new
+            {
+                r.Op, r.Version, r.Shape, MaxRelErr = r.MaxRelErr, r.MedianMs, r.Rate, r.Unit, r.RooflineShare,
+            }), options));
+            Console.WriteLine($"wrote {json} ({rows.Count} rows)");
+        }
+        if (failed) Console.Error.WriteLine("Bench: error: a version exceeded 1e-4 relative error or was not deterministic (see the table)");
+        return failed ? 1 : 0;
     }
 
-    static float[] Execute(IBackend be, Case c, out DeviceBuffer[] buffers)
+    static double LaunchMicroseconds(GpuBackend gpu)
     {
-        buffers = c.Inputs.Select(x => { var b = be.Allocate(x.Length); b.CopyFrom(x); return b; }).ToArray();
-        c.Run(be, buffers);
-        var result = buffers[c.Output].ToArray();
-        for (int i = 0; i < buffers.Length; i++) buffers[i].CopyFrom(c.Inputs[i]);   // timing starts from the same inputs
-        return result;
+        using var one = gpu.Allocate(1);
+        var times = new List<double>();
+        for (int r = 0; r < 111; r++)
+        {
+            gpu.Synchronize();
+            long start = Stopwatch.GetTimestamp();
+            gpu.Fill(one, r);
+            gpu.Synchronize();
+            if (r >= 10) times.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+        }
+        return GemmTable.Median(times);
     }
 
     static (double GBs, string Shape) CopyBandwidth(GpuBackend gpu, bool small)
@@ -76,60 +110,5 @@ static class KernelTable
             if (r >= 2) times.Add(sw.Elapsed.TotalSeconds);
         }
         return (2.0 * 4 * n / GemmTable.Median(times) / 1e9, $"{n * 4L >> 20} MiB, read + write");
-    }
-
-    static float[] R(Random rng, int n, float scale = 1f) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1) * scale).ToArray();
-
-    static IEnumerable<Case> Cases(Random rng, bool small)
-    {
-        int g = small ? 96 : 4096;                                        // GEMM size
-        int rows = small ? 64 : 8192, cols = small ? 96 : 4096;           // row kernels [rows, cols]
-        int n = rows * cols;                                              // elementwise length
-        int B = small ? 1 : 2, H = small ? 2 : 8, T = small ? 40 : 1024, D = 64;   // attention
-        int V = small ? 200 : 50257, N = small ? 16 : 2048;               // cross-entropy
-        double bytes(int arrays, long count) => 4.0 * arrays * count;
-
-        foreach (var (ta, tb, label) in new[] { (false, false, "A·B"), (false, true, "A·Bᵀ (linear fwd)"), (true, false, "Aᵀ·B (linear dW)") })
-            yield return new Case($"matmul {label}", $"{g}x{g}x{g}", 2.0 * g * g * g, true, [R(rng, g * g), R(rng, g * g), new float[g * g]], 2,
-                (be, x) => be.MatMul(x[0], x[1], x[2], g, g, g, ta, tb));
-
-        int nq = B * T * H * D;
-        double attnFlops = 4.0 * B * H * T * (T + 1) / 2 * D;                 // QKᵀ and PV over the causal half
-        yield return new Case("attention fwd", $"B{B} H{H} T{T} D{D}", attnFlops, true, [R(rng, nq), R(rng, nq), R(rng, nq), new float[nq], new float[B * H * T]], 3,
-            (be, x) => be.Attention(x[0], x[1], x[2], x[3], x[4], B, T, H, H, D));
-        // The backward needs the forward's output and lse: computed once on the host's CPU reference inputs below.
-        var q = R(rng, nq); var k = R(rng, nq); var v = R(rng, nq); var o = new float[nq]; var lse = new float[B * H * T];
-        var cpuRef = new CpuBackend();
-        var bufs = new[] { q, k, v }.Select(a => { var b = cpuRef.Allocate(a.Length); b.CopyFrom(a); return b; }).ToArray();
-        var ob = cpuRef.Allocate(nq); var lb = cpuRef.Allocate(B * H * T);
-        cpuRef.Attention(bufs[0], bufs[1], bufs[2], ob, lb, B, T, H, H, D);
-        o = ob.ToArray(); lse = lb.ToArray();
-        yield return new Case("attention bwd (dq)", $"B{B} H{H} T{T} D{D}", 2.5 * attnFlops, true,
-            [q, k, v, o, lse, R(rng, nq), new float[nq], new float[nq], new float[nq]], 6,
-            (be, x) => be.AttentionBackward(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], B, T, H, H, D));
-        yield return new Case("attention bwd (dk)", $"B{B} H{H} T{T} D{D}", 2.5 * attnFlops, true,
-            [q, k, v, o, lse, R(rng, nq), new float[nq], new float[nq], new float[nq]], 7,
-            (be, x) => be.AttentionBackward(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], B, T, H, H, D));
-
-        yield return new Case("add", $"{n}", bytes(3, n), false, [R(rng, n), R(rng, n), new float[n]], 2, (be, x) => be.Add(x[0], x[1], x[2]));
-        yield return new Case("axpy", $"{n}", bytes(3, n), false, [R(rng, n), R(rng, n)], 1, (be, x) => be.Axpy(0.5f, x[0], x[1]));
-        yield return new Case("gelu", $"{n}", bytes(2, n), false, [R(rng, n, 3), new float[n]], 1, (be, x) => be.Gelu(x[0], x[1]));
-        yield return new Case("gelu bwd", $"{n}", bytes(4, n), false, [R(rng, n, 3), R(rng, n), R(rng, n)], 2, (be, x) => be.GeluBackward(x[0], x[1], x[2]));
-        yield return new Case("swiglu", $"{n}", bytes(3, n), false, [R(rng, n, 3), R(rng, n), new float[n]], 2, (be, x) => be.SwiGlu(x[0], x[1], x[2]));
-        yield return new Case("adamw", $"{n}", bytes(7, n), false, [R(rng, n), R(rng, n), R(rng, n), R(rng, n).Select(Math.Abs).ToArray()], 0,
-            (be, x) => be.AdamW(x[0], x[1], x[2], x[3], 1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f, 10));
-        yield return new Case("layernorm", $"{rows}x{cols}", bytes(2, n), false, [R(rng, n, 2), R(rng, cols), R(rng, cols), new float[n], new float[rows], new float[rows]], 3,
-            (be, x) => be.LayerNorm(x[0], x[1], x[2], x[3], x[4], x[5], rows, cols, 1e-5f));
-        yield return new Case("rmsnorm", $"{rows}x{cols}", bytes(2, n), false, [R(rng, n, 2), R(rng, cols), new float[n], new float[rows]], 2,
-            (be, x) => be.RmsNorm(x[0], x[1], x[2], x[3], rows, cols, 1e-6f));
-        yield return new Case("softmax", $"{rows}x{cols}", bytes(2, n), false, [R(rng, n, 3), new float[n]], 1, (be, x) => be.Softmax(x[0], x[1], rows, cols));
-        int[] targets = Enumerable.Range(0, N).Select(_ => rng.Next(V)).ToArray();
-        yield return new Case("cross-entropy+grad", $"{N}x{V}", bytes(2, (long)N * V), false, [R(rng, N * V, 4), new float[N * V]], 1,
-            (be, x) => be.CrossEntropy(x[0], targets, x[1], N, V));
-        int[] positions = Enumerable.Range(0, B * T).Select(i => i % T).ToArray();
-        yield return new Case("rope", $"B{B} T{T} H{H} D{D}", bytes(2, nq), false, [R(rng, nq), new float[nq]], 1,
-            (be, x) => be.Rope(x[0], x[1], positions, B, T, H, D, 10000f));
-        yield return new Case("sum of squares", $"{n}", bytes(1, n), false, [R(rng, n), new float[1]], 1,
-            (be, x) => x[1].CopyFrom([be.SumOfSquares(x[0])]));
     }
 }

@@ -24,13 +24,19 @@ sealed class BdnOptions
     public string Filter { get; set; } = "*";
 }
 
-[Verb("kernels", HelpText = "Every ILGPU kernel: checked against the CPU reference, then timed, with its share of the device roofline.")]
+[Verb("kernels", HelpText = "Every registered op and GPU version: checked against the CPU reference, then timed, with its share of the device roofline.")]
 sealed class KernelsOptions
 {
     [Option("device", Default = "cuda", HelpText = "cuda | opencl | ilgpu-cpu (the CPU simulator; implies --small).")]
     public string Device { get; set; } = "cuda";
-    [Option("small", Default = false, HelpText = "Small shapes (a quick check of the harness).")]
+    [Option("small", Default = false, HelpText = "Small odd shapes (the tests' shapes: a quick check of the harness).")]
     public bool Small { get; set; }
+    [Option("op", Default = "all", HelpText = "One op (matmul, attention, layernorm-backward, ...) or all.")]
+    public string Op { get; set; } = "all";
+    [Option("version", Default = "all", HelpText = "One GPU version number of the op(s), or all.")]
+    public string Version { get; set; } = "all";
+    [Option("json", HelpText = "Also write the rows as a JSON array: op, version, shape, max_rel_err, median_ms, rate, unit, roofline_share.")]
+    public string? Json { get; set; }
     [Option("repeats", Default = 9, HelpText = "Timed runs per kernel after 2 warm-ups; the median is reported.")]
     public int Repeats { get; set; }
 }
@@ -67,7 +73,7 @@ static class Program
 
     static int RunKernels(KernelsOptions o)
     {
-        try { return KernelTable.Run(o.Device, o.Small || o.Device == "ilgpu-cpu", o.Repeats); }
+        try { return KernelTable.Run(o.Device, o.Small || o.Device == "ilgpu-cpu", o.Op, o.Version, o.Repeats, o.Json); }
         catch (Exception e) when (e is NotSupportedException or ArgumentException)
         {
             Console.Error.WriteLine($"Bench: error: {e.Message}");
