@@ -58,15 +58,17 @@ public sealed class GpuBackend : IBackend
     public DeviceBuffer Allocate(int length) => new GpuBuffer(this, length);
     public void Synchronize() => Accelerator.Synchronize();
 
-    /// <summary>Integer batch data (ids, targets, positions) on the device, returned to the pool on dispose.</summary>
+    /// <summary>
+    /// Integer batch data (ids, targets, positions) on the device, returned to the pool on dispose
+    /// without waiting for the kernel that reads it: kernels run in order on the default stream, and
+    /// ILGPU's CopyFromCPU, the only way the next upload writes this memory, synchronises that stream
+    /// before copying. So no second device-wide synchronisation per call (the upload's own remains;
+    /// removing it needs pinned staging memory and an asynchronous copy).
+    /// </summary>
     public sealed class IntBuffer(GpuBackend owner, MemoryBuffer1D<int, Stride1D.Dense> memory, int length) : IDisposable
     {
         public ArrayView<int> View { get; } = memory.View.SubView(0, Math.Max(1, length));
-        public void Dispose()
-        {
-            owner.Accelerator.Synchronize();   // the kernel that reads it must finish before the memory is reused
-            owner.ints.Return(memory);
-        }
+        public void Dispose() => owner.ints.Return(memory);
     }
 
     public IntBuffer Upload(int[] values)
