@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """PyTorch side of `Bench kernels --device cuda`: the same shapes, timed with torch on the GPU.
 
-Run in the same GPU-machine call as the engine's table, e.g.
-  bash .gpu/run.sh Bench.dll kernels --device cuda > $OUT/kernels.txt; python3 tools/torch_bench.py > $OUT/torch.txt
+Run in the same GPU-machine call as the engine's table (tools/gpu/bench.sh does both), e.g.
+  bash .gpu/run.sh Bench.dll kernels --device cuda --json k.json; python3 tools/torch_bench.py --json torch.json
+With --json FILE it also writes, per anchor, {op, shape, precision, median_ms, rate, unit, anchor}: op and
+shape spelled as `Bench kernels` spells its large cases, so tools/gpu/merge.py can join the two.
 Prints fp32 matmul (TF32 off: the engine's kernels are plain fp32), causal attention forward+backward
 both through scaled_dot_product_attention and unfused (matmul, mask, softmax, matmul), the copy
 bandwidth, and a verl-style GAE loop, each as the median of repeats with CUDA events.
 """
+import argparse
+import json
 import torch
 
 torch.backends.cuda.matmul.allow_tf32 = False
@@ -26,8 +30,57 @@ def timed(fn, repeats=9, warmup=2):
     times.sort()
     return times[len(times) // 2]  # ms
 
+ROWS = []
+
+def row(op, shape, ms, work, unit, anchor):
+    """One anchor for `Bench kernels`' (op, shape): rate in GFLOP/s or GB/s."""
+    ROWS.append({"op": op, "shape": shape, "precision": "fp32", "median_ms": ms, "rate": work / ms / 1e6, "unit": unit,
+                 "anchor": anchor})
+
+def kernel_anchors():
+    """The engine's large workbench shapes (Kernels/Workbench/OpCase.cs Sizes.Large), timed with torch."""
+    import torch.nn.functional as F
+    rows_, cols = 8192, 4096
+    n = rows_ * cols
+    x, y, z = torch.randn(n, device=dev), torch.randn(n, device=dev), torch.empty(n, device=dev)
+    row("copy", f"{n}", timed(lambda: z.copy_(x)), 8.0 * n, "GB/s", "torch copy_")
+    row("add", f"{n}", timed(lambda: torch.add(x, y, out=z)), 12.0 * n, "GB/s", "torch.add")
+    row("gelu", f"{n}", timed(lambda: F.gelu(x, approximate="tanh")), 8.0 * n, "GB/s", "F.gelu tanh")
+    X, w, b = torch.randn(rows_, cols, device=dev), torch.randn(cols, device=dev), torch.randn(cols, device=dev)
+    row("layernorm", f"{rows_}x{cols}", timed(lambda: F.layer_norm(X, (cols,), w, b)), 8.0 * n, "GB/s", "F.layer_norm")
+    row("rmsnorm", f"{rows_}x{cols}", timed(lambda: F.rms_norm(X, (cols,), w, 1e-6)), 8.0 * n, "GB/s", "F.rms_norm")
+    row("softmax", f"{rows_}x{cols}", timed(lambda: torch.softmax(X, -1)), 8.0 * n, "GB/s", "torch.softmax")
+    g = 4096
+    A, B, C = torch.randn(g, g, device=dev), torch.randn(g, g, device=dev), torch.randn(g, g, device=dev)
+    for label, fn in [("A·B", lambda: A @ B), ("A·Bᵀ (linear fwd)", lambda: A @ B.t()),
+                      ("Aᵀ·B + C (linear dW)", lambda: torch.addmm(C, A.t(), B))]:
+        row("matmul", f"{label} {g}x{g}x{g}", timed(fn), 2.0 * g ** 3, "GFLOP/s", "torch matmul fp32 (cuBLAS)")
+    Bt, H, T, D = 2, 8, 1024, 64
+    q, k, v = (torch.randn(Bt, H, T, D, device=dev, requires_grad=True) for _ in range(3))
+    do = torch.randn(Bt, H, T, D, device=dev)
+    flops = 4.0 * Bt * H * T * (T + 1) / 2 * D
+    fwd = timed(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+    both = timed(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True).backward(do))
+    row("attention", f"B{Bt} T{T} H{H}/{H} D{D}", fwd, flops, "GFLOP/s", "SDPA fp32 forward")
+    row("attention-backward", f"B{Bt} T{T} H{H}/{H} D{D}", max(1e-6, both - fwd), 2.5 * flops, "GFLOP/s",
+        "SDPA fp32 (forward+backward) − forward")
+    N, V = 2048, 50257
+    logits = torch.randn(N, V, device=dev, requires_grad=True)
+    targets = torch.randint(0, V, (N,), device=dev)
+    targets[1::3] = -1
+    def ce():
+        logits.grad = None
+        F.cross_entropy(logits, targets, ignore_index=-1).backward()
+    row("cross-entropy", f"{N}x{V}", timed(ce), 8.0 * N * V, "GB/s", "F.cross_entropy + backward")
+
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", help="write the anchors as a JSON array for tools/gpu/merge.py")
+    args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
+    kernel_anchors()
+    for r in ROWS:
+        print(f"{r['op']} {r['shape']}: {r['median_ms']:.3f} ms, {r['rate']:.1f} {r['unit']} ({r['anchor']})")
     n = 1 << 26
     a, b = torch.randn(n, device=dev), torch.empty(n, device=dev)
     ms = timed(lambda: b.copy_(a))
@@ -86,6 +139,9 @@ def main():
         logits.grad = None
         loss.backward()
     print(f"eager clipped loss + backward N{N} V{V}: {timed(eager_loss, repeats=3, warmup=1):.1f} ms")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(ROWS, f, indent=1, ensure_ascii=False)
 
 if __name__ == "__main__":
     main()
