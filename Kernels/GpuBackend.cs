@@ -37,9 +37,9 @@ public sealed class GpuBackend : CheckedBackend
     public GpuBackend(string kind)
     {
         (context, Accelerator) = GpuDevice.Open(kind);
-        Kernels = new GpuKernels(Accelerator);
         Floats = new MemoryPool<float>(Accelerator);
         ints = new MemoryPool<int>(Accelerator);
+        Kernels = new GpuKernels(Accelerator, Floats, ints);
     }
 
     public override string Name
@@ -57,27 +57,6 @@ public sealed class GpuBackend : CheckedBackend
 
     public override DeviceBuffer Allocate(int length) => new GpuBuffer(this, length);
     public override void Synchronize() => Accelerator.Synchronize();
-
-    /// <summary>
-    /// Integer batch data (ids, targets, positions) on the device, returned to the pool on dispose
-    /// without waiting for the kernel that reads it: kernels run in order on the default stream, and
-    /// ILGPU's CopyFromCPU, the only way the next upload writes this memory, synchronises that stream
-    /// before copying. So no second device-wide synchronisation per call (the upload's own remains;
-    /// removing it needs pinned staging memory and an asynchronous copy).
-    /// </summary>
-    public sealed class IntBuffer(GpuBackend owner, MemoryBuffer1D<int, Stride1D.Dense> memory, int length) : IDisposable
-    {
-        public ArrayView<int> View { get; } = memory.View.SubView(0, Math.Max(1, length));
-        public void Dispose() => owner.ints.Return(memory);
-    }
-
-    public IntBuffer Upload(int[] values)
-    {
-        var memory = ints.Rent(Math.Max(1, values.Length));
-        var buffer = new IntBuffer(this, memory, values.Length);
-        if (values.Length > 0) buffer.View.SubView(0, values.Length).CopyFromCPU(values);
-        return buffer;
-    }
 
     ArrayView<float> V(DeviceBuffer x, string op, string name)
     {
@@ -200,39 +179,39 @@ public sealed class GpuBackend : CheckedBackend
     {
         const string op = "attention_backward";
         HeadDim(op, headDim);
-        AttentionGpu.Backward(this, V(q, op, "q"), V(k, op, "k"), V(v, op, "v"), V(output, op, "output"), V(lse, op, "lse"), V(dout, op, "dout"),
+        AttentionGpu.Backward(Kernels, V(q, op, "q"), V(k, op, "k"), V(v, op, "v"), V(output, op, "output"), V(lse, op, "lse"), V(dout, op, "dout"),
             V(dq, op, "dq"), V(dk, op, "dk"), V(dv, op, "dv"), batch, steps, qHeads, kvHeads, headDim);
     }
 
     protected override void RopeCore(DeviceBuffer x, DeviceBuffer output, int[] positions, int batch, int steps, int heads, int headDim,
         float theta) =>
-        RopeGpu.Run(this, V(x, "rope", "x"), V(output, "rope", "out"), positions, heads, headDim, theta, backward: false);
+        RopeGpu.Run(Kernels, V(x, "rope", "x"), V(output, "rope", "out"), positions, heads, headDim, theta, backward: false);
 
     protected override void RopeBackwardCore(DeviceBuffer dout, DeviceBuffer dx, int[] positions, int batch, int steps, int heads, int headDim, float theta) =>
-        RopeGpu.Run(this, V(dout, "rope_backward", "dout"), V(dx, "rope_backward", "dx"), positions, heads, headDim, theta, backward: true);
+        RopeGpu.Run(Kernels, V(dout, "rope_backward", "dout"), V(dx, "rope_backward", "dx"), positions, heads, headDim, theta, backward: true);
 
     protected override void KvCacheWriteCore(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps, int maxSteps, int cols) =>
-        AttentionGpu.CacheWrite(this, V(x, "kv_cache_write", "x"), V(cache, "kv_cache_write", "cache"), positions, batch, steps, maxSteps, cols);
+        AttentionGpu.CacheWrite(Kernels, V(x, "kv_cache_write", "x"), V(cache, "kv_cache_write", "cache"), positions, batch, steps, maxSteps, cols);
 
     protected override void AttentionCachedCore(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer output, int[] positions, int batch,
         int steps, int maxSteps, int qHeads, int kvHeads, int headDim)
     {
         const string op = "attention_cached";
         HeadDim(op, headDim);
-        AttentionGpu.Cached(this, V(q, op, "q"), V(kCache, op, "kCache"), V(vCache, op, "vCache"), V(output, op, "out"), positions, batch, steps, maxSteps, qHeads, kvHeads, headDim);
+        AttentionGpu.Cached(Kernels, V(q, op, "q"), V(kCache, op, "kCache"), V(vCache, op, "vCache"), V(output, op, "out"), positions, batch, steps, maxSteps, qHeads, kvHeads, headDim);
     }
 
     protected override void EmbeddingCore(int[] ids, DeviceBuffer table, DeviceBuffer output, int vocab, int cols) =>
-        EmbeddingGpu.Forward(this, ids, V(table, "embedding", "table"), V(output, "embedding", "out"), cols);
+        EmbeddingGpu.Forward(Kernels, ids, V(table, "embedding", "table"), V(output, "embedding", "out"), cols);
 
     protected override void EmbeddingBackwardCore(int[] ids, DeviceBuffer dout, DeviceBuffer dtable, int vocab, int cols) =>
-        EmbeddingGpu.Backward(this, ids, V(dout, "embedding_backward", "dout"), V(dtable, "embedding_backward", "dtable"), cols);
+        EmbeddingGpu.Backward(Kernels, ids, V(dout, "embedding_backward", "dout"), V(dtable, "embedding_backward", "dtable"), cols);
 
     protected override float CrossEntropyCore(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows, int vocab, int ignoreIndex, float scale) =>
-        CrossEntropyGpu.Forward(this, V(logits, "cross_entropy", "logits"), targets, dlogits is null ? null : V(dlogits, "cross_entropy", "dlogits"), rows, vocab, ignoreIndex, scale);
+        CrossEntropyGpu.Forward(Kernels, V(logits, "cross_entropy", "logits"), targets, dlogits is null ? null : V(dlogits, "cross_entropy", "dlogits"), rows, vocab, ignoreIndex, scale);
 
     protected override void SumCore(DeviceBuffer x, DeviceBuffer output) =>
-        ReduceGpu.Sum(this, V(x, "sum", "x"), V(output, "sum", "out"));
+        ReduceGpu.Sum(Kernels, V(x, "sum", "x"), V(output, "sum", "out"));
 
     protected override void SumBackwardCore(DeviceBuffer dout, DeviceBuffer dx, float scale) =>
         ReduceGpu.SumBackward(Kernels, V(dout, "sum_backward", "dout"), V(dx, "sum_backward", "dx"), scale);
@@ -240,7 +219,7 @@ public sealed class GpuBackend : CheckedBackend
     protected override float SumOfSquaresCore(DeviceBuffer x)
     {
         using var result = (GpuBuffer)Allocate(1);
-        ReduceGpu.Sum(this, V(x, "sum_of_squares", "x"), result.View, square: true);
+        ReduceGpu.Sum(Kernels, V(x, "sum_of_squares", "x"), result.View, square: true);
         return result.ToArray()[0];
     }
 
@@ -256,7 +235,7 @@ public sealed class GpuBackend : CheckedBackend
     }
 
     protected override void MaskedWhitenCore(DeviceBuffer x, DeviceBuffer mask) =>
-        RlGpu.MaskedWhiten(this, V(x, "whiten", "x"), V(mask, "whiten", "mask"));
+        RlGpu.MaskedWhiten(Kernels, V(x, "whiten", "x"), V(mask, "whiten", "mask"));
 
     protected override void GroupAdvantagesCore(DeviceBuffer scores, DeviceBuffer advantages, int groupSize, GroupKind kind, float epsilon) =>
         RlGpu.GroupAdvantages(Kernels, V(scores, "group_advantages", "scores"), V(advantages, "group_advantages", "advantages"), groupSize, kind, epsilon);
@@ -285,7 +264,7 @@ public sealed class GpuBackend : CheckedBackend
         DeviceBuffer? refLogp, DeviceBuffer dlogits, DeviceBuffer stats, int rows, int vocab, FusedPolicyParams p)
     {
         const string op = "fused_policy_loss";
-        RlGpu.FusedPolicyLoss(this, V(logits, op, "logits"), ids, V(oldLogp, op, "oldLogp"), V(advantages, op, "advantages"), V(weights, op, "weights"),
+        RlGpu.FusedPolicyLoss(Kernels, V(logits, op, "logits"), ids, V(oldLogp, op, "oldLogp"), V(advantages, op, "advantages"), V(weights, op, "weights"),
             refLogp is null ? null : V(refLogp, op, "refLogp"), V(dlogits, op, "dlogits"), V(stats, op, "stats"), rows, vocab, p);
     }
 

@@ -261,14 +261,13 @@ public static class AttentionGpu
             new KernelConfig(batch * qHeads * tiles, R), q, kk, v, o, lse, z);
     }
 
-    public static void Backward(GpuBackend be, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse,
+    public static void Backward(GpuKernels k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse,
         ArrayView<float> dout, ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv, int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
-        var k = be.Kernels;
         int R = TileRows(k), tiles = (steps + R - 1) / R;
         var z = new Dims(steps, qHeads, kvHeads, headDim, tiles, 1f / MathF.Sqrt(headDim));
         int n = batch * qHeads * steps, t = k.Threads(n);
-        using var rowDot = (GpuBuffer)be.Allocate(n);
+        using var rowDot = k.Scratch(n);
         k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(RowDotKernel)(t, o, dout, rowDot.View, steps, qHeads, headDim, n, t);
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims>(KeyValueGradKernel)(
             new KernelConfig(batch * kvHeads * tiles, R), q, kk, v, lse, rowDot.View, dout, dk, dv, z);
@@ -276,21 +275,19 @@ public static class AttentionGpu
             new KernelConfig(batch * qHeads * tiles, R), q, kk, v, lse, rowDot.View, dout, dq, z);
     }
 
-    public static void Cached(GpuBackend be, ArrayView<float> q, ArrayView<float> kc, ArrayView<float> vc, ArrayView<float> o, int[] positions,
+    public static void Cached(GpuKernels k, ArrayView<float> q, ArrayView<float> kc, ArrayView<float> vc, ArrayView<float> o, int[] positions,
         int batch, int steps, int maxSteps, int qHeads, int kvHeads, int headDim)
     {
-        var k = be.Kernels;
         int n = batch * steps * qHeads;
-        using var pos = be.Upload(positions);
+        using var pos = k.Upload(positions);
         var z = new Dims(steps, qHeads, kvHeads, headDim, 0, 1f / MathF.Sqrt(headDim));
         k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, Dims, int, int>(CachedKernel)(n, q, kc, vc, o, pos.View, z, maxSteps, n);
     }
 
-    public static void CacheWrite(GpuBackend be, ArrayView<float> x, ArrayView<float> cache, int[] positions, int batch, int steps, int maxSteps, int cols)
+    public static void CacheWrite(GpuKernels k, ArrayView<float> x, ArrayView<float> cache, int[] positions, int batch, int steps, int maxSteps, int cols)
     {
-        var k = be.Kernels;
         int n = batch * steps * cols, t = k.Threads(n);
-        using var pos = be.Upload(positions);
+        using var pos = k.Upload(positions);
         k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int>(CacheWriteKernel)(t, x, cache, pos.View, steps, maxSteps, cols, n, t);
     }
 }

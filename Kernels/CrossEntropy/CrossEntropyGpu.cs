@@ -38,13 +38,12 @@ public static class CrossEntropyGpu
         if (lane == 0) losses[r] = lse - picked;
     }
 
-    public static float Forward(GpuBackend be, ArrayView<float> logits, int[] targets, ArrayView<float>? dlogits, int rows, int vocab, int ignoreIndex, float scale)
+    public static float Forward(GpuKernels k, ArrayView<float> logits, int[] targets, ArrayView<float>? dlogits, int rows, int vocab, int ignoreIndex, float scale)
     {
         if (rows == 0) return 0f;
-        var k = be.Kernels;
         int count = targets.Count(t => t != ignoreIndex);
-        using var t = be.Upload(targets);
-        using var losses = (GpuBuffer)be.Allocate(rows);
+        using var t = k.Upload(targets);
+        using var losses = k.Scratch(rows);
         float gradScale = count == 0 ? 0f : scale / count;
         k.Grouped<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float, int>(Kernel)(
             new KernelConfig(rows, k.WarpSize), logits, t.View, dlogits ?? logits, losses.View, vocab, ignoreIndex, gradScale, dlogits is null ? 0 : 1);

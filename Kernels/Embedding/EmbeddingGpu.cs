@@ -33,19 +33,17 @@ public static class EmbeddingGpu
         }
     }
 
-    public static void Forward(GpuBackend be, int[] ids, ArrayView<float> table, ArrayView<float> y, int cols)
+    public static void Forward(GpuKernels k, int[] ids, ArrayView<float> table, ArrayView<float> y, int cols)
     {
-        var k = be.Kernels;
         int n = ids.Length * cols, t = k.Threads(n);
         if (n == 0) return;
-        using var d = be.Upload(ids);
+        using var d = k.Upload(ids);
         k.Auto<ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(ForwardKernel)(t, d.View, table, y, cols, n, t);
     }
 
-    public static void Backward(GpuBackend be, int[] ids, ArrayView<float> dout, ArrayView<float> dtable, int cols)
+    public static void Backward(GpuKernels k, int[] ids, ArrayView<float> dout, ArrayView<float> dtable, int cols)
     {
         if (ids.Length == 0) return;
-        var k = be.Kernels;
         // CSR on the host: the distinct ids, and for each the batch rows that hold it (in order).
         var groups = ids.Select((id, row) => (id, row)).GroupBy(p => p.id).OrderBy(g => g.Key).ToList();
         int[] unique = groups.Select(g => g.Key).ToArray();
@@ -58,9 +56,9 @@ public static class EmbeddingGpu
             foreach (var (_, row) in groups[u]) rows[at++] = row;
         }
         offsets[^1] = at;
-        using var du = be.Upload(unique);
-        using var doff = be.Upload(offsets);
-        using var drows = be.Upload(rows);
+        using var du = k.Upload(unique);
+        using var doff = k.Upload(offsets);
+        using var drows = k.Upload(rows);
         int n = unique.Length * cols, t = k.Threads(n);
         k.Auto<ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(BackwardKernel)(
             t, du.View, doff.View, drows.View, dout, dtable, cols, n, t);

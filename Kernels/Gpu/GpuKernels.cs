@@ -4,12 +4,29 @@ using ILGPU.Runtime;
 namespace Engine.Kernels.Gpu;
 
 /// <summary>
-/// Launch helpers shared by the per-op kernel files. Elementwise kernels are grid-stride loops
+/// The launch context the per-op kernel files get (not the whole backend): kernel loading, uploads of
+/// integer inputs and scratch memory. Launch helpers shared by the per-op kernel files. Elementwise kernels are grid-stride loops
 /// over a capped number of threads (on ILGPU's CPU accelerator few threads with long loops run at
 /// about plain-C# speed; on a GPU the cap is enough threads to fill every multiprocessor).
 /// </summary>
-public sealed class GpuKernels(Accelerator accelerator)
+public sealed class GpuKernels(Accelerator accelerator, MemoryPool<float> floats, MemoryPool<int> ints)
 {
+    /// <summary>Integer batch data (ids, targets, positions) copied to the device; back to the pool on dispose.</summary>
+    public IntBuffer Upload(int[] values)
+    {
+        var buffer = new IntBuffer(ints, ints.Rent(Math.Max(1, values.Length)), values.Length);
+        if (values.Length > 0) buffer.View.SubView(0, values.Length).CopyFromCPU(values);
+        return buffer;
+    }
+
+    /// <summary>Zeroed temporary device memory for one launch (partials, per-row figures); back to the pool on dispose.</summary>
+    public Scratch Scratch(int length)
+    {
+        var scratch = new Scratch(floats, floats.Rent(Math.Max(1, length)), length);
+        scratch.View.MemSetToZero();
+        return scratch;
+    }
+
     public Accelerator Accelerator => accelerator;
     public bool IsCpu => accelerator.AcceleratorType == AcceleratorType.CPU;
     public int WarpSize => accelerator.WarpSize;

@@ -222,33 +222,32 @@ public static class RlGpu
             k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(EntropyBackwardKernel)(new KernelConfig(rows, k.WarpSize), logits, dEntropy, dlogits, vocab, 1f / temperature);
     }
 
-    public static void FusedPolicyLoss(GpuBackend be, ArrayView<float> logits, int[] ids, ArrayView<float> oldLogp, ArrayView<float> adv, ArrayView<float> weights,
+    public static void FusedPolicyLoss(GpuKernels k, ArrayView<float> logits, int[] ids, ArrayView<float> oldLogp, ArrayView<float> adv, ArrayView<float> weights,
         ArrayView<float>? refLogp, ArrayView<float> dlogits, ArrayView<float> stats, int rows, int vocab, FusedPolicyParams p)
     {
         if (rows == 0) return;
-        var k = be.Kernels;
-        using var idBuffer = be.Upload(ids);
+        using var idBuffer = k.Upload(ids);
         k.Grouped<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, FusedPolicyParams>(FusedKernel)(
             new KernelConfig(rows, k.WarpSize), logits, idBuffer.View, oldLogp, adv, weights, refLogp ?? oldLogp, dlogits, stats, vocab, p);
     }
 
     /// <summary>(x − mean)/√(var + 1e-8) over the unmasked entries: sums on the device, two scalars through the host.</summary>
-    public static void MaskedWhiten(GpuBackend be, ArrayView<float> x, ArrayView<float> mask)
+    public static void MaskedWhiten(GpuKernels k, ArrayView<float> x, ArrayView<float> mask)
     {
-        var k = be.Kernels;
         int n = (int)x.Length;
-        using var tmp = (GpuBuffer)be.Allocate(n);
-        using var total = (GpuBuffer)be.Allocate(1);
-        Reduce.ReduceGpu.Sum(be, mask, total.View);
+        using var tmp = k.Scratch(n);
+        using var total = k.Scratch(1);
+        Reduce.ReduceGpu.Sum(k, mask, total.View);
         float count = total.ToArray()[0];
         if (count < 2) throw new ArgumentException($"whiten: needs at least 2 unmasked entries, got {count}");
         var product = k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int, int>(MaskedProductKernel);
         int t = k.Threads(n);
         product(t, x, mask, tmp.View, 0f, n, t);
-        Reduce.ReduceGpu.Sum(be, tmp.View, total.View);
+        Reduce.ReduceGpu.Sum(k, tmp.View, total.View);
         float mean = total.ToArray()[0] / count;
         product(t, x, mask, tmp.View, mean, n, t);
-        float var = be.SumOfSquares(tmp) / (count - 1);
+        Reduce.ReduceGpu.Sum(k, tmp.View, total.View, square: true);
+        float var = total.ToArray()[0] / (count - 1);
         k.Auto<ArrayView<float>, float, float, int, int>(AffineKernel)(t, x, mean, 1f / MathF.Sqrt(var + 1e-8f), n, t);
     }
 }

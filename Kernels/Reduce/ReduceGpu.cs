@@ -45,13 +45,12 @@ public static class ReduceGpu
         for (int j = i; j < n; j += stride) dx[j] += add;
     }
 
-    public static void Sum(GpuBackend be, ArrayView<float> x, ArrayView<float> output, bool square = false)
+    public static void Sum(GpuKernels k, ArrayView<float> x, ArrayView<float> output, bool square = false)
     {
-        var k = be.Kernels;
         int n = (int)x.Length, warp = k.WarpSize;
         int groups = Math.Clamp((n + 4095) / 4096, 1, 1024);
         int chunk = Math.Max(1, (n + groups - 1) / groups);
-        using var partials = (GpuBuffer)be.Allocate(groups);
+        using var partials = k.Scratch(groups);
         k.Grouped<ArrayView<float>, ArrayView<float>, int, int, int>(PartialKernel)(new KernelConfig(groups, warp), x, partials.View, n, chunk, square ? 1 : 0);
         k.Grouped<ArrayView<float>, ArrayView<float>, int, float>(FinalKernel)(new KernelConfig(1, warp), partials.View, output, groups, 1f);
     }

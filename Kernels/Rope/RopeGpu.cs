@@ -26,15 +26,14 @@ public static class RopeGpu
         }
     }
 
-    public static void Run(GpuBackend be, ArrayView<float> x, ArrayView<float> y, int[] positions, int heads, int headDim, float theta, bool backward)
+    public static void Run(GpuKernels k, ArrayView<float> x, ArrayView<float> y, int[] positions, int heads, int headDim, float theta, bool backward)
     {
-        var k = be.Kernels;
         int half = headDim / 2, n = positions.Length * heads * half, t = k.Threads(n);
         if (n == 0) return;
         var freqs = new float[half];
         for (int i = 0; i < half; i++) freqs[i] = (float)Math.Pow(theta, -2.0 * i / headDim);
-        using var pos = be.Upload(positions);
-        using var f = (GpuBuffer)be.Allocate(half);
+        using var pos = k.Upload(positions);
+        using var f = k.Scratch(half);
         f.CopyFrom(freqs);
         k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, float, int, int, int>(Kernel)(
             t, x, y, pos.View, f.View, heads, headDim, backward ? -1f : 1f, backward ? 1 : 0, n, t);
