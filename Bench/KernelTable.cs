@@ -9,7 +9,7 @@ using ILGPU.Runtime;
 namespace Bench;
 
 /// <summary>
-/// `Bench kernels --device cuda|opencl|ilgpu-cpu [--op NAME|all] [--version N|all] [--small] [--json FILE]`:
+/// `Bench kernels --device cuda|opencl|ilgpu-cpu [--op NAME|all] [--version N|all] [--small] [--json FILE] [--ptx DIR]`:
 /// every registered op (Engine.Kernels.Workbench.KernelRegistry) and each chosen GPU version, checked
 /// against the CPU reference through the same harness the tests use, then timed (median of repeats,
 /// device synchronised), with GFLOP/s or GB/s and the share of the roofline measured in this run
@@ -20,7 +20,7 @@ static class KernelTable
     public sealed record Row(string Op, int Version, string Shape, double MaxRelErr, double MedianMs, double Rate, string Unit,
         double? RooflineShare);
 
-    public static int Run(string device, bool small, string op, string version, int repeats, string? json)
+    public static int Run(string device, bool small, string op, string version, int repeats, string? json, string? ptx)
     {
         using var gpu = new GpuBackend(device);
         var cpu = new CpuBackend();
@@ -75,6 +75,11 @@ static class KernelTable
                 r.Op, r.Version, r.Shape, MaxRelErr = r.MaxRelErr, r.MedianMs, r.Rate, r.Unit, r.RooflineShare,
             }), options));
             Console.WriteLine($"wrote {json} ({rows.Count} rows)");
+        }
+        if (ptx is not null)
+        {
+            var files = Engine.Kernels.Gpu.PtxDump.Write(gpu.Kernels.Loaded, ptx, gpu.Accelerator);
+            Console.WriteLine($"wrote the PTX of {files.Count} kernels to {ptx} (e.g. ptxas -v -arch=sm_90 {files.FirstOrDefault()})");
         }
         if (failed) Console.Error.WriteLine("Bench: error: a version exceeded 1e-4 relative error or was not deterministic (see the table)");
         return failed ? 1 : 0;

@@ -37,6 +37,8 @@ sealed class KernelsOptions
     public string Version { get; set; } = "all";
     [Option("json", HelpText = "Also write the rows as a JSON array: op, version, shape, max_rel_err, median_ms, rate, unit, roofline_share.")]
     public string? Json { get; set; }
+    [Option("ptx", HelpText = "Also write the PTX of every kernel the run loaded into this folder (for ptxas -v: registers, spills).")]
+    public string? Ptx { get; set; }
     [Option("repeats", Default = 9, HelpText = "Timed runs per kernel after 2 warm-ups; the median is reported.")]
     public int Repeats { get; set; }
 }
@@ -73,7 +75,7 @@ static class Program
 
     static int RunKernels(KernelsOptions o)
     {
-        try { return KernelTable.Run(o.Device, o.Small || o.Device == "ilgpu-cpu", o.Op, o.Version, o.Repeats, o.Json); }
+        try { return KernelTable.Run(o.Device, o.Small || o.Device == "ilgpu-cpu", o.Op, o.Version, o.Repeats, o.Json, o.Ptx); }
         catch (Exception e) when (e is NotSupportedException or ArgumentException)
         {
             Console.Error.WriteLine($"Bench: error: {e.Message}");

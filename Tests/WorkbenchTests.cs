@@ -59,6 +59,21 @@ public class WorkbenchTests
     }
 
     [Test]
+    public void PtxOfTheLoadedKernelsIsWritten()
+    {
+        foreach (var c in MatmulOps.MatMul.Cases(Sizes.One, new Random(1))) Harness.Check(c, 2, cpu, gpu);
+        string dir = Path.Combine(Path.GetTempPath(), "engine-ptx-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            var files = Engine.Kernels.Gpu.PtxDump.Write(gpu.Kernels.Loaded, dir);
+            var matmul = files.Single(f => Path.GetFileName(f) == "MatmulGpu.Kernel.ptx");
+            string ptx = File.ReadAllText(matmul);
+            Assert.That(ptx, Does.Contain(".entry").And.Contain(".target sm_80").And.Contain(".shared"), "a grouped kernel with shared memory");
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [Test]
     public void EnvironmentAndPinChooseTheVersion()
     {
         var matmul = MatmulOps.MatMul;

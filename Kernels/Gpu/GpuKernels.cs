@@ -42,11 +42,24 @@ public sealed class GpuKernels(Accelerator accelerator, MemoryPool<float> floats
     /// <summary>Kernels compile once per accelerator, on first use, and stay cached by method.</summary>
     readonly Dictionary<Delegate, Delegate> cache = [];
 
+    readonly List<(System.Reflection.MethodInfo Method, bool Grouped)> loadedKernels = [];
+
+    /// <summary>Every kernel loaded so far, and whether it is explicitly grouped (for <see cref="PtxDump"/>).</summary>
+    public IReadOnlyList<(System.Reflection.MethodInfo Method, bool Grouped)> Loaded
+    {
+        get { lock (cache) return loadedKernels.ToList(); }
+    }
+
     TDelegate Cached<TDelegate>(Delegate kernel, Func<TDelegate> load) where TDelegate : Delegate
     {
         lock (cache)
         {
-            if (!cache.TryGetValue(kernel, out var loaded)) cache[kernel] = loaded = load();
+            if (!cache.TryGetValue(kernel, out var loaded))
+            {
+                cache[kernel] = loaded = load();
+                // Auto loaders take an index as the first parameter; explicitly grouped kernels do not.
+                loadedKernels.Add((kernel.Method, !typeof(TDelegate).GenericTypeArguments[0].Name.StartsWith("Index")));
+            }
             return (TDelegate)loaded;
         }
     }
