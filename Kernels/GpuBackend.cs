@@ -171,7 +171,8 @@ public sealed class GpuBackend : CheckedBackend
     {
         const string op = "attention";
         HeadDim(op, headDim);
-        AttentionGpu.Forward(Kernels, V(q, op, "q"), V(k, op, "k"), V(v, op, "v"), V(output, op, "out"), V(lse, op, "lse"), batch, steps, qHeads, kvHeads, headDim);
+        AttentionOps.ForwardGpu[Versions.Of(AttentionOps.Forward) - 1].Run(Kernels, V(q, op, "q"), V(k, op, "k"), V(v, op, "v"),
+            V(output, op, "out"), V(lse, op, "lse"), batch, steps, qHeads, kvHeads, headDim);
     }
 
     protected override void AttentionBackwardCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse, DeviceBuffer dout,
@@ -179,8 +180,9 @@ public sealed class GpuBackend : CheckedBackend
     {
         const string op = "attention_backward";
         HeadDim(op, headDim);
-        AttentionGpu.Backward(Kernels, V(q, op, "q"), V(k, op, "k"), V(v, op, "v"), V(output, op, "output"), V(lse, op, "lse"), V(dout, op, "dout"),
-            V(dq, op, "dq"), V(dk, op, "dk"), V(dv, op, "dv"), batch, steps, qHeads, kvHeads, headDim);
+        AttentionOps.BackwardGpu[Versions.Of(AttentionOps.Backward) - 1].Run(Kernels, V(q, op, "q"), V(k, op, "k"), V(v, op, "v"),
+            V(output, op, "output"), V(lse, op, "lse"), V(dout, op, "dout"), V(dq, op, "dq"), V(dk, op, "dk"), V(dv, op, "dv"),
+            batch, steps, qHeads, kvHeads, headDim);
     }
 
     protected override void RopeCore(DeviceBuffer x, DeviceBuffer output, int[] positions, int batch, int steps, int heads, int headDim,

@@ -1,3 +1,5 @@
+using ILGPU;
+using Engine.Kernels.Gpu;
 using Engine.Kernels.Workbench;
 using static Engine.Kernels.Workbench.CaseData;
 
@@ -9,35 +11,65 @@ namespace Engine.Kernels.Attention;
 /// </summary>
 public static class AttentionOps
 {
+    /// <summary>How the GPU backend calls a forward version: q,out [B,T,Hq,D]; k,v [B,T,Hkv,D]; lse [B,Hq,T].</summary>
+    public delegate void ForwardLaunch(GpuKernels kernels, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+        ArrayView<float> output, ArrayView<float> lse, int batch, int steps, int qHeads, int kvHeads, int headDim);
+
+    /// <summary>How the GPU backend calls a backward version (dq, dk, dv are accumulated into).</summary>
+    public delegate void BackwardLaunch(GpuKernels kernels, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+        ArrayView<float> output, ArrayView<float> lse, ArrayView<float> dout, ArrayView<float> dq, ArrayView<float> dk,
+        ArrayView<float> dv, int batch, int steps, int qHeads, int kvHeads, int headDim);
+
+    /// <summary>Forward versions, in order: a new one is a new file here and a line in this list.</summary>
+    public static readonly (KernelVersion Version, ForwardLaunch Run)[] ForwardGpu =
+    [
+        (new(1, "row-per-thread", "one thread per query row, K/V tiles in shared memory, online softmax (AttentionGpu.cs)"),
+            AttentionGpu.Forward),
+    ];
+
+    /// <summary>Backward versions, in order.</summary>
+    public static readonly (KernelVersion Version, BackwardLaunch Run)[] BackwardGpu =
+    [
+        (new(1, "row-per-thread", "recomputes P from lse; dk/dv per key row, then dq per query row (AttentionGpu.cs)"),
+            AttentionGpu.Backward),
+    ];
+
+    public static readonly OpDeclaration Forward = new("attention", nameof(IBackend.Attention),
+        ForwardGpu.Select(v => v.Version).ToArray(), Default: 1, ForwardCases);
+
+    public static readonly OpDeclaration Backward = new("attention-backward", nameof(IBackend.AttentionBackward),
+        BackwardGpu.Select(v => v.Version).ToArray(), Default: 1, BackwardCases);
+
     static string Shape(Sizes s) => $"B{s.Batch} T{s.Steps} H{s.Heads}/{s.KvHeads} D{s.HeadDim}";
 
     /// <summary>QKᵀ and PV over the causal half.</summary>
     static double Flops(Sizes s) => 4.0 * s.Batch * s.Heads * s.Steps * (s.Steps + 1) / 2 * s.HeadDim;
 
+    static IEnumerable<OpCase> ForwardCases(Sizes s, Random r)
+    {
+        int nq = s.Batch * s.Steps * s.Heads * s.HeadDim, nk = s.Batch * s.Steps * s.KvHeads * s.HeadDim;
+        return [new OpCase("attention", nameof(IBackend.Attention), Shape(s), Flops(s), WorkUnit.Flops,
+            [Uniform(r, nq), Uniform(r, nk), Uniform(r, nk), new float[nq], new float[s.Batch * s.Heads * s.Steps]], [3, 4],
+            (be, x) => be.Attention(x[0], x[1], x[2], x[3], x[4], s.Batch, s.Steps, s.Heads, s.KvHeads, s.HeadDim))];
+    }
+
+    static IEnumerable<OpCase> BackwardCases(Sizes s, Random r)
+    {
+        int nq = s.Batch * s.Steps * s.Heads * s.HeadDim, nk = s.Batch * s.Steps * s.KvHeads * s.HeadDim;
+        var (q, k, v) = (Uniform(r, nq), Uniform(r, nk), Uniform(r, nk));
+        var cpu = new CpuBackend();
+        var bufs = new[] { q, k, v }.Select(a => { var b = cpu.Allocate(a.Length); b.CopyFrom(a); return b; }).ToArray();
+        var (o, lse) = (cpu.Allocate(nq), cpu.Allocate(s.Batch * s.Heads * s.Steps));
+        cpu.Attention(bufs[0], bufs[1], bufs[2], o, lse, s.Batch, s.Steps, s.Heads, s.KvHeads, s.HeadDim);
+        return [new OpCase("attention-backward", nameof(IBackend.AttentionBackward), Shape(s), 2.5 * Flops(s), WorkUnit.Flops,
+            [q, k, v, o.ToArray(), lse.ToArray(), Uniform(r, nq), Uniform(r, nq), Uniform(r, nk), Uniform(r, nk)], [6, 7, 8],
+            (be, x) => be.AttentionBackward(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8],
+                s.Batch, s.Steps, s.Heads, s.KvHeads, s.HeadDim))];
+    }
+
     public static readonly OpDeclaration[] All =
     [
-        OpDeclaration.Single("attention", nameof(IBackend.Attention),
-            "one thread per query row, K/V tiles in shared memory, online softmax (AttentionGpu.cs)", (s, r) =>
-        {
-            int nq = s.Batch * s.Steps * s.Heads * s.HeadDim, nk = s.Batch * s.Steps * s.KvHeads * s.HeadDim;
-            return [new OpCase("attention", nameof(IBackend.Attention), Shape(s), Flops(s), WorkUnit.Flops,
-                [Uniform(r, nq), Uniform(r, nk), Uniform(r, nk), new float[nq], new float[s.Batch * s.Heads * s.Steps]], [3, 4],
-                (be, x) => be.Attention(x[0], x[1], x[2], x[3], x[4], s.Batch, s.Steps, s.Heads, s.KvHeads, s.HeadDim))];
-        }),
-        OpDeclaration.Single("attention-backward", nameof(IBackend.AttentionBackward),
-            "recomputes P from lse; dq per query row, dk/dv per key row (AttentionGpu.cs)", (s, r) =>
-        {
-            int nq = s.Batch * s.Steps * s.Heads * s.HeadDim, nk = s.Batch * s.Steps * s.KvHeads * s.HeadDim;
-            var (q, k, v) = (Uniform(r, nq), Uniform(r, nk), Uniform(r, nk));
-            var cpu = new CpuBackend();
-            var bufs = new[] { q, k, v }.Select(a => { var b = cpu.Allocate(a.Length); b.CopyFrom(a); return b; }).ToArray();
-            var (o, lse) = (cpu.Allocate(nq), cpu.Allocate(s.Batch * s.Heads * s.Steps));
-            cpu.Attention(bufs[0], bufs[1], bufs[2], o, lse, s.Batch, s.Steps, s.Heads, s.KvHeads, s.HeadDim);
-            return [new OpCase("attention-backward", nameof(IBackend.AttentionBackward), Shape(s), 2.5 * Flops(s), WorkUnit.Flops,
-                [q, k, v, o.ToArray(), lse.ToArray(), Uniform(r, nq), Uniform(r, nq), Uniform(r, nk), Uniform(r, nk)], [6, 7, 8],
-                (be, x) => be.AttentionBackward(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8],
-                    s.Batch, s.Steps, s.Heads, s.KvHeads, s.HeadDim))];
-        }),
+        Forward, Backward,
         OpDeclaration.Single("kv-cache-write", nameof(IBackend.KvCacheWrite), "one thread per element (AttentionGpu.cs)", (s, r) =>
         {
             int cols = s.KvHeads * s.HeadDim, maxSteps = s.Steps + 3;
