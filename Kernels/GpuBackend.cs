@@ -233,7 +233,8 @@ public sealed class GpuBackend : CheckedBackend
         int batch, int steps, float gamma, float lambda)
     {
         const string op = "gae";
-        RlGpu.Gae(Kernels, V(rewards, op, "rewards"), V(values, op, "values"), V(mask, op, "mask"), V(advantages, op, "advantages"), V(returns, op, "returns"), batch, steps, gamma, lambda);
+        RlOps.GaeGpu[Versions.Of(RlOps.Gae) - 1].Run(Kernels, V(rewards, op, "rewards"), V(values, op, "values"), V(mask, op, "mask"),
+            V(advantages, op, "advantages"), V(returns, op, "returns"), batch, steps, gamma, lambda);
     }
 
     protected override void MaskedWhitenCore(DeviceBuffer x, DeviceBuffer mask) =>

@@ -1,3 +1,5 @@
+using ILGPU;
+using Engine.Kernels.Gpu;
 using Engine.Kernels.Workbench;
 using static Engine.Kernels.Workbench.CaseData;
 
@@ -6,6 +8,36 @@ namespace Engine.Kernels.RL;
 /// <summary>The RL math kernels (RlGpu.cs): GAE, whitening, group advantages, the clipped surrogate, KL, entropy and the fused loss.</summary>
 public static class RlOps
 {
+    /// <summary>How the GPU backend calls a GAE version: rewards, values, mask, advantages, returns all [B, T].</summary>
+    public delegate void GaeLaunch(GpuKernels kernels, ArrayView<float> rewards, ArrayView<float> values, ArrayView<float> mask,
+        ArrayView<float> advantages, ArrayView<float> returns, int batch, int steps, float gamma, float lambda);
+
+    /// <summary>GAE versions, in order.</summary>
+    public static readonly (KernelVersion Version, GaeLaunch Run)[] GaeGpu =
+    [
+        (new(1, "sequential", "one thread per sequence, the reference's reverse walk (RlGpu.cs)"), RlGpu.Gae),
+        (new(2, "chunked-scan", "one group per sequence: per-chunk affine maps, carries, a final walk (GaeScanGpu.cs)"),
+            GaeScanGpu.Run),
+    ];
+
+    public static readonly OpDeclaration Gae = new("gae", nameof(IBackend.Gae), GaeGpu.Select(v => v.Version).ToArray(), Default: 1,
+        GaeCases);
+
+    static IEnumerable<OpCase> GaeCases(Sizes s, Random r)
+    {
+        // Long sequences too: the scan's chunks only matter when T spans several of them.
+        foreach (var (batch, steps) in new[] { (s.Batch, s.Steps), (s.Batch, Math.Max(1, s.Cols * 3)) }.Distinct())
+        {
+            int n = batch * steps;
+            var mask = Mask(r, n);
+            for (int b = 0; b < batch && steps > 4; b++)                     // masked stretches inside and at the end
+                for (int t = steps - 3; t < steps; t++) mask[b * steps + t] = 0f;
+            yield return Case("gae", nameof(IBackend.Gae), $"{batch}x{steps}", Bytes(5, n),
+                [Uniform(r, n), Uniform(r, n), mask, new float[n], new float[n]], [3, 4],
+                (be, x) => be.Gae(x[0], x[1], x[2], x[3], x[4], batch, steps, 0.99f, 0.95f));
+        }
+    }
+
     static OpCase Case(string op, string primitive, string shape, double bytes, float[][] inputs, int[] outputs,
         Action<IBackend, DeviceBuffer[]> run) => new(op, primitive, shape, bytes, WorkUnit.Bytes, inputs, outputs, run);
 
@@ -14,13 +46,7 @@ public static class RlOps
 
     public static readonly OpDeclaration[] All =
     [
-        OpDeclaration.Single("gae", nameof(IBackend.Gae), "one thread per sequence, a reverse scan (RlGpu.cs)", (s, r) =>
-        {
-            int n = s.Batch * s.Steps;
-            return [Case("gae", nameof(IBackend.Gae), $"{s.Batch}x{s.Steps}", Bytes(5, n),
-                [Uniform(r, n), Uniform(r, n), Mask(r, n), new float[n], new float[n]], [3, 4],
-                (be, x) => be.Gae(x[0], x[1], x[2], x[3], x[4], s.Batch, s.Steps, 0.99f, 0.95f))];
-        }),
+        Gae,
         OpDeclaration.Single("masked-whiten", nameof(IBackend.MaskedWhiten), "fixed-order reductions, then a grid-stride loop (RlGpu.cs)",
             (s, r) =>
         {
