@@ -284,6 +284,14 @@ public abstract class CheckedBackend : IBackend
     }
     protected abstract float SumOfSquaresCore(DeviceBuffer x);
 
+    public void SumOfSquaresInto(DeviceBuffer x, DeviceBuffer sums, int index)
+    {
+        if (index < 0 || index >= sums.Length)
+            throw new ShapeException("sum_of_squares_into", "index", $"an index in [0, {sums.Length})", index.ToString());
+        SumOfSquaresIntoCore(x, sums, index);
+    }
+    protected abstract void SumOfSquaresIntoCore(DeviceBuffer x, DeviceBuffer sums, int index);
+
     public void AdamW(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, float lr, float beta1, float beta2,
         float eps, float weightDecay, int step)
     {

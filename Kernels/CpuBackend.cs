@@ -196,6 +196,9 @@ public sealed class CpuBackend : CheckedBackend
     protected override float SumOfSquaresCore(DeviceBuffer x) =>
         (float)ReduceCpu.SumOfSquares(D(x, "sum_of_squares", "x"));
 
+    protected override void SumOfSquaresIntoCore(DeviceBuffer x, DeviceBuffer sums, int index) =>
+        D(sums, "sum_of_squares_into", "sums")[index] = (float)ReduceCpu.SumOfSquares(D(x, "sum_of_squares_into", "x"));
+
     protected override void AdamWCore(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, float lr, float beta1, float beta2,
         float eps, float weightDecay, int step) =>
         AdamWCpu.Step(D(param, "adamw", "param"), D(grad, "adamw", "grad"), D(m, "adamw", "m"), D(v, "adamw", "v"), lr, beta1, beta2, eps, weightDecay, step);

@@ -225,6 +225,9 @@ public sealed class GpuBackend : CheckedBackend
         return result.ToArray()[0];
     }
 
+    protected override void SumOfSquaresIntoCore(DeviceBuffer x, DeviceBuffer sums, int index) =>
+        ReduceGpu.Sum(Kernels, V(x, "sum_of_squares_into", "x"), V(sums, "sum_of_squares_into", "sums").SubView(index, 1), square: true);
+
     protected override void AdamWCore(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, float lr, float beta1, float beta2,
         float eps, float weightDecay, int step) =>
         AdamWGpu.Step(Kernels, V(param, "adamw", "param"), V(grad, "adamw", "grad"), V(m, "adamw", "m"), V(v, "adamw", "v"), lr, beta1, beta2, eps, weightDecay, step);

@@ -89,6 +89,7 @@ public sealed class TimingBackend(IBackend inner) : IBackend
     public void Sum(DeviceBuffer x, DeviceBuffer output) { var t = Start(); inner.Sum(x, output); Stop("Sum", t); }
     public void SumBackward(DeviceBuffer dout, DeviceBuffer dx, float scale) { var t = Start(); inner.SumBackward(dout, dx, scale); Stop("SumBackward", t); }
     public float SumOfSquares(DeviceBuffer x) { var t = Start(); var r = inner.SumOfSquares(x); Stop("SumOfSquares", t); return r; }
+    public void SumOfSquaresInto(DeviceBuffer x, DeviceBuffer sums, int index) { var t = Start(); inner.SumOfSquaresInto(x, sums, index); Stop("SumOfSquaresInto", t); }
     public void AdamW(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, float lr, float beta1, float beta2, float eps, float weightDecay, int step) { var t = Start(); inner.AdamW(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step); Stop("AdamW", t); }
     public void Gae(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask, DeviceBuffer advantages, DeviceBuffer returns, int batch, int steps, float gamma, float lambda) { var t = Start(); inner.Gae(rewards, values, mask, advantages, returns, batch, steps, gamma, lambda); Stop("Gae", t); }
     public void MaskedWhiten(DeviceBuffer x, DeviceBuffer mask) { var t = Start(); inner.MaskedWhiten(x, mask); Stop("MaskedWhiten", t); }

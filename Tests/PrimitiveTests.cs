@@ -122,6 +122,22 @@ public class PrimitiveTests
     }
 
     [Test]
+    public void GlobalNormClippingReadsTheDeviceOnceForAllTensors()
+    {
+        var timing = new TimingBackend(new CpuBackend());
+        var rng = new Random(3);
+        var ps = Enumerable.Range(1, 7).Select(n => Tensor.Parameter(timing, Rand(rng, n * 3), n * 3)).ToList();
+        Ops.Sum(ps.Select(p => Ops.Sum(Ops.Mul(p, p))).Aggregate(Ops.Add)).Backward();     // grads 2p
+        double expected = Math.Sqrt(ps.Sum(p => p.ToArray().Sum(x => 4.0 * x * x)));
+        timing.Reset();
+        float norm = GradClip.ClipGlobalNorm(ps, maxNorm: 0f);
+        Assert.That(norm, Is.EqualTo(expected).Within(1e-5 * expected));
+        var calls = timing.Report().ToDictionary(r => r.Op, r => r.Calls);
+        Assert.That(calls.GetValueOrDefault(nameof(IBackend.SumOfSquares)), Is.EqualTo(0), "no host round trip per tensor");
+        Assert.That(calls[nameof(IBackend.SumOfSquaresInto)], Is.EqualTo(ps.Count));
+    }
+
+    [Test]
     public void LayerNormRowsHaveZeroMeanUnitVariance()
     {
         var rng = new Random(7);

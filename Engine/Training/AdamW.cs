@@ -58,8 +58,14 @@ public static class GradClip
     public static float ClipGlobalNorm(IEnumerable<Tensor> parameters, float maxNorm)
     {
         var withGrad = parameters.Where(p => p.Grad is not null).ToList();
+        if (withGrad.Count == 0) return 0f;
+        // Every tensor's Σg² into one device buffer, read back in one copy (one round trip a step, not one per
+        // tensor) and summed in float64 in a fixed order, as the per-tensor loop did: the same bits as before.
+        var be = withGrad[0].Backend;
+        using var sums = be.Allocate(withGrad.Count);
+        for (int i = 0; i < withGrad.Count; i++) be.SumOfSquaresInto(withGrad[i].Grad!.Data, sums, i);
         double sumSq = 0;
-        foreach (var p in withGrad) sumSq += p.Backend.SumOfSquares(p.Grad!.Data);
+        foreach (float s in sums.ToArray()) sumSq += s;
         float norm = (float)Math.Sqrt(sumSq);
         if (maxNorm > 0 && norm > maxNorm)
         {
