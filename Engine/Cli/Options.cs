@@ -29,7 +29,7 @@ abstract class CheckpointOptions : CommonOptions
 abstract class ModelOptions : CheckpointOptions
 {
     [Option("model", Default = "tiny",
-        HelpText = "For a fresh model: a preset (tiny, micro, tiny-llama, micro-llama, tiny-qwen2) or a config.json path.")]
+        HelpText = "For a fresh model: a preset (tiny, micro, tiny-llama, micro-llama, tiny-qwen2, gpt2-124m) or a config.json path.")]
     public string Model { get; set; } = "tiny";
     [Option("tokenizer", Default = "char",
         HelpText = "For a fresh model: char (with the reasoning markers) or gpt2 (BPE, 50,257 ids).")]
