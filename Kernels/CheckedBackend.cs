@@ -33,7 +33,8 @@ public abstract class CheckedBackend : IBackend
         Validate.MatMul(a, b, c, m, n, k, transA, transB);
         MatMulCore(a, b, c, m, n, k, transA, transB, accumulate);
     }
-    protected abstract void MatMulCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k, bool transA, bool transB, bool accumulate);
+    protected abstract void MatMulCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k,
+        bool transA, bool transB, bool accumulate);
 
     public void Add(DeviceBuffer a, DeviceBuffer b, DeviceBuffer output)
     {
@@ -142,16 +143,19 @@ public abstract class CheckedBackend : IBackend
     protected abstract void LayerNormCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer bias, DeviceBuffer output, DeviceBuffer mean,
         DeviceBuffer rstd, int rows, int cols, float eps);
 
-    public void LayerNormBackward(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer mean, DeviceBuffer rstd, DeviceBuffer dout, DeviceBuffer dx,
+    public void LayerNormBackward(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer mean, DeviceBuffer rstd,
+        DeviceBuffer dout, DeviceBuffer dx,
         DeviceBuffer dweight, DeviceBuffer dbias, int rows, int cols)
     {
         const string op = "layernorm_backward";
         Validate.Rows(op, x, dout, rows, cols, "x", "dout"); Validate.Rows(op, x, dx, rows, cols, "x", "dx");
-        Validate.Vector(op, "weight", weight, cols); Validate.Vector(op, "dweight", dweight, cols); Validate.Vector(op, "dbias", dbias, cols);
+        Validate.Vector(op, "weight", weight, cols); Validate.Vector(op, "dweight", dweight, cols);
+        Validate.Vector(op, "dbias", dbias, cols);
         Validate.Vector(op, "mean", mean, rows); Validate.Vector(op, "rstd", rstd, rows);
         LayerNormBackwardCore(x, weight, mean, rstd, dout, dx, dweight, dbias, rows, cols);
     }
-    protected abstract void LayerNormBackwardCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer mean, DeviceBuffer rstd, DeviceBuffer dout, DeviceBuffer dx,
+    protected abstract void LayerNormBackwardCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer mean,
+        DeviceBuffer rstd, DeviceBuffer dout, DeviceBuffer dx,
         DeviceBuffer dweight, DeviceBuffer dbias, int rows, int cols);
 
     public void RmsNorm(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer output, DeviceBuffer rstd, int rows, int cols, float eps)
@@ -160,7 +164,8 @@ public abstract class CheckedBackend : IBackend
         Validate.Rows(op, x, output, rows, cols); Validate.Vector(op, "weight", weight, cols); Validate.Vector(op, "rstd", rstd, rows);
         RmsNormCore(x, weight, output, rstd, rows, cols, eps);
     }
-    protected abstract void RmsNormCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer output, DeviceBuffer rstd, int rows, int cols, float eps);
+    protected abstract void RmsNormCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer output, DeviceBuffer rstd,
+        int rows, int cols, float eps);
 
     public void RmsNormBackward(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer rstd, DeviceBuffer dout, DeviceBuffer dx,
         DeviceBuffer dweight, int rows, int cols)
@@ -195,7 +200,8 @@ public abstract class CheckedBackend : IBackend
         Validate.Attention(op, q, k, v, output, lse, batch, steps, qHeads, kvHeads, headDim);
         AttentionCore(q, k, v, output, lse, batch, steps, qHeads, kvHeads, headDim);
     }
-    protected abstract void AttentionCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse, int batch, int steps,
+    protected abstract void AttentionCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output,
+        DeviceBuffer lse, int batch, int steps,
         int qHeads, int kvHeads, int headDim);
 
     public void AttentionBackward(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse, DeviceBuffer dout,
@@ -207,7 +213,8 @@ public abstract class CheckedBackend : IBackend
         Validate.SameLength(op, q, dq, "q", "dq"); Validate.SameLength(op, k, dk, "k", "dk"); Validate.SameLength(op, v, dv, "v", "dv");
         AttentionBackwardCore(q, k, v, output, lse, dout, dq, dk, dv, batch, steps, qHeads, kvHeads, headDim);
     }
-    protected abstract void AttentionBackwardCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse, DeviceBuffer dout,
+    protected abstract void AttentionBackwardCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output,
+        DeviceBuffer lse, DeviceBuffer dout,
         DeviceBuffer dq, DeviceBuffer dk, DeviceBuffer dv, int batch, int steps, int qHeads, int kvHeads, int headDim);
 
     public void Rope(DeviceBuffer x, DeviceBuffer output, int[] positions, int batch, int steps, int heads, int headDim,
@@ -224,14 +231,16 @@ public abstract class CheckedBackend : IBackend
         Validate.Rope(dout, dx, positions, batch, steps, heads, headDim);
         RopeBackwardCore(dout, dx, positions, batch, steps, heads, headDim, theta);
     }
-    protected abstract void RopeBackwardCore(DeviceBuffer dout, DeviceBuffer dx, int[] positions, int batch, int steps, int heads, int headDim, float theta);
+    protected abstract void RopeBackwardCore(DeviceBuffer dout, DeviceBuffer dx, int[] positions, int batch, int steps,
+        int heads, int headDim, float theta);
 
     public void KvCacheWrite(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps, int maxSteps, int cols)
     {
         Validate.KvCacheWrite(x, cache, positions, batch, steps, maxSteps, cols);
         KvCacheWriteCore(x, cache, positions, batch, steps, maxSteps, cols);
     }
-    protected abstract void KvCacheWriteCore(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps, int maxSteps, int cols);
+    protected abstract void KvCacheWriteCore(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps,
+        int maxSteps, int cols);
 
     public void AttentionCached(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer output, int[] positions, int batch,
         int steps, int maxSteps, int qHeads, int kvHeads, int headDim)
@@ -239,7 +248,8 @@ public abstract class CheckedBackend : IBackend
         Validate.AttentionCached(q, kCache, vCache, output, positions, batch, steps, maxSteps, qHeads, kvHeads, headDim);
         AttentionCachedCore(q, kCache, vCache, output, positions, batch, steps, maxSteps, qHeads, kvHeads, headDim);
     }
-    protected abstract void AttentionCachedCore(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer output, int[] positions, int batch,
+    protected abstract void AttentionCachedCore(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache,
+        DeviceBuffer output, int[] positions, int batch,
         int steps, int maxSteps, int qHeads, int kvHeads, int headDim);
 
     public void Embedding(int[] ids, DeviceBuffer table, DeviceBuffer output, int vocab, int cols)
@@ -262,7 +272,8 @@ public abstract class CheckedBackend : IBackend
         Validate.CrossEntropy(logits, targets, dlogits, rows, vocab, ignoreIndex);
         return CrossEntropyCore(logits, targets, dlogits, rows, vocab, ignoreIndex, scale);
     }
-    protected abstract float CrossEntropyCore(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows, int vocab, int ignoreIndex, float scale);
+    protected abstract float CrossEntropyCore(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows,
+        int vocab, int ignoreIndex, float scale);
 
     public void Sum(DeviceBuffer x, DeviceBuffer output)
     {
@@ -298,7 +309,8 @@ public abstract class CheckedBackend : IBackend
         Validate.AdamW(param, grad, m, v, step);
         AdamWCore(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
     }
-    protected abstract void AdamWCore(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, float lr, float beta1, float beta2,
+    protected abstract void AdamWCore(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, float lr,
+        float beta1, float beta2,
         float eps, float weightDecay, int step);
 
     public void Gae(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask, DeviceBuffer advantages, DeviceBuffer returns,
@@ -307,7 +319,8 @@ public abstract class CheckedBackend : IBackend
         Validate.Gae(rewards, values, mask, advantages, returns, batch, steps);
         GaeCore(rewards, values, mask, advantages, returns, batch, steps, gamma, lambda);
     }
-    protected abstract void GaeCore(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask, DeviceBuffer advantages, DeviceBuffer returns,
+    protected abstract void GaeCore(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask,
+        DeviceBuffer advantages, DeviceBuffer returns,
         int batch, int steps, float gamma, float lambda);
 
     public void MaskedWhiten(DeviceBuffer x, DeviceBuffer mask)
@@ -330,7 +343,8 @@ public abstract class CheckedBackend : IBackend
         Validate.Surrogate(logp, oldLogp, advantages, loss, grad, clipped, approxKl, clipLow, clipHigh, dualClip);
         ClippedSurrogateCore(logp, oldLogp, advantages, loss, grad, clipped, approxKl, clipLow, clipHigh, dualClip);
     }
-    protected abstract void ClippedSurrogateCore(DeviceBuffer logp, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer loss, DeviceBuffer grad,
+    protected abstract void ClippedSurrogateCore(DeviceBuffer logp, DeviceBuffer oldLogp, DeviceBuffer advantages,
+        DeviceBuffer loss, DeviceBuffer grad,
         DeviceBuffer clipped, DeviceBuffer approxKl, float clipLow, float clipHigh, float dualClip);
 
     public void Kl(DeviceBuffer logp, DeviceBuffer refLogp, DeviceBuffer kl, DeviceBuffer? grad, KlKind kind)
@@ -350,10 +364,12 @@ public abstract class CheckedBackend : IBackend
     public void EntropyBackward(DeviceBuffer logits, DeviceBuffer dEntropy, DeviceBuffer dlogits, int rows, int vocab, float temperature)
     {
         const string op = "entropy_backward";
-        Validate.Rows(op, logits, rows, vocab, temperature); Validate.Vector(op, "dEntropy", dEntropy, rows); Validate.SameLength(op, logits, dlogits, "logits", "dlogits");
+        Validate.Rows(op, logits, rows, vocab, temperature); Validate.Vector(op, "dEntropy", dEntropy, rows);
+        Validate.SameLength(op, logits, dlogits, "logits", "dlogits");
         EntropyBackwardCore(logits, dEntropy, dlogits, rows, vocab, temperature);
     }
-    protected abstract void EntropyBackwardCore(DeviceBuffer logits, DeviceBuffer dEntropy, DeviceBuffer dlogits, int rows, int vocab, float temperature);
+    protected abstract void EntropyBackwardCore(DeviceBuffer logits, DeviceBuffer dEntropy, DeviceBuffer dlogits,
+        int rows, int vocab, float temperature);
 
     public void FusedPolicyLoss(DeviceBuffer logits, int[] ids, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer weights,
         DeviceBuffer? refLogp, DeviceBuffer dlogits, DeviceBuffer stats, int rows, int vocab, FusedPolicyParams p)
@@ -361,6 +377,7 @@ public abstract class CheckedBackend : IBackend
         Validate.FusedPolicyLoss(logits, ids, oldLogp, advantages, weights, refLogp, dlogits, stats, rows, vocab, p);
         FusedPolicyLossCore(logits, ids, oldLogp, advantages, weights, refLogp, dlogits, stats, rows, vocab, p);
     }
-    protected abstract void FusedPolicyLossCore(DeviceBuffer logits, int[] ids, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer weights,
+    protected abstract void FusedPolicyLossCore(DeviceBuffer logits, int[] ids, DeviceBuffer oldLogp,
+        DeviceBuffer advantages, DeviceBuffer weights,
         DeviceBuffer? refLogp, DeviceBuffer dlogits, DeviceBuffer stats, int rows, int vocab, FusedPolicyParams p);
 }

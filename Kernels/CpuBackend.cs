@@ -27,7 +27,8 @@ public sealed class CpuBuffer(CpuBackend backend, int length) : DeviceBuffer(len
 
     public override void CopyTo(Span<float> destination)
     {
-        if (destination.Length != Length) throw new ShapeException("copy_to", "destination", $"{Length} elements", $"{destination.Length} elements");
+        if (destination.Length != Length)
+            throw new ShapeException("copy_to", "destination", $"{Length} elements", $"{destination.Length} elements");
         Data.CopyTo(destination);
     }
 }
@@ -40,7 +41,8 @@ public sealed class CpuBuffer(CpuBackend backend, int length) : DeviceBuffer(len
 public sealed class CpuBackend : CheckedBackend
 {
     public override string Name => $"cpu ({(GemmMicroKernel.Wide ? "AVX-512" : "AVX2")} GEMM {GemmMicroKernel.MR}x{GemmMicroKernel.NR}, " +
-                          $"{Environment.ProcessorCount} threads, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (double)(1L << 30):F1} GiB)";
+                          $"{Environment.ProcessorCount} threads, " +
+                              $"{GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (double)(1L << 30):F1} GiB)";
 
     public override DeviceBuffer Allocate(int length) => new CpuBuffer(this, length);
 
@@ -60,7 +62,8 @@ public sealed class CpuBackend : CheckedBackend
     protected override void CopyCore(DeviceBuffer source, DeviceBuffer destination) =>
         D(source, "copy", "source").CopyTo(D(destination, "copy", "destination"), 0);
 
-    protected override void MatMulCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k, bool transA, bool transB, bool accumulate) =>
+    protected override void MatMulCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k,
+        bool transA, bool transB, bool accumulate) =>
         MatmulCpu.Gemm(D(a, "matmul", "a"), D(b, "matmul", "b"), D(c, "matmul", "c"), m, n, k, transA, transB, accumulate);
 
     protected override void AddCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer output) =>
@@ -112,10 +115,12 @@ public sealed class CpuBackend : CheckedBackend
         DeviceBuffer rstd, int rows, int cols, float eps)
     {
         const string op = "layernorm";
-        LayerNormCpu.Forward(D(x, op, "x"), D(weight, op, "weight"), D(bias, op, "bias"), D(output, op, "out"), D(mean, op, "mean"), D(rstd, op, "rstd"), rows, cols, eps);
+        LayerNormCpu.Forward(D(x, op, "x"), D(weight, op, "weight"), D(bias, op, "bias"), D(output, op, "out"),
+            D(mean, op, "mean"), D(rstd, op, "rstd"), rows, cols, eps);
     }
 
-    protected override void LayerNormBackwardCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer mean, DeviceBuffer rstd, DeviceBuffer dout, DeviceBuffer dx,
+    protected override void LayerNormBackwardCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer mean,
+        DeviceBuffer rstd, DeviceBuffer dout, DeviceBuffer dx,
         DeviceBuffer dweight, DeviceBuffer dbias, int rows, int cols)
     {
         const string op = "layernorm_backward";
@@ -123,7 +128,8 @@ public sealed class CpuBackend : CheckedBackend
             D(dx, op, "dx"), D(dweight, op, "dweight"), D(dbias, op, "dbias"), rows, cols);
     }
 
-    protected override void RmsNormCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer output, DeviceBuffer rstd, int rows, int cols, float eps)
+    protected override void RmsNormCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer output, DeviceBuffer rstd,
+        int rows, int cols, float eps)
     {
         const string op = "rmsnorm";
         RmsNormCpu.Forward(D(x, op, "x"), D(weight, op, "weight"), D(output, op, "out"), D(rstd, op, "rstd"), rows, cols, eps);
@@ -133,7 +139,8 @@ public sealed class CpuBackend : CheckedBackend
         DeviceBuffer dweight, int rows, int cols)
     {
         const string op = "rmsnorm_backward";
-        RmsNormCpu.Backward(D(x, op, "x"), D(weight, op, "weight"), D(rstd, op, "rstd"), D(dout, op, "dout"), D(dx, op, "dx"), D(dweight, op, "dweight"), rows, cols);
+        RmsNormCpu.Backward(D(x, op, "x"), D(weight, op, "weight"), D(rstd, op, "rstd"), D(dout, op, "dout"),
+            D(dx, op, "dx"), D(dweight, op, "dweight"), rows, cols);
     }
 
     protected override void SoftmaxCore(DeviceBuffer x, DeviceBuffer output, int rows, int cols) =>
@@ -145,14 +152,17 @@ public sealed class CpuBackend : CheckedBackend
         SoftmaxCpu.Backward(D(y, op, "y"), D(dy, op, "dy"), D(dx, op, "dx"), rows, cols);
     }
 
-    protected override void AttentionCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse, int batch, int steps,
+    protected override void AttentionCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output,
+        DeviceBuffer lse, int batch, int steps,
         int qHeads, int kvHeads, int headDim)
     {
         const string op = "attention";
-        AttentionCpu.Forward(D(q, op, "q"), D(k, op, "k"), D(v, op, "v"), D(output, op, "out"), D(lse, op, "lse"), batch, steps, qHeads, kvHeads, headDim);
+        AttentionCpu.Forward(D(q, op, "q"), D(k, op, "k"), D(v, op, "v"), D(output, op, "out"), D(lse, op, "lse"),
+            batch, steps, qHeads, kvHeads, headDim);
     }
 
-    protected override void AttentionBackwardCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse, DeviceBuffer dout,
+    protected override void AttentionBackwardCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output,
+        DeviceBuffer lse, DeviceBuffer dout,
         DeviceBuffer dq, DeviceBuffer dk, DeviceBuffer dv, int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         const string op = "attention_backward";
@@ -164,13 +174,16 @@ public sealed class CpuBackend : CheckedBackend
         float theta) =>
         RopeCpu.Forward(D(x, "rope", "x"), D(output, "rope", "out"), positions, heads, headDim, theta);
 
-    protected override void RopeBackwardCore(DeviceBuffer dout, DeviceBuffer dx, int[] positions, int batch, int steps, int heads, int headDim, float theta) =>
+    protected override void RopeBackwardCore(DeviceBuffer dout, DeviceBuffer dx, int[] positions, int batch, int steps,
+        int heads, int headDim, float theta) =>
         RopeCpu.Backward(D(dout, "rope_backward", "dout"), D(dx, "rope_backward", "dx"), positions, heads, headDim, theta);
 
-    protected override void KvCacheWriteCore(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps, int maxSteps, int cols) =>
+    protected override void KvCacheWriteCore(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps,
+        int maxSteps, int cols) =>
         AttentionCpu.CacheWrite(D(x, "kv_cache_write", "x"), D(cache, "kv_cache_write", "cache"), positions, batch, steps, maxSteps, cols);
 
-    protected override void AttentionCachedCore(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer output, int[] positions, int batch,
+    protected override void AttentionCachedCore(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache,
+        DeviceBuffer output, int[] positions, int batch,
         int steps, int maxSteps, int qHeads, int kvHeads, int headDim)
     {
         const string op = "attention_cached";
@@ -184,8 +197,10 @@ public sealed class CpuBackend : CheckedBackend
     protected override void EmbeddingBackwardCore(int[] ids, DeviceBuffer dout, DeviceBuffer dtable, int vocab, int cols) =>
         EmbeddingCpu.Backward(ids, D(dout, "embedding_backward", "dout"), D(dtable, "embedding_backward", "dtable"), cols);
 
-    protected override float CrossEntropyCore(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows, int vocab, int ignoreIndex, float scale) =>
-        CrossEntropyCpu.Forward(D(logits, "cross_entropy", "logits"), targets, DOpt(dlogits, "cross_entropy", "dlogits"), rows, vocab, ignoreIndex, scale);
+    protected override float CrossEntropyCore(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows,
+        int vocab, int ignoreIndex, float scale) =>
+        CrossEntropyCpu.Forward(D(logits, "cross_entropy", "logits"), targets,
+            DOpt(dlogits, "cross_entropy", "dlogits"), rows, vocab, ignoreIndex, scale);
 
     protected override void SumCore(DeviceBuffer x, DeviceBuffer output) =>
         D(output, "sum", "out")[0] = (float)ReduceCpu.Sum(D(x, "sum", "x"));
@@ -199,28 +214,36 @@ public sealed class CpuBackend : CheckedBackend
     protected override void SumOfSquaresIntoCore(DeviceBuffer x, DeviceBuffer sums, int index) =>
         D(sums, "sum_of_squares_into", "sums")[index] = (float)ReduceCpu.SumOfSquares(D(x, "sum_of_squares_into", "x"));
 
-    protected override void AdamWCore(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, float lr, float beta1, float beta2,
+    protected override void AdamWCore(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, float lr,
+        float beta1, float beta2,
         float eps, float weightDecay, int step) =>
-        AdamWCpu.Step(D(param, "adamw", "param"), D(grad, "adamw", "grad"), D(m, "adamw", "m"), D(v, "adamw", "v"), lr, beta1, beta2, eps, weightDecay, step);
+        AdamWCpu.Step(D(param, "adamw", "param"), D(grad, "adamw", "grad"), D(m, "adamw", "m"), D(v, "adamw", "v"), lr,
+            beta1, beta2, eps, weightDecay, step);
 
-    protected override void GaeCore(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask, DeviceBuffer advantages, DeviceBuffer returns,
+    protected override void GaeCore(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask,
+        DeviceBuffer advantages, DeviceBuffer returns,
         int batch, int steps, float gamma, float lambda)
     {
         const string op = "gae";
-        RlCpu.Gae(D(rewards, op, "rewards"), D(values, op, "values"), D(mask, op, "mask"), D(advantages, op, "advantages"), D(returns, op, "returns"), batch, steps, gamma, lambda);
+        RlCpu.Gae(D(rewards, op, "rewards"), D(values, op, "values"), D(mask, op, "mask"),
+            D(advantages, op, "advantages"), D(returns, op, "returns"), batch, steps, gamma, lambda);
     }
 
     protected override void MaskedWhitenCore(DeviceBuffer x, DeviceBuffer mask) =>
         RlCpu.MaskedWhiten(D(x, "whiten", "x"), D(mask, "whiten", "mask"));
 
-    protected override void GroupAdvantagesCore(DeviceBuffer scores, DeviceBuffer advantages, int groupSize, GroupKind kind, float epsilon) =>
-        RlCpu.GroupAdvantages(D(scores, "group_advantages", "scores"), D(advantages, "group_advantages", "advantages"), groupSize, kind, epsilon);
+    protected override void GroupAdvantagesCore(DeviceBuffer scores, DeviceBuffer advantages, int groupSize,
+        GroupKind kind, float epsilon) =>
+        RlCpu.GroupAdvantages(D(scores, "group_advantages", "scores"), D(advantages, "group_advantages", "advantages"),
+            groupSize, kind, epsilon);
 
-    protected override void ClippedSurrogateCore(DeviceBuffer logp, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer loss, DeviceBuffer grad,
+    protected override void ClippedSurrogateCore(DeviceBuffer logp, DeviceBuffer oldLogp, DeviceBuffer advantages,
+        DeviceBuffer loss, DeviceBuffer grad,
         DeviceBuffer clipped, DeviceBuffer approxKl, float clipLow, float clipHigh, float dualClip)
     {
         const string op = "policy_loss";
-        RlCpu.ClippedSurrogate(D(logp, op, "logp"), D(oldLogp, op, "oldLogp"), D(advantages, op, "advantages"), D(loss, op, "loss"), D(grad, op, "grad"),
+        RlCpu.ClippedSurrogate(D(logp, op, "logp"), D(oldLogp, op, "oldLogp"), D(advantages, op, "advantages"),
+            D(loss, op, "loss"), D(grad, op, "grad"),
             D(clipped, op, "clipped"), D(approxKl, op, "approxKl"), clipLow, clipHigh, dualClip);
     }
 
@@ -230,17 +253,20 @@ public sealed class CpuBackend : CheckedBackend
     protected override void EntropyCore(DeviceBuffer logits, DeviceBuffer entropy, int rows, int vocab, float temperature) =>
         RlCpu.Entropy(D(logits, "entropy", "logits"), D(entropy, "entropy", "entropy"), rows, vocab, temperature);
 
-    protected override void EntropyBackwardCore(DeviceBuffer logits, DeviceBuffer dEntropy, DeviceBuffer dlogits, int rows, int vocab, float temperature)
+    protected override void EntropyBackwardCore(DeviceBuffer logits, DeviceBuffer dEntropy, DeviceBuffer dlogits,
+        int rows, int vocab, float temperature)
     {
         const string op = "entropy_backward";
         RlCpu.EntropyBackward(D(logits, op, "logits"), D(dEntropy, op, "dEntropy"), D(dlogits, op, "dlogits"), rows, vocab, temperature);
     }
 
-    protected override void FusedPolicyLossCore(DeviceBuffer logits, int[] ids, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer weights,
+    protected override void FusedPolicyLossCore(DeviceBuffer logits, int[] ids, DeviceBuffer oldLogp,
+        DeviceBuffer advantages, DeviceBuffer weights,
         DeviceBuffer? refLogp, DeviceBuffer dlogits, DeviceBuffer stats, int rows, int vocab, FusedPolicyParams p)
     {
         const string op = "fused_policy_loss";
-        RlCpu.FusedPolicyLoss(D(logits, op, "logits"), ids, D(oldLogp, op, "oldLogp"), D(advantages, op, "advantages"), D(weights, op, "weights"),
+        RlCpu.FusedPolicyLoss(D(logits, op, "logits"), ids, D(oldLogp, op, "oldLogp"), D(advantages, op, "advantages"),
+            D(weights, op, "weights"),
             DOpt(refLogp, op, "refLogp"), D(dlogits, op, "dlogits"), D(stats, op, "stats"), rows, vocab, p);
     }
 

@@ -21,7 +21,8 @@ namespace Engine.Kernels;
 /// The same primitives as <see cref="CpuBackend"/>, as ILGPU kernels on an accelerator (Cuda,
 /// OpenCL, or ILGPU's CPU simulator). Kernels live beside their CPU reference in Kernels/&lt;Op&gt;/*Gpu.cs;
 /// the checks live in <see cref="CheckedBackend"/>; this class unwraps device views and launches
-/// the chosen version of each op (<see cref="Versions"/>). Buffers come from a caching pool; only batches (ids, targets, positions) go in and
+/// the chosen version of each op (<see cref="Versions"/>). Buffers come from a caching pool; only batches (ids,
+/// targets, positions) go in and
 /// scalars (losses, norms) come out.
 /// </summary>
 public sealed class GpuBackend : CheckedBackend
@@ -48,7 +49,9 @@ public sealed class GpuBackend : CheckedBackend
         {
             long mem = Accelerator.MemorySize;
             string memory = mem is > 0 and < long.MaxValue ? $"{mem / (1L << 30)} GiB" : "host memory";
-            return $"ilgpu {Accelerator.AcceleratorType.ToString().ToLowerInvariant()}: {Accelerator.Name} ({memory}, warp {Accelerator.WarpSize}, max group {Accelerator.MaxNumThreadsPerGroup})";
+            return $"ilgpu {Accelerator.AcceleratorType.ToString().ToLowerInvariant()}: " +
+                $"{Accelerator.Name} ({memory}, warp {Accelerator.WarpSize}, max group " +
+                $"{Accelerator.MaxNumThreadsPerGroup})";
         }
     }
 
@@ -72,7 +75,8 @@ public sealed class GpuBackend : CheckedBackend
         if (source.Length > 0) V(source, "copy", "source").CopyTo(V(destination, "copy", "destination"));
     }
 
-    protected override void MatMulCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k, bool transA, bool transB, bool accumulate)
+    protected override void MatMulCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k,
+        bool transA, bool transB, bool accumulate)
     {
         MatmulOps.Gpu[Versions.Of(MatmulOps.MatMul) - 1].Run(Kernels, V(a, "matmul", "a"), V(b, "matmul", "b"), V(c, "matmul", "c"),
             m, n, k, transA, transB, accumulate);
@@ -87,7 +91,8 @@ public sealed class GpuBackend : CheckedBackend
     protected override void MulBackwardCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer dout, DeviceBuffer? da, DeviceBuffer? db)
     {
         const string op = "mul_backward";
-        ElementwiseGpu.MulBackward(Kernels, V(a, op, "a"), V(b, op, "b"), V(dout, op, "dout"), da is null ? null : V(da, op, "da"), db is null ? null : V(db, op, "db"));
+        ElementwiseGpu.MulBackward(Kernels, V(a, op, "a"), V(b, op, "b"), V(dout, op, "dout"),
+            da is null ? null : V(da, op, "da"), db is null ? null : V(db, op, "db"));
     }
 
     protected override void ScaleCore(DeviceBuffer x, float alpha, DeviceBuffer output) =>
@@ -120,25 +125,30 @@ public sealed class GpuBackend : CheckedBackend
     protected override void SwiGluBackwardCore(DeviceBuffer gate, DeviceBuffer up, DeviceBuffer dout, DeviceBuffer dgate, DeviceBuffer dup)
     {
         const string op = "swiglu_backward";
-        ActivationGpu.SwiGluBackward(Kernels, V(gate, op, "gate"), V(up, op, "up"), V(dout, op, "dout"), V(dgate, op, "dgate"), V(dup, op, "dup"));
+        ActivationGpu.SwiGluBackward(Kernels, V(gate, op, "gate"), V(up, op, "up"), V(dout, op, "dout"),
+            V(dgate, op, "dgate"), V(dup, op, "dup"));
     }
 
     protected override void LayerNormCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer bias, DeviceBuffer output, DeviceBuffer mean,
         DeviceBuffer rstd, int rows, int cols, float eps)
     {
         const string op = "layernorm";
-        NormGpu.LayerNorm(Kernels, V(x, op, "x"), V(weight, op, "weight"), V(bias, op, "bias"), V(output, op, "out"), V(mean, op, "mean"), V(rstd, op, "rstd"), rows, cols, eps);
+        NormGpu.LayerNorm(Kernels, V(x, op, "x"), V(weight, op, "weight"), V(bias, op, "bias"), V(output, op, "out"),
+            V(mean, op, "mean"), V(rstd, op, "rstd"), rows, cols, eps);
     }
 
-    protected override void LayerNormBackwardCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer mean, DeviceBuffer rstd, DeviceBuffer dout, DeviceBuffer dx,
+    protected override void LayerNormBackwardCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer mean,
+        DeviceBuffer rstd, DeviceBuffer dout, DeviceBuffer dx,
         DeviceBuffer dweight, DeviceBuffer dbias, int rows, int cols)
     {
         const string op = "layernorm_backward";
-        NormGpu.LayerNormBackward(Kernels, V(x, op, "x"), V(weight, op, "weight"), V(mean, op, "mean"), V(rstd, op, "rstd"), V(dout, op, "dout"),
+        NormGpu.LayerNormBackward(Kernels, V(x, op, "x"), V(weight, op, "weight"), V(mean, op, "mean"),
+            V(rstd, op, "rstd"), V(dout, op, "dout"),
             V(dx, op, "dx"), V(dweight, op, "dweight"), V(dbias, op, "dbias"), rows, cols);
     }
 
-    protected override void RmsNormCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer output, DeviceBuffer rstd, int rows, int cols, float eps)
+    protected override void RmsNormCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer output, DeviceBuffer rstd,
+        int rows, int cols, float eps)
     {
         const string op = "rmsnorm";
         NormGpu.RmsNorm(Kernels, V(x, op, "x"), V(weight, op, "weight"), V(output, op, "out"), V(rstd, op, "rstd"), rows, cols, eps);
@@ -148,7 +158,8 @@ public sealed class GpuBackend : CheckedBackend
         DeviceBuffer dweight, int rows, int cols)
     {
         const string op = "rmsnorm_backward";
-        NormGpu.RmsNormBackward(Kernels, V(x, op, "x"), V(weight, op, "weight"), V(rstd, op, "rstd"), V(dout, op, "dout"), V(dx, op, "dx"), V(dweight, op, "dweight"), rows, cols);
+        NormGpu.RmsNormBackward(Kernels, V(x, op, "x"), V(weight, op, "weight"), V(rstd, op, "rstd"),
+            V(dout, op, "dout"), V(dx, op, "dx"), V(dweight, op, "dweight"), rows, cols);
     }
 
     protected override void SoftmaxCore(DeviceBuffer x, DeviceBuffer output, int rows, int cols) =>
@@ -166,7 +177,8 @@ public sealed class GpuBackend : CheckedBackend
             throw new ShapeException(op, "headDim", $"a head size <= {AttentionGpu.MaxHeadDim} on the gpu backend", headDim.ToString());
     }
 
-    protected override void AttentionCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse, int batch, int steps,
+    protected override void AttentionCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output,
+        DeviceBuffer lse, int batch, int steps,
         int qHeads, int kvHeads, int headDim)
     {
         const string op = "attention";
@@ -175,7 +187,8 @@ public sealed class GpuBackend : CheckedBackend
             V(output, op, "out"), V(lse, op, "lse"), batch, steps, qHeads, kvHeads, headDim);
     }
 
-    protected override void AttentionBackwardCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output, DeviceBuffer lse, DeviceBuffer dout,
+    protected override void AttentionBackwardCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output,
+        DeviceBuffer lse, DeviceBuffer dout,
         DeviceBuffer dq, DeviceBuffer dk, DeviceBuffer dv, int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         const string op = "attention_backward";
@@ -189,18 +202,24 @@ public sealed class GpuBackend : CheckedBackend
         float theta) =>
         RopeGpu.Run(Kernels, V(x, "rope", "x"), V(output, "rope", "out"), positions, heads, headDim, theta, backward: false);
 
-    protected override void RopeBackwardCore(DeviceBuffer dout, DeviceBuffer dx, int[] positions, int batch, int steps, int heads, int headDim, float theta) =>
-        RopeGpu.Run(Kernels, V(dout, "rope_backward", "dout"), V(dx, "rope_backward", "dx"), positions, heads, headDim, theta, backward: true);
+    protected override void RopeBackwardCore(DeviceBuffer dout, DeviceBuffer dx, int[] positions, int batch, int steps,
+        int heads, int headDim, float theta) =>
+        RopeGpu.Run(Kernels, V(dout, "rope_backward", "dout"), V(dx, "rope_backward", "dx"), positions, heads, headDim,
+            theta, backward: true);
 
-    protected override void KvCacheWriteCore(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps, int maxSteps, int cols) =>
-        AttentionGpu.CacheWrite(Kernels, V(x, "kv_cache_write", "x"), V(cache, "kv_cache_write", "cache"), positions, batch, steps, maxSteps, cols);
+    protected override void KvCacheWriteCore(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps,
+        int maxSteps, int cols) =>
+        AttentionGpu.CacheWrite(Kernels, V(x, "kv_cache_write", "x"), V(cache, "kv_cache_write", "cache"), positions,
+            batch, steps, maxSteps, cols);
 
-    protected override void AttentionCachedCore(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer output, int[] positions, int batch,
+    protected override void AttentionCachedCore(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache,
+        DeviceBuffer output, int[] positions, int batch,
         int steps, int maxSteps, int qHeads, int kvHeads, int headDim)
     {
         const string op = "attention_cached";
         HeadDim(op, headDim);
-        AttentionGpu.Cached(Kernels, V(q, op, "q"), V(kCache, op, "kCache"), V(vCache, op, "vCache"), V(output, op, "out"), positions, batch, steps, maxSteps, qHeads, kvHeads, headDim);
+        AttentionGpu.Cached(Kernels, V(q, op, "q"), V(kCache, op, "kCache"), V(vCache, op, "vCache"),
+            V(output, op, "out"), positions, batch, steps, maxSteps, qHeads, kvHeads, headDim);
     }
 
     protected override void EmbeddingCore(int[] ids, DeviceBuffer table, DeviceBuffer output, int vocab, int cols) =>
@@ -209,8 +228,10 @@ public sealed class GpuBackend : CheckedBackend
     protected override void EmbeddingBackwardCore(int[] ids, DeviceBuffer dout, DeviceBuffer dtable, int vocab, int cols) =>
         EmbeddingGpu.Backward(Kernels, ids, V(dout, "embedding_backward", "dout"), V(dtable, "embedding_backward", "dtable"), cols);
 
-    protected override float CrossEntropyCore(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows, int vocab, int ignoreIndex, float scale) =>
-        CrossEntropyGpu.Forward(Kernels, V(logits, "cross_entropy", "logits"), targets, dlogits is null ? null : V(dlogits, "cross_entropy", "dlogits"), rows, vocab, ignoreIndex, scale);
+    protected override float CrossEntropyCore(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows,
+        int vocab, int ignoreIndex, float scale) =>
+        CrossEntropyGpu.Forward(Kernels, V(logits, "cross_entropy", "logits"), targets,
+            dlogits is null ? null : V(dlogits, "cross_entropy", "dlogits"), rows, vocab, ignoreIndex, scale);
 
     protected override void SumCore(DeviceBuffer x, DeviceBuffer output) =>
         ReduceGpu.Sum(Kernels, V(x, "sum", "x"), V(output, "sum", "out"));
@@ -228,11 +249,14 @@ public sealed class GpuBackend : CheckedBackend
     protected override void SumOfSquaresIntoCore(DeviceBuffer x, DeviceBuffer sums, int index) =>
         ReduceGpu.Sum(Kernels, V(x, "sum_of_squares_into", "x"), V(sums, "sum_of_squares_into", "sums").SubView(index, 1), square: true);
 
-    protected override void AdamWCore(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, float lr, float beta1, float beta2,
+    protected override void AdamWCore(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, float lr,
+        float beta1, float beta2,
         float eps, float weightDecay, int step) =>
-        AdamWGpu.Step(Kernels, V(param, "adamw", "param"), V(grad, "adamw", "grad"), V(m, "adamw", "m"), V(v, "adamw", "v"), lr, beta1, beta2, eps, weightDecay, step);
+        AdamWGpu.Step(Kernels, V(param, "adamw", "param"), V(grad, "adamw", "grad"), V(m, "adamw", "m"),
+            V(v, "adamw", "v"), lr, beta1, beta2, eps, weightDecay, step);
 
-    protected override void GaeCore(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask, DeviceBuffer advantages, DeviceBuffer returns,
+    protected override void GaeCore(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask,
+        DeviceBuffer advantages, DeviceBuffer returns,
         int batch, int steps, float gamma, float lambda)
     {
         const string op = "gae";
@@ -243,34 +267,43 @@ public sealed class GpuBackend : CheckedBackend
     protected override void MaskedWhitenCore(DeviceBuffer x, DeviceBuffer mask) =>
         RlGpu.MaskedWhiten(Kernels, V(x, "whiten", "x"), V(mask, "whiten", "mask"));
 
-    protected override void GroupAdvantagesCore(DeviceBuffer scores, DeviceBuffer advantages, int groupSize, GroupKind kind, float epsilon) =>
-        RlGpu.GroupAdvantages(Kernels, V(scores, "group_advantages", "scores"), V(advantages, "group_advantages", "advantages"), groupSize, kind, epsilon);
+    protected override void GroupAdvantagesCore(DeviceBuffer scores, DeviceBuffer advantages, int groupSize,
+        GroupKind kind, float epsilon) =>
+        RlGpu.GroupAdvantages(Kernels, V(scores, "group_advantages", "scores"),
+            V(advantages, "group_advantages", "advantages"), groupSize, kind, epsilon);
 
-    protected override void ClippedSurrogateCore(DeviceBuffer logp, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer loss, DeviceBuffer grad,
+    protected override void ClippedSurrogateCore(DeviceBuffer logp, DeviceBuffer oldLogp, DeviceBuffer advantages,
+        DeviceBuffer loss, DeviceBuffer grad,
         DeviceBuffer clipped, DeviceBuffer approxKl, float clipLow, float clipHigh, float dualClip)
     {
         const string op = "policy_loss";
-        RlGpu.ClippedSurrogate(Kernels, V(logp, op, "logp"), V(oldLogp, op, "oldLogp"), V(advantages, op, "advantages"), V(loss, op, "loss"), V(grad, op, "grad"),
+        RlGpu.ClippedSurrogate(Kernels, V(logp, op, "logp"), V(oldLogp, op, "oldLogp"),
+            V(advantages, op, "advantages"), V(loss, op, "loss"), V(grad, op, "grad"),
             V(clipped, op, "clipped"), V(approxKl, op, "approxKl"), clipLow, clipHigh, dualClip);
     }
 
     protected override void KlCore(DeviceBuffer logp, DeviceBuffer refLogp, DeviceBuffer kl, DeviceBuffer? grad, KlKind kind) =>
-        RlGpu.Kl(Kernels, V(logp, "kl", "logp"), V(refLogp, "kl", "refLogp"), V(kl, "kl", "kl"), grad is null ? null : V(grad, "kl", "grad"), kind);
+        RlGpu.Kl(Kernels, V(logp, "kl", "logp"), V(refLogp, "kl", "refLogp"), V(kl, "kl", "kl"),
+            grad is null ? null : V(grad, "kl", "grad"), kind);
 
     protected override void EntropyCore(DeviceBuffer logits, DeviceBuffer entropy, int rows, int vocab, float temperature) =>
         RlGpu.Entropy(Kernels, V(logits, "entropy", "logits"), V(entropy, "entropy", "entropy"), rows, vocab, temperature);
 
-    protected override void EntropyBackwardCore(DeviceBuffer logits, DeviceBuffer dEntropy, DeviceBuffer dlogits, int rows, int vocab, float temperature)
+    protected override void EntropyBackwardCore(DeviceBuffer logits, DeviceBuffer dEntropy, DeviceBuffer dlogits,
+        int rows, int vocab, float temperature)
     {
         const string op = "entropy_backward";
-        RlGpu.EntropyBackward(Kernels, V(logits, op, "logits"), V(dEntropy, op, "dEntropy"), V(dlogits, op, "dlogits"), rows, vocab, temperature);
+        RlGpu.EntropyBackward(Kernels, V(logits, op, "logits"), V(dEntropy, op, "dEntropy"), V(dlogits, op, "dlogits"),
+            rows, vocab, temperature);
     }
 
-    protected override void FusedPolicyLossCore(DeviceBuffer logits, int[] ids, DeviceBuffer oldLogp, DeviceBuffer advantages, DeviceBuffer weights,
+    protected override void FusedPolicyLossCore(DeviceBuffer logits, int[] ids, DeviceBuffer oldLogp,
+        DeviceBuffer advantages, DeviceBuffer weights,
         DeviceBuffer? refLogp, DeviceBuffer dlogits, DeviceBuffer stats, int rows, int vocab, FusedPolicyParams p)
     {
         const string op = "fused_policy_loss";
-        RlGpu.FusedPolicyLoss(Kernels, V(logits, op, "logits"), ids, V(oldLogp, op, "oldLogp"), V(advantages, op, "advantages"), V(weights, op, "weights"),
+        RlGpu.FusedPolicyLoss(Kernels, V(logits, op, "logits"), ids, V(oldLogp, op, "oldLogp"),
+            V(advantages, op, "advantages"), V(weights, op, "weights"),
             refLogp is null ? null : V(refLogp, op, "refLogp"), V(dlogits, op, "dlogits"), V(stats, op, "stats"), rows, vocab, p);
     }
 

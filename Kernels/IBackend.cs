@@ -44,7 +44,8 @@ public interface IBackend : IDisposable
 
     // ---- row-wise -----------------------------------------------------------------------------
     /// <summary>x,out [R,C]; weight,bias [C]; mean,rstd [R] saved for the backward.</summary>
-    void LayerNorm(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer bias, DeviceBuffer output, DeviceBuffer mean, DeviceBuffer rstd, int rows, int cols, float eps);
+    void LayerNorm(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer bias, DeviceBuffer output, DeviceBuffer mean,
+        DeviceBuffer rstd, int rows, int cols, float eps);
     void LayerNormBackward(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer mean, DeviceBuffer rstd, DeviceBuffer dout,
         DeviceBuffer dx, DeviceBuffer dweight, DeviceBuffer dbias, int rows, int cols);
     /// <summary>x,out [R,C]; weight [C]; rstd [R] saved for the backward.</summary>
@@ -93,7 +94,8 @@ public interface IBackend : IDisposable
     /// dlogits = scale·(softmax − onehot)/count (zero on ignored rows), with no [N,V] temporary.
     /// dlogits may be the logits buffer itself.
     /// </summary>
-    float CrossEntropy(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows, int vocab, int ignoreIndex = -1, float scale = 1f);
+    float CrossEntropy(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows, int vocab,
+        int ignoreIndex = -1, float scale = 1f);
 
     // ---- reductions ---------------------------------------------------------------------------
     void Sum(DeviceBuffer x, DeviceBuffer output);                                 // output[1] = Σx

@@ -151,7 +151,10 @@ public static class Validate
         Check.Ids(op, ids, rows, vocab, allowIgnore: false);
         Vector(op, "oldLogp", oldLogp, rows); Vector(op, "advantages", adv, rows); Vector(op, "weights", weights, rows);
         if (refLogp is not null) Vector(op, "refLogp", refLogp, rows);
-        if ((refLogp is not null) != (p.HasRef != 0)) throw new ShapeException(op, "refLogp", p.HasRef != 0 ? "a reference log-prob buffer" : "none (HasRef = 0)", refLogp is null ? "none" : "a buffer");
+        if ((refLogp is not null) != (p.HasRef != 0))
+            throw new ShapeException(op, "refLogp",
+                p.HasRef != 0 ? "a reference log-prob buffer" : "none (HasRef = 0)",
+                refLogp is null ? "none" : "a buffer");
         Check.Length(op, "dlogits", dlogits, rows * vocab, S(rows, vocab));
         Check.Length(op, "stats", stats, rows * RL.FusedStats.Count, S(rows, RL.FusedStats.Count));
         Clip(op, p.ClipLow, p.ClipHigh, p.DualClip);
@@ -161,7 +164,8 @@ public static class Validate
         DeviceBuffer clipped, DeviceBuffer approxKl, float clipLow, float clipHigh, float dualClip)
     {
         const string op = "policy_loss";
-        foreach (var (name, b) in new[] { ("oldLogp", oldLogp), ("advantages", adv), ("loss", loss), ("grad", grad), ("clipped", clipped), ("approxKl", approxKl) })
+        foreach (var (name, b) in new[] { ("oldLogp", oldLogp), ("advantages", adv), ("loss", loss), ("grad", grad),
+            ("clipped", clipped), ("approxKl", approxKl) })
             SameLength(op, logp, b, "logp", name);
         Clip(op, clipLow, clipHigh, dualClip);
     }

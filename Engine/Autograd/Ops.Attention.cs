@@ -15,7 +15,8 @@ public static partial class Ops
         SameBackend(op, q, k); SameBackend(op, q, v);
         Rank(op, "q", q, 3, "[B, T, Hq·D]");
         if (qHeads <= 0 || kvHeads <= 0 || qHeads % kvHeads != 0)
-            throw new ShapeException(op, "heads", "positive query heads, a multiple of the kv heads", $"{qHeads} query / {kvHeads} kv heads");
+            throw new ShapeException(op, "heads", "positive query heads, a multiple of the kv heads",
+                $"{qHeads} query / {kvHeads} kv heads");
         int B = q.Shape[0], T = q.Shape[1];
         if (q.Shape[2] % qHeads != 0) throw new ShapeException(op, "q", $"last dimension a multiple of {qHeads} heads", S(q.Shape));
         int D = q.Shape[2] / qHeads;
@@ -41,7 +42,8 @@ public static partial class Ops
     {
         const string op = "rope";
         Rank(op, "x", x, 3, "[B, T, H·D]");
-        if (heads <= 0 || x.Shape[2] % heads != 0) throw new ShapeException(op, "x", $"last dimension a multiple of {heads} heads", S(x.Shape));
+        if (heads <= 0 || x.Shape[2] % heads != 0)
+            throw new ShapeException(op, "x", $"last dimension a multiple of {heads} heads", S(x.Shape));
         int B = x.Shape[0], T = x.Shape[1], D = x.Shape[2] / heads;
         positions = positions is null ? SequencePositions(B, T) : (int[])positions.Clone();
         var be = x.Backend;
@@ -86,7 +88,9 @@ public static partial class Ops
     {
         const string op = "cross_entropy";
         int rows = Rows(logits), V = Cols(logits);
-        if (targets.Length != rows) throw new ShapeException(op, "targets", $"{rows} targets (one per row of {S(logits.Shape)})", $"{targets.Length} targets");
+        if (targets.Length != rows)
+            throw new ShapeException(op, "targets", $"{rows} targets (one per row of {S(logits.Shape)})",
+                $"{targets.Length} targets");
         var be = logits.Backend;
         bool track = GradMode.Enabled && logits.RequiresGrad;
         var dlogits = track ? New(logits, logits.Size) : null;

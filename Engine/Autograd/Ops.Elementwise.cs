@@ -23,7 +23,8 @@ public static partial class Ops
         var y = New(a, a.Size);
         be.Mul(a.Data, b.Data, y);
         return Tensor.Result(y, a.Shape, "mul", [a, b], self => () =>
-            be.MulBackward(a.Data, b.Data, self.Grad!.Data, a.RequiresGrad ? a.GradBuffer() : null, b.RequiresGrad ? b.GradBuffer() : null));
+            be.MulBackward(a.Data, b.Data, self.Grad!.Data, a.RequiresGrad ? a.GradBuffer() : null,
+                b.RequiresGrad ? b.GradBuffer() : null));
     }
 
     public static Tensor Scale(Tensor x, float alpha)
@@ -38,7 +39,8 @@ public static partial class Ops
     public static Tensor AddBias(Tensor x, Tensor bias)
     {
         SameBackend("bias_add", x, bias);
-        if (bias.Shape.Length != 1 || bias.Shape[0] != Cols(x)) throw new Kernels.ShapeException("bias_add", "bias", $"[{Cols(x)}]", S(bias.Shape));
+        if (bias.Shape.Length != 1 || bias.Shape[0] != Cols(x))
+            throw new Kernels.ShapeException("bias_add", "bias", $"[{Cols(x)}]", S(bias.Shape));
         var be = x.Backend;
         int rows = Rows(x), cols = Cols(x);
         var y = New(x, x.Size);

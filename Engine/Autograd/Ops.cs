@@ -54,7 +54,9 @@ public static partial class Ops
         int m = transA ? a.Shape[1] : a.Shape[0], k = transA ? a.Shape[0] : a.Shape[1];
         int kb = transB ? b.Shape[1] : b.Shape[0], n = transB ? b.Shape[0] : b.Shape[1];
         if (k != kb)
-            throw new ShapeException(op, "b", transB ? $"[N, {k}] (inner dims of a {S(a.Shape)})" : $"[{k}, N] (inner dims of a {S(a.Shape)})", S(b.Shape));
+            throw new ShapeException(op, "b",
+                transB ? $"[N, {k}] (inner dims of a {S(a.Shape)})" : $"[{k}, N] (inner dims of a {S(a.Shape)})",
+                S(b.Shape));
         var be = a.Backend;
         var c = New(a, m * n);
         be.MatMul(a.Data, b.Data, c, m, n, k, transA, transB);

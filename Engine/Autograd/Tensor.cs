@@ -61,7 +61,8 @@ public sealed class Tensor
     {
         var t = Zeros(backend, shape);
         if (values.Length != t.Size)
-            throw new ShapeException("from_array", "values", $"{t.Size} values for shape {ShapeException.Format(shape)}", $"{values.Length} values");
+            throw new ShapeException("from_array", "values",
+                $"{t.Size} values for shape {ShapeException.Format(shape)}", $"{values.Length} values");
         t.Data.CopyFrom(values);
         return t;
     }
@@ -75,7 +76,8 @@ public sealed class Tensor
     {
         var t = new Tensor(backend, backend.Allocate(Count(shape)), (int[])shape.Clone(), true, "leaf", [], null);
         if (values.Length != t.Size)
-            throw new ShapeException("parameter", "values", $"{t.Size} values for shape {ShapeException.Format(shape)}", $"{values.Length} values");
+            throw new ShapeException("parameter", "values",
+                $"{t.Size} values for shape {ShapeException.Format(shape)}", $"{values.Length} values");
         t.Data.CopyFrom(values);
         return t;
     }
@@ -144,7 +146,8 @@ public sealed class Tensor
     public void Backward(Tensor? gradient = null)
     {
         if (!RequiresGrad)
-            throw new InvalidOperationException($"backward: {this} does not require grad (no parameter reaches it, or it was computed under NoGrad)");
+            throw new InvalidOperationException($"backward: {this} does not require grad (no parameter reaches it, " +
+                $"or it was computed under NoGrad)");
         if (gradient is null && Size != 1)
             throw new ShapeException("backward", "tensor", "a one-element loss (or pass a gradient)", ShapeException.Format(Shape));
         if (gradient is not null && !gradient.Shape.SequenceEqual(Shape))

@@ -41,7 +41,8 @@ public static class Checkpoint
                     (m.Param.Name + ".exp_avg", m.Param.Shape, m.M.ToArray()),
                     (m.Param.Name + ".exp_avg_sq", m.Param.Shape, m.V.ToArray()),
                 });
-                SafeTensors.Write(Path.Combine(tmp, "optimizer.safetensors"), moments, new Dictionary<string, string> { ["step"] = optimizer.Step.ToString() });
+                SafeTensors.Write(Path.Combine(tmp, "optimizer.safetensors"), moments, new Dictionary<string,
+                    string> { ["step"] = optimizer.Step.ToString() });
             }
             if (trainerState is not null)
                 File.WriteAllText(Path.Combine(tmp, "trainer_state.json"), trainerState.Text(indented: true));
@@ -114,7 +115,8 @@ public static class Checkpoint
         // A Hugging Face GPT-2 folder has its own tokenizer.json (not ours): the GPT-2 BPE is the same vocabulary.
         ITokenizer tokenizer = IsEngineTokenizer(tokPath) ? Tokenizer.Load(tokPath)
             : cfg.VocabSize == 50257 ? new Gpt2Tokenizer()
-            : throw new InvalidDataException($"checkpoint: {dir} has no engine tokenizer.json and vocab_size {cfg.VocabSize} is not GPT-2's");
+            : throw new InvalidDataException($"checkpoint: {dir} has no engine tokenizer.json and vocab_size " +
+                $"{cfg.VocabSize} is not GPT-2's");
         if (tokenizer.VocabSize > cfg.VocabSize)
             throw new InvalidDataException($"checkpoint: the tokenizer has {tokenizer.VocabSize} ids but the model only {cfg.VocabSize}");
         return (model, tokenizer);
@@ -147,7 +149,9 @@ public static class Checkpoint
                 throw new InvalidDataException($"checkpoint: tensor '{name}' is missing from model.safetensors");
             }
             if (!entry.Shape.SequenceEqual(param.Shape))
-                throw new InvalidDataException($"checkpoint: tensor '{name}' has shape {ShapeException.Format(entry.Shape)} but config.json implies {ShapeException.Format(param.Shape)}");
+                throw new InvalidDataException($"checkpoint: tensor '{name}' has shape " +
+                    $"{ShapeException.Format(entry.Shape)} but config.json implies " +
+                    $"{ShapeException.Format(param.Shape)}");
             param.Data.CopyFrom(entry.Data);
         }
         return model;
@@ -212,12 +216,14 @@ public static class Checkpoint
     public static JsonObject ResumeState(string dir, string verb)
     {
         if (!Directory.Exists(dir)) throw new ArgumentException($"--resume {dir}: no such folder");
-        var state = LoadTrainerState(dir) ?? throw new ArgumentException($"--resume {dir}: no trainer_state.json (not a training checkpoint)");
+        var state = LoadTrainerState(dir)
+            ?? throw new ArgumentException($"--resume {dir}: no trainer_state.json (not a training checkpoint)");
         string? kind = state["kind"]?.GetValue<string>();
         if (kind != verb)
             throw new ArgumentException($"--resume {dir}: a checkpoint of `engine {kind ?? "?"}`, not of `engine {verb}`; " +
                                         $"to start a new {verb} run from its weights use --checkpoint {dir}");
-        if (state["step"] is null || state["rng"] is null) throw new ArgumentException($"--resume {dir}: trainer_state.json lacks step or rng");
+        if (state["step"] is null || state["rng"] is null)
+            throw new ArgumentException($"--resume {dir}: trainer_state.json lacks step or rng");
         return state;
     }
 

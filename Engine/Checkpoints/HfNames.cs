@@ -8,7 +8,8 @@ namespace Engine.Checkpoints;
 static class HfNames
 {
     /// <summary>Our (name, [out,in] data) → GPT-2's tensors. q, k, v of a layer fuse into c_attn.</summary>
-    public static IEnumerable<(string Name, int[] Shape, float[] Data)> ToGpt2(IReadOnlyDictionary<string, (int[] Shape, float[] Data)> ours, int layers)
+    public static IEnumerable<(string Name, int[] Shape, float[] Data)> ToGpt2(IReadOnlyDictionary<string,
+        (int[] Shape, float[] Data)> ours, int layers)
     {
         foreach (var (name, (shape, data)) in ours)
         {
@@ -23,7 +24,8 @@ static class HfNames
             int C = qs[1];
             float[] fused = [.. q, .. k, .. v];                                   // [3C, C] as (out, in)
             yield return ($"transformer.h.{i}.attn.c_attn.weight", [C, 3 * C], Transpose(fused, 3 * C, C));
-            yield return ($"transformer.h.{i}.attn.c_attn.bias", [3 * C], [.. ours[p + "q_proj.bias"].Data, .. ours[p + "k_proj.bias"].Data, .. ours[p + "v_proj.bias"].Data]);
+            yield return ($"transformer.h.{i}.attn.c_attn.bias", [3 * C],
+                [.. ours[p + "q_proj.bias"].Data, .. ours[p + "k_proj.bias"].Data, .. ours[p + "v_proj.bias"].Data]);
         }
     }
 
@@ -55,7 +57,9 @@ static class HfNames
             ours[p + "v_proj.weight"] = new([n, C], fused[(2 * n * C)..]);
             if (byName.TryGetValue(h + "bias", out var b))
             {
-                if (b.Data.Length != 3 * n) throw new InvalidDataException($"checkpoint: tensor '{h}bias' has shape [{string.Join(", ", b.Shape)}], expected [{3 * n}]");
+                if (b.Data.Length != 3 * n)
+                    throw new InvalidDataException($"checkpoint: tensor '{h}bias' has shape " +
+                        $"[{string.Join(", ", b.Shape)}], expected [{3 * n}]");
                 ours[p + "q_proj.bias"] = new([n], b.Data[..n]);
                 ours[p + "k_proj.bias"] = new([n], b.Data[n..(2 * n)]);
                 ours[p + "v_proj.bias"] = new([n], b.Data[(2 * n)..]);
@@ -77,7 +81,8 @@ static class HfNames
     [
         ("model.embed_tokens.weight", "transformer.wte.weight"), ("model.embed_positions.weight", "transformer.wpe.weight"),
         ("model.norm.weight", "transformer.ln_f.weight"), ("model.norm.bias", "transformer.ln_f.bias"),
-        ("lm_head.weight", "lm_head.weight"), ("v_head.summary.weight", "v_head.summary.weight"), ("v_head.summary.bias", "v_head.summary.bias"),
+        ("lm_head.weight", "lm_head.weight"), ("v_head.summary.weight", "v_head.summary.weight"),
+            ("v_head.summary.bias", "v_head.summary.bias"),
     ];
 
     static (string Name, bool Conv1d) Gpt2Name(string ours)

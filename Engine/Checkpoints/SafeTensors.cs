@@ -15,7 +15,8 @@ public static class SafeTensors
 {
     public sealed record Entry(int[] Shape, float[] Data);
 
-    public static void Write(string path, IEnumerable<(string Name, int[] Shape, float[] Data)> tensors, IDictionary<string, string>? metadata = null)
+    public static void Write(string path, IEnumerable<(string Name, int[] Shape, float[] Data)> tensors,
+        IDictionary<string, string>? metadata = null)
     {
         var header = new JsonObject();
         var meta = new JsonObject { ["format"] = "pt" };
@@ -26,7 +27,9 @@ public static class SafeTensors
         foreach (var (name, shape, data) in list)
         {
             long count = shape.Aggregate(1L, (a, b) => a * b);
-            if (count != data.Length) throw new ArgumentException($"safetensors: tensor '{name}' has {data.Length} values for shape {string.Join("x", shape)}");
+            if (count != data.Length)
+                throw new ArgumentException($"safetensors: tensor '{name}' has {data.Length} values for shape " +
+                    $"{string.Join("x", shape)}");
             header[name] = new JsonObject
             {
                 ["dtype"] = "F32",
@@ -56,12 +59,15 @@ public static class SafeTensors
         if (!File.Exists(path)) throw new InvalidDataException($"safetensors: {path}: no such file");
         byte[] file = File.ReadAllBytes(path);
         string where = $"safetensors: {Path.GetFileName(path)}";
-        if (file.Length < 8) throw new InvalidDataException($"{where}: truncated file ({file.Length} bytes; the 8-byte header length is missing)");
+        if (file.Length < 8)
+            throw new InvalidDataException($"{where}: truncated file ({file.Length} bytes; the 8-byte header length " +
+                $"is missing)");
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(file);
         if (headerLength > (ulong)(file.Length - 8))
             throw new InvalidDataException($"{where}: header length {headerLength} is larger than the file ({file.Length} bytes)");
         JsonObject header;
-        try { header = JsonNode.Parse(Encoding.UTF8.GetString(file, 8, (int)headerLength)) as JsonObject ?? throw new InvalidDataException($"{where}: the header is not a JSON object"); }
+        try { header = JsonNode.Parse(Encoding.UTF8.GetString(file, 8, (int)headerLength)) as JsonObject
+            ?? throw new InvalidDataException($"{where}: the header is not a JSON object"); }
         catch (JsonException e) { throw new InvalidDataException($"{where}: the header is not valid JSON ({e.Message})"); }
 
         long dataStart = 8 + (long)headerLength, dataLength = file.Length - dataStart;
@@ -75,17 +81,21 @@ public static class SafeTensors
             int size = dtype switch
             {
                 "F32" => 4, "F16" or "BF16" => 2,
-                _ => throw new InvalidDataException($"{where}: tensor '{name}' has unknown or unsupported dtype '{dtype}' (F32, F16, BF16 are read)"),
+                _ => throw new InvalidDataException($"{where}: tensor '{name}' has unknown or unsupported dtype " +
+                    $"'{dtype}' (F32, F16, BF16 are read)"),
             };
-            int[] shape = t["shape"]?.AsArray().Select(d => d!.GetValue<int>()).ToArray() ?? throw new InvalidDataException($"{where}: tensor '{name}' has no shape");
+            int[] shape = t["shape"]?.AsArray().Select(d => d!.GetValue<int>()).ToArray()
+                ?? throw new InvalidDataException($"{where}: tensor '{name}' has no shape");
             var offsets = t["data_offsets"]?.AsArray().Select(d => d!.GetValue<long>()).ToArray();
             if (offsets is not { Length: 2 }) throw new InvalidDataException($"{where}: tensor '{name}' needs data_offsets [begin, end]");
             long begin = offsets[0], end = offsets[1];
             if (begin < 0 || end < begin || end > dataLength)
-                throw new InvalidDataException($"{where}: tensor '{name}' data_offsets [{begin}, {end}] are out of range of the {dataLength} data bytes (truncated file?)");
+                throw new InvalidDataException($"{where}: tensor '{name}' data_offsets [{begin}, {end}] are out of " +
+                    $"range of the {dataLength} data bytes (truncated file?)");
             long count = shape.Aggregate(1L, (a, b) => a * b);
             if (shape.Any(d => d < 0) || count * size != end - begin)
-                throw new InvalidDataException($"{where}: tensor '{name}' has shape [{string.Join(", ", shape)}] ({count * size} bytes of {dtype}) but data_offsets span {end - begin} bytes");
+                throw new InvalidDataException($"{where}: tensor '{name}' has shape [{string.Join(", ", shape)}] " +
+                    $"({count * size} bytes of {dtype}) but data_offsets span {end - begin} bytes");
             spans.Add((name, begin, end));
             var data = new float[count];
             var src = file.AsSpan((int)(dataStart + begin), (int)(end - begin));
@@ -94,14 +104,16 @@ public static class SafeTensors
                 {
                     "F32" => BinaryPrimitives.ReadSingleLittleEndian(src[(int)(4 * i)..]),
                     "F16" => (float)BinaryPrimitives.ReadHalfLittleEndian(src[(int)(2 * i)..]),
-                    _ => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(src[(int)(2 * i)..]) << 16),   // bf16: the top half of a float32
+                    // bf16: the top half of a float32
+                    _ => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(src[(int)(2 * i)..]) << 16),
                 };
             result[name] = new Entry(shape, data);
         }
         spans.Sort((a, b) => a.Begin.CompareTo(b.Begin));
         for (int i = 1; i < spans.Count; i++)
             if (spans[i].Begin < spans[i - 1].End)
-                throw new InvalidDataException($"{where}: tensors '{spans[i - 1].Name}' and '{spans[i].Name}' have overlapping data_offsets");
+                throw new InvalidDataException($"{where}: tensors '{spans[i - 1].Name}' and '{spans[i].Name}' have " +
+                    $"overlapping data_offsets");
         return result;
     }
 }

@@ -12,7 +12,8 @@ using Spectre.Console;
 
 namespace Engine.Cli;
 
-[Verb("demo", HelpText = "The whole R1-Zero story on the CPU: tiny model → brief SFT (a weak base) → eval → GRPO with verifiable rewards → eval.")]
+[Verb("demo", HelpText = "The whole R1-Zero story on the CPU: tiny model → brief SFT (a weak base) → eval → GRPO " +
+    "with verifiable rewards → eval.")]
 sealed class DemoOptions : CommonOptions, IRunOptions
 {
     [Option("task", Default = "arithmetic", HelpText = "arithmetic | countdown.")]
@@ -23,7 +24,9 @@ sealed class DemoOptions : CommonOptions, IRunOptions
     public bool Overwrite { get; set; }
     [Option("sft-steps", Default = 600, HelpText = "At most this many SFT steps for the weak base.")]
     public int SftSteps { get; set; }
-    [Option("base-target", Default = 0.3f, HelpText = "SFT stops once greedy pass@1 on 100 training problems reaches this (a weak base, whatever the seed).")]
+    [Option("base-target", Default = 0.3f,
+        HelpText = "SFT stops once greedy pass@1 on 100 training problems reaches this (a weak base, whatever the " +
+        "seed).")]
     public float BaseTarget { get; set; }
     [Option("grpo-steps", Default = 300, HelpText = "GRPO steps.")]
     public int GrpoSteps { get; set; }
@@ -46,7 +49,8 @@ static class DemoCommand
 
     public static int Run(DemoOptions o)
     {
-        if (o.SftSteps < 1 || o.GrpoSteps < 1 || o.EvalN < 1) throw new ArgumentException("demo: --sft-steps, --grpo-steps and --eval-n must be >= 1");
+        if (o.SftSteps < 1 || o.GrpoSteps < 1 || o.EvalN < 1)
+            throw new ArgumentException("demo: --sft-steps, --grpo-steps and --eval-n must be >= 1");
         var clock = Stopwatch.StartNew();
         var task = ReasoningTasks.Create(o.Task);
         string outDir = RunDirs.Fresh("demo", o.Out, o.Overwrite);
@@ -56,12 +60,15 @@ static class DemoCommand
         var model = new Transformer(cfg, backend, o.Seed);
         var train = task.Generate("train", 20000, o.Seed);
         var test = task.Generate("test", o.EvalN, o.Seed);
-        Console.WriteLine($"demo: task {task.Name}, seed {o.Seed}; tiny GPT-2 ({model.ParameterCount:N0} parameters), char tokenizer, on {backend.Name}");
-        Console.WriteLine("demo: stages — 1 SFT a weak base on worked solutions, 2 evaluate, 3 GRPO with verifiable rewards, 4 evaluate again (about 3–4 minutes on 2 cores; more with --device ilgpu-cpu)");
+        Console.WriteLine($"demo: task {task.Name}, seed {o.Seed}; tiny GPT-2 " +
+            $"({model.ParameterCount:N0} parameters), char tokenizer, on {backend.Name}");
+        Console.WriteLine("demo: stages — 1 SFT a weak base on worked solutions, 2 evaluate, 3 GRPO with verifiable " +
+            "rewards, 4 evaluate again (about 3–4 minutes on 2 cores; more with --device ilgpu-cpu)");
 
         // 1. SFT on worked solutions in chunks of 25 steps, stopping as soon as greedy pass@1 on
         //    training problems reaches the target: the base knows the format but not yet the skill.
-        Console.WriteLine($"\n[1/4] SFT on worked solutions until greedy pass@1 on training problems reaches {o.BaseTarget:P0} (at most {o.SftSteps} steps)");
+        Console.WriteLine($"\n[1/4] SFT on worked solutions until greedy pass@1 on training problems reaches " +
+            $"{o.BaseTarget:P0} (at most {o.SftSteps} steps)");
         var sftData = new SftData(train.Select(p => (p.Prompt, p.Completion ?? $"<answer>{p.Answer}</answer>")), tokenizer, Context);
         var sftOpt = RlCommands.NewOptimizer(model, 0.1f);
         var sftRng = new Rng(o.Seed);
@@ -89,11 +96,13 @@ static class DemoCommand
         var grpoOut = Path.Combine(outDir, "grpo");
         var options = new GrpoOptions
         {
-            Steps = o.GrpoSteps, Prompts = o.Prompts, GroupSize = 8, MaxNewTokens = MaxNew, Temperature = o.Temperature, Lr = o.GrpoLr, Warmup = o.GrpoWarmup,
+            Steps = o.GrpoSteps, Prompts = o.Prompts, GroupSize = 8, MaxNewTokens = MaxNew,
+                Temperature = o.Temperature, Lr = o.GrpoLr, Warmup = o.GrpoWarmup,
             Seed = o.Seed, Out = grpoOut, LogEvery = 10, Aggregation = LossAggregation.TokenMean,
         };
         var rewards = RewardSet.Parse("accuracy:1,format:0.1", task, MaxNew);
-        var trainer = new GrpoTrainer(model, null, tokenizer, task, train, rewards, RlCommands.NewOptimizer(model, 0f), new Rng(o.Seed + 1), options);
+        var trainer = new GrpoTrainer(model, null, tokenizer, task, train, rewards, RlCommands.NewOptimizer(model, 0f),
+            new Rng(o.Seed + 1), options);
         var rows = trainer.Train(0);
         Curves.Save(Path.Combine(grpoOut, "reward.png"), $"GRPO on {task.Name} (seed {o.Seed})", rows, ["reward/mean"]);
         Curves.Save(Path.Combine(grpoOut, "accuracy.png"), $"GRPO on {task.Name} (seed {o.Seed})", rows, ["accuracy", "format_rate"]);
@@ -104,14 +113,17 @@ static class DemoCommand
         double seconds = clock.Elapsed.TotalSeconds;
 
         var table = new Table().AddColumns("", "pass@1", $"pass@{K}", $"maj@{K}", "format", "mean length");
-        table.AddRow("SFT base", $"{before.Pass1:P1}", $"{before.PassK:P1}", $"{before.MajK:P1}", $"{before.FormatRate:P1}", $"{before.MeanLength:F1}");
-        table.AddRow("after GRPO", $"{after.Pass1:P1}", $"{after.PassK:P1}", $"{after.MajK:P1}", $"{after.FormatRate:P1}", $"{after.MeanLength:F1}");
+        table.AddRow("SFT base", $"{before.Pass1:P1}", $"{before.PassK:P1}", $"{before.MajK:P1}",
+            $"{before.FormatRate:P1}", $"{before.MeanLength:F1}");
+        table.AddRow("after GRPO", $"{after.Pass1:P1}", $"{after.PassK:P1}", $"{after.MajK:P1}",
+            $"{after.FormatRate:P1}", $"{after.MeanLength:F1}");
         AnsiConsole.Write(table);
         RunFolder.WriteSummary(outDir, new Dictionary<string, object>
         {
             ["before"] = before, ["after"] = after, ["seconds"] = Math.Round(seconds, 1), ["warnings"] = trainer.Warnings,
         });
-        Console.WriteLine($"demo: {seconds / 60:F1} minutes; curves in {grpoOut}/reward.png and accuracy.png, summary in {Path.Combine(outDir, "summary.json")}");
+        Console.WriteLine($"demo: {seconds / 60:F1} minutes; curves in {grpoOut}/reward.png and accuracy.png, " +
+            $"summary in {Path.Combine(outDir, "summary.json")}");
         return 0;
     }
 }

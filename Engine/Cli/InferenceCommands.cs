@@ -32,7 +32,9 @@ sealed class SampleOptions : CheckpointOptions
 [Verb("eval", HelpText = "Held-out loss and perplexity of a checkpoint on a text file or a prompt/completion JSONL.")]
 sealed class EvalOptions : CheckpointOptions
 {
-    [Option("data", HelpText = "Loss mode: a .txt file (next-token loss on all of it) or a .jsonl of {\"prompt\",\"completion\"} (completion tokens only). Task mode: a .jsonl of {\"prompt\",\"answer\"} problems.")]
+    [Option("data", HelpText = "Loss mode: a .txt file (next-token loss on all of it) or a .jsonl of " +
+        "{\"prompt\",\"completion\"} (completion tokens only). Task mode: a .jsonl of {\"prompt\",\"answer\"} " +
+        "problems.")]
     public string? Data { get; set; }
     [Option("task", HelpText = "Task mode: arithmetic | countdown — pass@1, pass@k, maj@k on the held-out split (or on --data).")]
     public string? Task { get; set; }

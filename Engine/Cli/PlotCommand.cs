@@ -25,7 +25,8 @@ static class PlotCommand
     {
         var runs = o.Runs.ToList();
         var labels = o.Labels.ToList();
-        if (labels.Count != 0 && labels.Count != runs.Count) throw new ArgumentException($"plot: {labels.Count} labels for {runs.Count} runs");
+        if (labels.Count != 0 && labels.Count != runs.Count)
+            throw new ArgumentException($"plot: {labels.Count} labels for {runs.Count} runs");
         var series = new List<(string Label, IReadOnlyList<Dictionary<string, object>> Rows)>();
         for (int i = 0; i < runs.Count; i++)
         {

@@ -17,7 +17,8 @@ sealed class PpoCliOptions : ModelOptions, IRunOptions
     public string? RewardModel { get; set; }
     [Option("rewards", Default = "accuracy:1,format:0.1", HelpText = "Verifiable rewards when no --reward-model is given.")]
     public string Rewards { get; set; } = "accuracy:1,format:0.1";
-    [Option("critic", HelpText = "Critic initialisation: a checkpoint (e.g. the reward model). Default: the policy with a fresh value head.")]
+    [Option("critic", HelpText = "Critic initialisation: a checkpoint (e.g. the reward model). Default: the policy " +
+        "with a fresh value head.")]
     public string? Critic { get; set; }
     [Option("out", HelpText = "Run folder. Default: a new runs/ppo, runs/ppo-2, ... (with --resume: the checkpoint's run folder).")]
     public string? Out { get; set; }
@@ -75,7 +76,8 @@ static class PpoCommand
     public static int Run(PpoCliOptions o)
     {
         if (o.Steps < 1 || o.Prompts < 2 || o.PpoEpochs < 1 || o.MiniBatches < 1 || o.MaxNewTokens < 1 || o.LogEvery < 1)
-            throw new ArgumentException("ppo: --steps, --ppo-epochs, --minibatches, --max-new-tokens, --log-every must be >= 1 and --prompts >= 2");
+            throw new ArgumentException("ppo: --steps, --ppo-epochs, --minibatches, --max-new-tokens, --log-every " +
+                "must be >= 1 and --prompts >= 2");
         var kl = o.KlEstimator switch
         {
             "k1" => RL.KlEstimator.K1, "k3" => RL.KlEstimator.K3,

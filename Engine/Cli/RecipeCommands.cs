@@ -12,7 +12,8 @@ using Engine.Training;
 
 namespace Engine.Cli;
 
-[Verb("rejection-sample", HelpText = "Sample k completions per problem and keep only verified-correct, well-formatted traces as SFT JSONL.")]
+[Verb("rejection-sample",
+    HelpText = "Sample k completions per problem and keep only verified-correct, well-formatted traces as SFT JSONL.")]
 sealed class RejectionOptions : CheckpointOptions
 {
     [Option("task", Default = "arithmetic", HelpText = "The verifier (and the problems unless --data is given).")]
@@ -58,12 +59,14 @@ sealed class DistillOptions : CommonOptions, IRunOptions
 static class RecipeCommands
 {
     /// <summary>k samples per problem; the verified-correct, strictly formatted ones (deduplicated) and the acceptance rate.</summary>
-    public static (List<(string Prompt, string Completion)> Kept, double Acceptance) RejectionSample(Transformer model, ITokenizer tokenizer,
+    public static (List<(string Prompt, string Completion)> Kept, double Acceptance) RejectionSample(Transformer model,
+        ITokenizer tokenizer,
         IReasoningTask task, IReadOnlyList<Problem> problems, int k, float temperature, int maxNewTokens, int seed)
     {
         var kept = new List<(string, string)>();
         int sampled = 0, accepted = 0;
-        foreach (var (problem, samples) in VerifiedSampling.Sample(model, tokenizer, task, problems, k, temperature, maxNewTokens, new Rng(seed)))
+        foreach (var (problem, samples) in VerifiedSampling.Sample(model, tokenizer, task, problems, k, temperature,
+            maxNewTokens, new Rng(seed)))
         {
             sampled += samples.Length;
             accepted += samples.Count(s => s.Good);
@@ -94,7 +97,8 @@ static class RecipeCommands
         RlCommands.CheckPrompts("rejection-sample", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "generated problems");
         var (kept, acceptance) = RejectionSample(model, tokenizer, task, problems, o.K, o.Temperature, o.MaxNewTokens, o.Seed);
         WriteSft(o.Out, kept);
-        Console.WriteLine($"rejection-sample: {problems.Count} problems × {o.K} samples, {acceptance:P1} verified correct; wrote {kept.Count} traces to {o.Out}");
+        Console.WriteLine($"rejection-sample: {problems.Count} problems × {o.K} samples, {acceptance:P1} verified " +
+            $"correct; wrote {kept.Count} traces to {o.Out}");
         return 0;
     }
 
@@ -108,7 +112,9 @@ static class RecipeCommands
         var (teacher, tokenizer) = Checkpoint.Load(o.Teacher, backend, "--teacher");
         Console.WriteLine($"distill: teacher {o.Teacher} ({teacher.ParameterCount:N0} parameters) samples {o.N} × {o.K}");
         var (kept, acceptance) = RejectionSample(teacher, tokenizer, task, task.Generate("train", o.N, o.Seed), o.K, 1f, 40, o.Seed);
-        if (kept.Count < 2) throw new InvalidOperationException($"distill: the teacher produced {kept.Count} verified traces; nothing to distil");
+        if (kept.Count < 2)
+            throw new InvalidOperationException($"distill: the teacher produced {kept.Count} verified traces; " +
+                $"nothing to distil");
         Directory.CreateDirectory(outDir);
         WriteSft(Path.Combine(outDir, "traces.jsonl"), kept);
         Transformer student = Directory.Exists(o.Student) ? Checkpoint.Load(o.Student, backend, "--student").Model
@@ -141,7 +147,8 @@ static class RecipeCommands
 /// <summary>Rejection sampling, exposed for tests and tools.</summary>
 public static class RecipeAccess
 {
-    public static (List<(string Prompt, string Completion)> Kept, double Acceptance) RejectionSample(Transformer model, ITokenizer tokenizer,
+    public static (List<(string Prompt, string Completion)> Kept, double Acceptance) RejectionSample(Transformer model,
+        ITokenizer tokenizer,
         IReasoningTask task, IReadOnlyList<Problem> problems, int k, float temperature, int maxNewTokens, int seed) =>
         RecipeCommands.RejectionSample(model, tokenizer, task, problems, k, temperature, maxNewTokens, seed);
 }

@@ -56,9 +56,11 @@ sealed class GrpoCliOptions : ModelOptions, IRunOptions
     public string Advantage { get; set; } = "grpo";
     [Option("scale-rewards", Default = "group", HelpText = "group | batch | none (Dr. GRPO): what the GRPO std is taken over.")]
     public string ScaleRewards { get; set; } = "group";
-    [Option("loss-agg", Default = "token-mean", HelpText = "token-mean | seq-mean-token-mean | seq-mean-token-sum | seq-mean-token-sum-norm.")]
+    [Option("loss-agg", Default = "token-mean",
+        HelpText = "token-mean | seq-mean-token-mean | seq-mean-token-sum | seq-mean-token-sum-norm.")]
     public string LossAgg { get; set; } = "token-mean";
-    [Option("rewards", Default = "accuracy:1,format:0.1", HelpText = "Weighted rewards: accuracy, format, format-partial, cosine, overlong.")]
+    [Option("rewards", Default = "accuracy:1,format:0.1",
+        HelpText = "Weighted rewards: accuracy, format, format-partial, cosine, overlong.")]
     public string Rewards { get; set; } = "accuracy:1,format:0.1";
     [Option("dynamic-sampling", Default = false, HelpText = "DAPO: drop groups whose rewards are all equal and sample more prompts.")]
     public bool DynamicSampling { get; set; }
@@ -100,7 +102,8 @@ static class RlCommands
         "seq-mean-token-mean" => LossAggregation.SeqMeanTokenMean,
         "seq-mean-token-sum" => LossAggregation.SeqMeanTokenSum,
         "seq-mean-token-sum-norm" => LossAggregation.SeqMeanTokenSumNorm,
-        _ => throw new ArgumentException($"--loss-agg {s}: expected token-mean, seq-mean-token-mean, seq-mean-token-sum or seq-mean-token-sum-norm"),
+        _ => throw new ArgumentException($"--loss-agg {s}: expected token-mean, seq-mean-token-mean, " +
+            $"seq-mean-token-sum or seq-mean-token-sum-norm"),
     };
 
     public static IReadOnlyList<Problem> ReadProblems(string path, IReasoningTask task)
@@ -115,9 +118,12 @@ static class RlCommands
 
     public static GrpoOptions Options(GrpoCliOptions o, string outDir)
     {
-        if (o.Steps < 1 || o.Prompts < 1 || o.GroupSize < 1 || o.Iterations < 1 || o.MiniBatches < 1 || o.MaxNewTokens < 1 || o.LogEvery < 1)
-            throw new ArgumentException("grpo: --steps, --prompts, --group-size, --iterations, --minibatches, --max-new-tokens and --log-every must be >= 1");
-        if (o.ScaleRewards is not ("group" or "batch" or "none")) throw new ArgumentException($"--scale-rewards {o.ScaleRewards}: expected group, batch or none");
+        if (o.Steps < 1 || o.Prompts < 1 || o.GroupSize < 1 || o.Iterations < 1 || o.MiniBatches < 1
+            || o.MaxNewTokens < 1 || o.LogEvery < 1)
+            throw new ArgumentException("grpo: --steps, --prompts, --group-size, --iterations, --minibatches, " +
+                "--max-new-tokens and --log-every must be >= 1");
+        if (o.ScaleRewards is not ("group" or "batch" or "none"))
+            throw new ArgumentException($"--scale-rewards {o.ScaleRewards}: expected group, batch or none");
         var advantage = o.Advantage switch
         {
             "grpo" => AdvantageEstimator.Grpo, "dr-grpo" => AdvantageEstimator.DrGrpo, "rloo" => AdvantageEstimator.Rloo,
@@ -125,7 +131,9 @@ static class RlCommands
         };
         bool scale = advantage == AdvantageEstimator.Grpo && o.ScaleRewards != "none";
         if (o.GroupSize == 1 && (scale || advantage == AdvantageEstimator.Rloo))
-            throw new ArgumentException($"grpo: --group-size 1 has no group statistics for {(scale ? "std scaling" : "a leave-one-out baseline")}; use a group of 2 or more, or --advantage dr-grpo");
+            throw new ArgumentException($"grpo: --group-size 1 has no group statistics for " +
+                $"{(scale ? "std scaling" : "a leave-one-out baseline")}; use a group of 2 or more, or --advantage " +
+                $"dr-grpo");
         Check.PositiveFinite(o.Temperature, "--temperature");
         Check.PositiveFinite(o.Lr, "--lr");
         Check.NonNegativeFinite(o.Clip, "--clip");
@@ -196,7 +204,8 @@ static class RlCommands
         {
             int length = tokenizer.Encode(p.Prompt).Length;
             if (length >= context)
-                throw new ArgumentException($"{verb}: a prompt of {length} tokens in {source} does not fit the context of {context} (\"{(p.Prompt.Length > 40 ? p.Prompt[..40] + "…" : p.Prompt)}\")");
+                throw new ArgumentException($"{verb}: a prompt of {length} tokens in {source} does not fit the " +
+                    $"context of {context} (\"{(p.Prompt.Length > 40 ? p.Prompt[..40] + "…" : p.Prompt)}\")");
         }
     }
 
@@ -226,5 +235,6 @@ static class RlCommands
 /// <summary>The optimiser the RL verbs build, exposed for tests and tools.</summary>
 public static class RlCommandsAccess
 {
-    public static Engine.Training.AdamW NewOptimizer(Engine.Model.Transformer model, float weightDecay = 0f) => RlCommands.NewOptimizer(model, weightDecay);
+    public static Engine.Training.AdamW NewOptimizer(Engine.Model.Transformer model,
+        float weightDecay = 0f) => RlCommands.NewOptimizer(model, weightDecay);
 }

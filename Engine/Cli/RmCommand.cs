@@ -9,22 +9,29 @@ using Engine.Training;
 
 namespace Engine.Cli;
 
-[Verb("rm", HelpText = "Train a reward model (scalar head or implicit log-ratio, Bradley–Terry) on {\"prompt\",\"chosen\",\"rejected\"} JSONL or built-in preferences.")]
+[Verb("rm", HelpText = "Train a reward model (scalar head or implicit log-ratio, Bradley–Terry) on " +
+    "{\"prompt\",\"chosen\",\"rejected\"} JSONL or built-in preferences.")]
 sealed class RmOptions : ModelOptions, IRunOptions
 {
-    [Option("data", HelpText = "JSONL of {\"prompt\",\"chosen\",\"rejected\"}; 10% is held out. Default: built-in preferences from --task.")]
+    [Option("data", HelpText = "JSONL of {\"prompt\",\"chosen\",\"rejected\"}; 10% is held out. Default: built-in " +
+        "preferences from --task.")]
     public string? Data { get; set; }
-    [Option("task", Default = "arithmetic", HelpText = "Task of the built-in preferences (correct and concise over wrong, rambling or malformed).")]
+    [Option("task", Default = "arithmetic",
+        HelpText = "Task of the built-in preferences (correct and concise over wrong, rambling or malformed).")]
     public string Task { get; set; } = "arithmetic";
     [Option("pairs", Default = 4000, HelpText = "Built-in training pairs.")]
     public int Pairs { get; set; }
-    [Option("head", Default = "scalar", HelpText = "scalar: a value head read at the last token | implicit: the LM's log-likelihood ratio to its initialisation, β·Σ log π/π_ref (DPO's reward).")]
+    [Option("head", Default = "scalar",
+        HelpText = "scalar: a value head read at the last token | implicit: the LM's log-likelihood ratio to its " +
+        "initialisation, β·Σ log π/π_ref (DPO's reward).")]
     public string Head { get; set; } = "scalar";
     [Option("beta", Default = 0.1f, HelpText = "β of the implicit reward.")]
     public float Beta { get; set; }
-    [Option("policy", HelpText = "Also pairs from this policy's own samples, labelled by the task's verifier (correct and well-formatted over wrong or malformed), held out on test prompts.")]
+    [Option("policy", HelpText = "Also pairs from this policy's own samples, labelled by the task's verifier " +
+        "(correct and well-formatted over wrong or malformed), held out on test prompts.")]
     public string? Policy { get; set; }
-    [Option("policy-prompts", Default = 2000, HelpText = "With --policy: training prompts to sample on (a tenth as many test prompts, at least 200).")]
+    [Option("policy-prompts", Default = 2000,
+        HelpText = "With --policy: training prompts to sample on (a tenth as many test prompts, at least 200).")]
     public int PolicyPrompts { get; set; }
     [Option("policy-k", Default = 4, HelpText = "With --policy: samples per prompt.")]
     public int PolicyK { get; set; }
@@ -52,7 +59,8 @@ static class RmCommand
 {
     public static int Run(RmOptions o)
     {
-        if (o.Steps < 1 || o.Batch < 1 || o.Pairs < 10 || o.LogEvery < 1) throw new ArgumentException("rm: --steps, --batch, --log-every must be >= 1 and --pairs >= 10");
+        if (o.Steps < 1 || o.Batch < 1 || o.Pairs < 10 || o.LogEvery < 1)
+            throw new ArgumentException("rm: --steps, --batch, --log-every must be >= 1 and --pairs >= 10");
         bool implicitHead = o.Head switch
         {
             "scalar" => false, "implicit" => true,
@@ -71,7 +79,8 @@ static class RmCommand
         {
             (_, tokenizer) = Checkpoint.Load(o.Checkpoint, backend);
             rm = Checkpoint.LoadModel(o.Checkpoint, backend, withValueHead: !implicitHead, seed: o.Seed);
-            Console.WriteLine($"reward model ({o.Head}) from {o.Checkpoint}" + (implicitHead || Checkpoint.HasValueHead(o.Checkpoint) ? "" : " with a fresh value head"));
+            Console.WriteLine($"reward model ({o.Head}) from {o.Checkpoint}"
+                + (implicitHead || Checkpoint.HasValueHead(o.Checkpoint) ? "" : " with a fresh value head"));
         }
         else
         {
@@ -95,17 +104,25 @@ static class RmCommand
             int nTest = Math.Max(1, all.Count / 10);
             (train, test) = (all.Take(all.Count - nTest).ToList(), all.Skip(all.Count - nTest).ToList());
         }
-        else (train, test) = (RewardModel.FromTask(task, "train", o.Pairs, o.Seed), RewardModel.FromTask(task, "test", Math.Max(50, o.Pairs / 10), o.Seed));
+        else (train, test) = (RewardModel.FromTask(task, "train", o.Pairs, o.Seed),
+            RewardModel.FromTask(task, "test", Math.Max(50, o.Pairs / 10), o.Seed));
         string source = o.Data ?? $"built-in {task.Name} preferences";
         if (o.Policy is not null)
         {
-            if (o.PolicyPrompts < 10 || o.PolicyK < 2) throw new ArgumentException("rm: --policy-prompts must be >= 10 and --policy-k >= 2");
+            if (o.PolicyPrompts < 10 || o.PolicyK < 2)
+                throw new ArgumentException("rm: --policy-prompts must be >= 10 and --policy-k >= 2");
             var (policy, policyTokenizer) = Checkpoint.Load(o.Policy, backend, "--policy");
-            if (policyTokenizer.VocabSize != tokenizer.VocabSize) throw new ArgumentException($"--policy {o.Policy}: its tokenizer ({policyTokenizer.VocabSize} ids) differs from the reward model's ({tokenizer.VocabSize})");
+            if (policyTokenizer.VocabSize != tokenizer.VocabSize)
+                throw new ArgumentException($"--policy {o.Policy}: its tokenizer ({policyTokenizer.VocabSize} ids) " +
+                    $"differs from the reward model's ({tokenizer.VocabSize})");
             var policyRng = new Rng(o.Seed * 17L + 5);
-            var fromPolicyTrain = PolicyPreferences.Sample(policy, tokenizer, task, task.Generate("train", o.PolicyPrompts, o.Seed), o.PolicyK, 40, 1f, policyRng);
-            var fromPolicyTest = PolicyPreferences.Sample(policy, tokenizer, task, task.Generate("test", Math.Max(200, o.PolicyPrompts / 10), o.Seed), o.PolicyK, 40, 1f, policyRng);
-            if (fromPolicyTrain.Count == 0) throw new ArgumentException($"--policy {o.Policy}: no prompt drew both a verified-correct and a wrong sample, so there are no pairs (is the policy trained on --task {task.Name}?)");
+            var fromPolicyTrain = PolicyPreferences.Sample(policy, tokenizer, task,
+                task.Generate("train", o.PolicyPrompts, o.Seed), o.PolicyK, 40, 1f, policyRng);
+            var fromPolicyTest = PolicyPreferences.Sample(policy, tokenizer, task,
+                task.Generate("test", Math.Max(200, o.PolicyPrompts / 10), o.Seed), o.PolicyK, 40, 1f, policyRng);
+            if (fromPolicyTrain.Count == 0)
+                throw new ArgumentException($"--policy {o.Policy}: no prompt drew both a verified-correct and a " +
+                    $"wrong sample, so there are no pairs (is the policy trained on --task {task.Name}?)");
             (train, test) = (train.Concat(fromPolicyTrain).ToList(), test.Concat(fromPolicyTest).ToList());
             source += $" + {fromPolicyTrain.Count}/{fromPolicyTest.Count} pairs from {o.Policy}'s samples";
         }
@@ -126,8 +143,11 @@ static class RmCommand
                 {
                     var batch = Enumerable.Range(0, o.Batch).Select(_ => train[rng.Next(train.Count)]).ToList();
                     float lr = schedule.At(step);
-                    var (loss, acc) = implicitRm is not null ? implicitRm.Step(optimizer, batch, lr, o.Clip) : RewardModel.Step(rm, tokenizer, optimizer, batch, lr, o.Clip);
-                    if (!float.IsFinite(loss)) throw new InvalidOperationException($"rm: the loss became {loss} at step {step}; try a lower --lr");
+                    var (loss, acc) = implicitRm is not null ? implicitRm.Step(optimizer, batch, lr, o.Clip)
+                        : RewardModel.Step(rm, tokenizer, optimizer, batch, lr, o.Clip);
+                    if (!float.IsFinite(loss))
+                        throw new InvalidOperationException($"rm: the loss became {loss} at step {step}; try a lower " +
+                            $"--lr");
                     var row = new Dictionary<string, object> { ["step"] = step, ["loss"] = loss, ["accuracy"] = acc, ["lr"] = lr };
                     if ((step + 1) % o.EvalEvery == 0 || step == o.Steps - 1)
                     {
@@ -158,8 +178,12 @@ static class RmCommand
             ["eval_accuracy_by_kind"] = byKind, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1),
             ["checkpoint"] = Path.Combine(outDir, "final"),
         });
-        Console.WriteLine($"rm: held-out pairwise accuracy {accBefore:P1} -> {evalAcc:P1}" + (implicitHead ? " (at the start every implicit reward is 0: all ties)" : "") + $"; wrote {Path.Combine(outDir, "final")}");
-        if (byKind.Count > 0) Console.WriteLine("rm: by kind of rejected response: " + string.Join(", ", byKind.Select(k => $"{k.Key} {k.Value:P1}")));
+        Console.WriteLine($"rm: held-out pairwise accuracy {accBefore:P1} -> {evalAcc:P1}"
+            + (implicitHead ? " (at the start every implicit reward is 0: all ties)" : "")
+            + $"; wrote {Path.Combine(outDir, "final")}");
+        if (byKind.Count > 0)
+            Console.WriteLine("rm: by kind of rejected response: "
+                + string.Join(", ", byKind.Select(k => $"{k.Key} {k.Value:P1}")));
         return 0;
     }
 }

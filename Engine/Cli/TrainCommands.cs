@@ -12,7 +12,9 @@ sealed class PretrainOptions : TrainOptions
 {
     [Option("data", HelpText = "UTF-8 text file. Default: generated \"12+7=19\" lines.")]
     public string? Data { get; set; }
-    [Option("align-docs", Default = false, HelpText = "Start every training window at a document (the text's start or just after an <|endoftext|>), so a prompt's first token sits at position 0 as it will at generation.")]
+    [Option("align-docs", Default = false,
+        HelpText = "Start every training window at a document (the text's start or just after an <|endoftext|>), so " +
+        "a prompt's first token sits at position 0 as it will at generation.")]
     public bool AlignDocs { get; set; }
 }
 
@@ -68,7 +70,8 @@ static class TrainCommands
             o.EvalEvery, o.EvalBatches, o.SaveEvery, o.LogEvery, outDir, o.Seed, kind);
         LmTrainResult r;
         using (Interrupt.Defer()) r = LmTrainer.Train(model, tokenizer, optimizer, data, rng, options, start);
-        Console.WriteLine($"{kind}: held-out loss {r.EvalLossBefore:F4} -> {r.EvalLoss:F4}; {r.Seconds:F1} s, {r.TokensPerSecond:N0} tokens/s");
+        Console.WriteLine($"{kind}: held-out loss {r.EvalLossBefore:F4} -> {r.EvalLoss:F4}; {r.Seconds:F1} s, " +
+            $"{r.TokensPerSecond:N0} tokens/s");
         Console.WriteLine($"wrote {Path.Combine(outDir, "final")}, metrics.jsonl and summary.json");
         if (timing is not null) Console.Write(timing.FormatReport());
         return 0;

@@ -22,7 +22,8 @@ public static class Jsonl
     }
 
     public static string Field(JsonObject row, string name, string path, int line) =>
-        row[name] is JsonValue v && v.TryGetValue(out string? s) ? s : throw new InvalidDataException($"{path}:{line}: missing string field \"{name}\"");
+        row[name] is JsonValue v && v.TryGetValue(out string? s) ? s
+            : throw new InvalidDataException($"{path}:{line}: missing string field \"{name}\"");
 
     public static void Write(string path, IEnumerable<JsonObject> rows)
     {

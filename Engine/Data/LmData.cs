@@ -35,11 +35,14 @@ public sealed class TextData : ILmData
         train = tokens[..split];
         val = tokens[split..];
         if (train.Length < steps + 1 || val.Length < steps + 1)
-            throw new ArgumentException($"pretrain: the text is {tokens.Length} tokens; a context of {steps} needs at least {(steps + 1) * 10} (with a 10% held-out split)");
+            throw new ArgumentException($"pretrain: the text is {tokens.Length} tokens; a context of {steps} needs " +
+                $"at least {(steps + 1) * 10} (with a 10% held-out split)");
         if (documentEnd is int end)
         {
             starts = Enumerable.Range(0, train.Length - steps).Where(p => p == 0 || train[p - 1] == end).ToArray();
-            if (starts.Length < 2) throw new ArgumentException("pretrain: --align-docs needs documents separated by <|endoftext|> in the text");
+            if (starts.Length < 2)
+                throw new ArgumentException("pretrain: --align-docs needs documents separated by <|endoftext|> in " +
+                    "the text");
         }
     }
 
@@ -105,7 +108,9 @@ public sealed class SftData : ILmData
         var all = pairs.Select(p => Encode(tokenizer, p.Prompt, p.Completion)).ToList();
         if (all.Count < 2) throw new ArgumentException($"sft: need at least 2 examples, got {all.Count}");
         foreach (var (p, _) in all)
-            if (p.Length >= context) throw new ArgumentException($"sft: a prompt of {p.Length} tokens leaves no room for its completion in a context of {context}");
+            if (p.Length >= context)
+                throw new ArgumentException($"sft: a prompt of {p.Length} tokens leaves no room for its completion " +
+                    $"in a context of {context}");
         Truncated = all.Count(e => e.Item1.Length + e.Item2.Length > context + 1);
         int nVal = Math.Max(1, (int)(all.Count * valFraction));
         train = all[..^nVal];

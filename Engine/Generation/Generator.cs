@@ -24,7 +24,9 @@ public static class Generator
         foreach (var p in prompts)
         {
             if (p.Length == 0) throw new ArgumentException("generate: a prompt is empty");
-            if (p.Length >= context) throw new ArgumentException($"generate: a prompt of {p.Length} tokens leaves no room in the context of {context}");
+            if (p.Length >= context)
+                throw new ArgumentException($"generate: a prompt of {p.Length} tokens leaves no room in the context " +
+                    $"of {context}");
         }
         using var _ = GradMode.Disable();
         int promptMax = prompts.Max(p => p.Length);

@@ -6,7 +6,8 @@ public sealed record SamplingOptions(int MaxNewTokens = 64, float Temperature = 
     public void Validate()
     {
         if (MaxNewTokens < 1) throw new ArgumentException($"sampling: max new tokens must be >= 1, got {MaxNewTokens}");
-        if (!(Temperature >= 0) || !float.IsFinite(Temperature)) throw new ArgumentException($"sampling: temperature must be >= 0, got {Temperature}");
+        if (!(Temperature >= 0) || !float.IsFinite(Temperature))
+            throw new ArgumentException($"sampling: temperature must be >= 0, got {Temperature}");
         if (TopK < 0) throw new ArgumentException($"sampling: top-k must be >= 0 (0 = off), got {TopK}");
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"sampling: top-p must be in (0, 1], got {TopP}");
     }

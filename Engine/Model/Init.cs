@@ -24,5 +24,6 @@ public sealed class Init(IBackend backend, int seed)
 
     public Tensor Zeros(params int[] shape) => Tensor.Parameter(backend, new float[shape.Aggregate(1, (a, b) => a * b)], shape);
 
-    public Tensor Ones(params int[] shape) => Tensor.Parameter(backend, Enumerable.Repeat(1f, shape.Aggregate(1, (a, b) => a * b)).ToArray(), shape);
+    public Tensor Ones(params int[] shape) => Tensor.Parameter(backend,
+        Enumerable.Repeat(1f, shape.Aggregate(1, (a, b) => a * b)).ToArray(), shape);
 }

@@ -31,7 +31,8 @@ public sealed class KvCache
     public Tensor Attend(int layer, Tensor q, Tensor k, Tensor v, int[] positions)
     {
         if (GradMode.Enabled && (q.RequiresGrad || k.RequiresGrad || v.RequiresGrad))
-            throw new InvalidOperationException("kv cache: attention over the cache has no backward; run generation under GradMode.Disable()");
+            throw new InvalidOperationException("kv cache: attention over the cache has no backward; run generation " +
+                "under GradMode.Disable()");
         int B = q.Shape[0], T = q.Shape[1];
         if (B != Batch) throw new ShapeException("attention_cached", "q", $"batch {Batch}", ShapeException.Format(q.Shape));
         var be = q.Backend;
@@ -39,7 +40,8 @@ public sealed class KvCache
         be.KvCacheWrite(k.Data, keys[layer], positions, B, T, MaxSteps, kvCols);
         be.KvCacheWrite(v.Data, values[layer], positions, B, T, MaxSteps, kvCols);
         var output = Tensor.Zeros(be, q.Shape);
-        be.AttentionCached(q.Data, keys[layer], values[layer], output.Data, positions, B, T, MaxSteps, config.Heads, config.KvHeads, config.HeadDim);
+        be.AttentionCached(q.Data, keys[layer], values[layer], output.Data, positions, B, T, MaxSteps, config.Heads,
+            config.KvHeads, config.HeadDim);
         return output;
     }
 }

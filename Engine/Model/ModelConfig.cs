@@ -36,15 +36,24 @@ public sealed record ModelConfig
     /// <summary>The CPU-sized presets. vocab comes from the tokenizer.</summary>
     public static ModelConfig Preset(string name, int vocab, int maxPositions = 256) => name.ToLowerInvariant() switch
     {
-        "tiny" or "tiny-gpt2" => new() { Type = Architecture.Gpt2, VocabSize = vocab, Hidden = 128, Layers = 4, Heads = 4, KvHeads = 4, Intermediate = 512, MaxPositions = maxPositions, NormEps = 1e-5f },
-        "micro" => new() { Type = Architecture.Gpt2, VocabSize = vocab, Hidden = 64, Layers = 2, Heads = 4, KvHeads = 4, Intermediate = 256, MaxPositions = maxPositions, NormEps = 1e-5f },
-        "tiny-llama" => new() { Type = Architecture.Llama, VocabSize = vocab, Hidden = 128, Layers = 4, Heads = 4, KvHeads = 2, Intermediate = 344, MaxPositions = maxPositions, NormEps = 1e-6f, QkvBias = false, TieEmbeddings = false },
-        "micro-llama" => new() { Type = Architecture.Llama, VocabSize = vocab, Hidden = 64, Layers = 2, Heads = 4, KvHeads = 2, Intermediate = 172, MaxPositions = maxPositions, NormEps = 1e-6f, QkvBias = false, TieEmbeddings = false },
-        "tiny-qwen2" => new() { Type = Architecture.Qwen2, VocabSize = vocab, Hidden = 128, Layers = 4, Heads = 4, KvHeads = 2, Intermediate = 344, MaxPositions = maxPositions, NormEps = 1e-6f, QkvBias = true, TieEmbeddings = true },
+        "tiny" or "tiny-gpt2" => new() { Type = Architecture.Gpt2, VocabSize = vocab, Hidden = 128, Layers = 4,
+            Heads = 4, KvHeads = 4, Intermediate = 512, MaxPositions = maxPositions, NormEps = 1e-5f },
+        "micro" => new() { Type = Architecture.Gpt2, VocabSize = vocab, Hidden = 64, Layers = 2, Heads = 4,
+            KvHeads = 4, Intermediate = 256, MaxPositions = maxPositions, NormEps = 1e-5f },
+        "tiny-llama" => new() { Type = Architecture.Llama, VocabSize = vocab, Hidden = 128, Layers = 4, Heads = 4,
+            KvHeads = 2, Intermediate = 344, MaxPositions = maxPositions, NormEps = 1e-6f, QkvBias = false,
+            TieEmbeddings = false },
+        "micro-llama" => new() { Type = Architecture.Llama, VocabSize = vocab, Hidden = 64, Layers = 2, Heads = 4,
+            KvHeads = 2, Intermediate = 172, MaxPositions = maxPositions, NormEps = 1e-6f, QkvBias = false,
+            TieEmbeddings = false },
+        "tiny-qwen2" => new() { Type = Architecture.Qwen2, VocabSize = vocab, Hidden = 128, Layers = 4, Heads = 4,
+            KvHeads = 2, Intermediate = 344, MaxPositions = maxPositions, NormEps = 1e-6f, QkvBias = true,
+            TieEmbeddings = true },
         // GPT-2 small's shape (Radford et al. 2019; what llm.c trains): use it with --tokenizer gpt2 --context 1024.
         "gpt2-124m" => new() { Type = Architecture.Gpt2, VocabSize = Math.Max(vocab, 50257), Hidden = 768, Layers = 12, Heads = 12,
             KvHeads = 12, Intermediate = 3072, MaxPositions = maxPositions, NormEps = 1e-5f },
-        _ => throw new ArgumentException($"--model {name}: unknown preset; expected {string.Join(", ", PresetNames)} or a config.json path"),
+        _ => throw new ArgumentException($"--model {name}: unknown preset; expected " +
+            $"{string.Join(", ", PresetNames)} or a config.json path"),
     };
 
     public static readonly string[] PresetNames = ["tiny", "micro", "tiny-llama", "micro-llama", "tiny-qwen2", "gpt2-124m"];

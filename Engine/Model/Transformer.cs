@@ -100,7 +100,8 @@ public sealed class Transformer
         int limit = cache?.MaxSteps ?? cfg.MaxPositions;
         foreach (int p in positions)
             if (p >= limit || p >= cfg.MaxPositions)
-                throw new ArgumentException($"transformer: position {p} is beyond the context of {Math.Min(limit, cfg.MaxPositions)} tokens");
+                throw new ArgumentException($"transformer: position {p} is beyond the context of " +
+                    $"{Math.Min(limit, cfg.MaxPositions)} tokens");
         var x = Ops.Embedding(Embed, ids, batch, steps);
         if (Positions is not null) x = Ops.Add(x, Ops.Embedding(Positions, positions, batch, steps));
         for (int i = 0; i < Layers.Length; i++) x = Block(i, x, positions, cache);

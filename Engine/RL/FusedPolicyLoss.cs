@@ -8,7 +8,8 @@ public record FusedLossOptions(float Temperature = 1f, float ClipLow = 0.2f, flo
     float KlCoef = 0f, float EntropyCoef = 0f, LossAggregation Aggregation = LossAggregation.TokenMean, int MaxResponseLength = 0);
 
 /// <summary>What one fused pass gives back: the aggregated loss and the per-token figures the trainers log.</summary>
-public sealed record FusedLossResult(float Loss, float PolicyLoss, float Kl, float Entropy, float ClipFraction, float ApproxKl, float[] Logp);
+public sealed record FusedLossResult(float Loss, float PolicyLoss, float Kl, float Entropy, float ClipFraction,
+    float ApproxKl, float[] Logp);
 
 /// <summary>
 /// The trainers' entry to the fused logits kernel: logits [N, V] (N = batch·steps, on the device),
@@ -24,7 +25,8 @@ public static class FusedPolicy
         if (vocab <= 0) throw new ArgumentException($"rl: vocab: expected V > 0, got {vocab}", nameof(vocab));
         foreach (var (name, a) in new[] { ("oldLogp", oldLogp), ("advantages", advantages), ("mask", mask) })
             if (a.Length != n) throw new ArgumentException($"rl: {name}: expected batch·steps = {n} values, got {a.Length}", name);
-        if (o.KlCoef != 0 && refLogp is null) throw new ArgumentException("rl: refLogp: a KL coefficient needs the reference log-probs", nameof(refLogp));
+        if (o.KlCoef != 0 && refLogp is null)
+            throw new ArgumentException("rl: refLogp: a KL coefficient needs the reference log-probs", nameof(refLogp));
         var w = RlMath.AggregationWeights(mask, batch, steps, o.Aggregation, o.MaxResponseLength, tokenDenominator);
         DeviceBuffer Up(float[] x) { var d = b.Allocate(x.Length); d.CopyFrom(x); return d; }
         var stats = b.Allocate(n * FusedStats.Count);
@@ -44,6 +46,7 @@ public static class FusedPolicy
             if (mask[i] != 0f) { count++; clip += s[o6 + FusedStats.Clipped]; akl += s[o6 + FusedStats.ApproxKl]; }
         }
         float loss = (float)(pg + o.KlCoef * kl - o.EntropyCoef * ent);
-        return new FusedLossResult(loss, (float)pg, (float)kl, (float)ent, count == 0 ? 0 : (float)(clip / count), count == 0 ? 0 : (float)(akl / count), logp);
+        return new FusedLossResult(loss, (float)pg, (float)kl, (float)ent, count == 0 ? 0 : (float)(clip / count),
+            count == 0 ? 0 : (float)(akl / count), logp);
     }
 }

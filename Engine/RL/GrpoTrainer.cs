@@ -56,7 +56,8 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
     readonly FormatReward format = new();
 
     /// <summary>Sampled completions of one prompt, with their scores.</summary>
-    sealed record Group(Problem Problem, int[] Prompt, Completion[] Completions, float[] Rewards, float[][] Each, float[] Correct, float[] Formatted);
+    sealed record Group(Problem Problem, int[] Prompt, Completion[] Completions, float[] Rewards, float[][] Each,
+        float[] Correct, float[] Formatted);
 
     /// <summary>Warnings of a collapsed run (accuracy or reward fallen to 0), for the summary.</summary>
     public IReadOnlyList<string> Warnings => collapse.Warnings;
@@ -80,8 +81,10 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
                 if (o.SaveEvery > 0 && (step + 1) % o.SaveEvery == 0 && step + 1 < o.Steps)
                     lastCheckpoint = Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1);
                 if (Interrupt.Requested && step + 1 < o.Steps)
-                    throw new InterruptedException(step + 1, Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1), resumable: true);
-                report(step, $"reward {row["reward/mean"]:F3} acc {row["accuracy"]:F3} len {row["completion_length/mean"]:F1} kl {row["kl"]:F4}");
+                    throw new InterruptedException(step + 1,
+                        Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1), resumable: true);
+                report(step, $"reward {row["reward/mean"]:F3} acc {row["accuracy"]:F3} len " +
+                    $"{row["completion_length/mean"]:F1} kl {row["kl"]:F4}");
             }
         });
         Save(Path.Combine(o.Out, "final"), o.Steps);
@@ -115,9 +118,11 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
             for (int g = 0; g < problems.Count; g++)
             {
                 var cs = completions[(g * o.GroupSize)..((g + 1) * o.GroupSize)];
-                var scored = cs.Select(c => rewards.Score(problems[g], c.Text, new ResponseInfo(c.Ids.Length, c.FinishReason == "length"))).ToArray();
+                var scored = cs.Select(c => rewards.Score(problems[g], c.Text,
+                    new ResponseInfo(c.Ids.Length, c.FinishReason == "length"))).ToArray();
                 var info = cs.Select(c => new ResponseInfo(c.Ids.Length, c.FinishReason == "length")).ToArray();
-                var group = new Group(problems[g], prompts[g], cs, scored.Select(s => s.Total).ToArray(), scored.Select(s => s.Each).ToArray(),
+                var group = new Group(problems[g], prompts[g], cs, scored.Select(s => s.Total).ToArray(),
+                    scored.Select(s => s.Each).ToArray(),
                     cs.Select((c, i) => accuracy.Score(problems[g], c.Text, info[i])).ToArray(),
                     cs.Select((c, i) => format.Score(problems[g], c.Text, info[i])).ToArray());
                 bool flat = group.Rewards.All(r => r == group.Rewards[0]);
@@ -142,13 +147,15 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
         if (all.Count > 0)
         {
             var promptIds = groups.SelectMany(g => g.Completions.Select(_ => g.Prompt)).ToList();
-            var (inputs, targets, mask, T) = Rollouts.Pack(promptIds, all, tokenizer.PadId, i => o.MaskTruncated && all[i].FinishReason == "length");
+            var (inputs, targets, mask, T) = Rollouts.Pack(promptIds, all, tokenizer.PadId,
+                i => o.MaskTruncated && all[i].FinishReason == "length");
             int M = all.Count, V = policy.Config.VocabSize;
             var adv = new float[M * T];
             for (int i = 0; i < adv.Length; i++) adv[i] = mask[i] * seqAdv[i / T];
             trainedTokens = (int)mask.Sum();
             float[] oldLogp = Rollouts.TokenLogp(policy, inputs, targets, M, T, o.Temperature);
-            float[]? refLogp = reference is not null && o.Beta > 0 ? Rollouts.TokenLogp(reference, inputs, targets, M, T, o.Temperature) : null;
+            float[]? refLogp = reference is not null && o.Beta > 0
+                ? Rollouts.TokenLogp(reference, inputs, targets, M, T, o.Temperature) : null;
 
             // ---- optimisation: Iterations × MiniBatches optimiser steps ----
             var order = Enumerable.Range(0, M).ToArray();
@@ -173,14 +180,17 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
                         refLogp is null ? null : TakeF(refLogp), m, T, V, fo);
                     if (!float.IsFinite(res.Loss))
                         throw new InvalidOperationException($"grpo: the loss became {res.Loss} at step {step}; " +
-                            (lastCheckpoint is null ? "no checkpoint was written yet" : $"the last good checkpoint is {lastCheckpoint}") + "; try a lower --lr");
+                            (lastCheckpoint is null ? "no checkpoint was written yet"
+                                : $"the last good checkpoint is {lastCheckpoint}") + "; try a lower --lr");
                     logits.Backward(Tensor.Wrap(be, logits.Data, logits.Shape));
                     gradNorm = GradClip.ClipGlobalNorm(optimizer.Parameters, o.Clip);
                     if (!float.IsFinite(gradNorm))
                         throw new InvalidOperationException($"grpo: the gradient norm became {gradNorm} at step {step}; " +
-                            (lastCheckpoint is null ? "no checkpoint was written yet" : $"the last good checkpoint is {lastCheckpoint}") + "; try a lower --lr");
+                            (lastCheckpoint is null ? "no checkpoint was written yet"
+                                : $"the last good checkpoint is {lastCheckpoint}") + "; try a lower --lr");
                     optimizer.Update(lr);
-                    policyLoss += res.PolicyLoss; clipFrac += res.ClipFraction; approxKl += res.ApproxKl; kl += res.Kl; entropy += res.Entropy;
+                    policyLoss += res.PolicyLoss; clipFrac += res.ClipFraction; approxKl += res.ApproxKl; kl += res.Kl;
+                    entropy += res.Entropy;
                     updates++;
                 }
             }

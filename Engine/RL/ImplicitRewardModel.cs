@@ -60,7 +60,8 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
         return r;
     }
 
-    /// <summary>prompt + response ids packed as the trainers pack rollouts; a pair longer than the context loses its oldest tokens.</summary>
+    /// <summary>prompt + response ids packed as the trainers pack rollouts; a pair longer than the context loses its
+    /// oldest tokens.</summary>
     (int[] Inputs, int[] Targets, float[] Mask, int T) Pack(IReadOnlyList<(string Prompt, string Response)> items)
     {
         int max = model.Config.MaxPositions + 1;
@@ -83,7 +84,9 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
     public (float Loss, float Accuracy) Step(AdamW optimizer, IReadOnlyList<Preference> pairs, float lr, float clip)
     {
         int P = pairs.Count, V = model.Config.VocabSize;
-        var (inputs, targets, mask, T) = Pack(pairs.Select(p => (p.Prompt, p.Chosen)).Concat(pairs.Select(p => (p.Prompt, p.Rejected))).ToList());
+        var (inputs, targets, mask,
+            T) = Pack(pairs.Select(p => (p.Prompt,
+            p.Chosen)).Concat(pairs.Select(p => (p.Prompt, p.Rejected))).ToList());
         var refLogp = Rollouts.TokenLogp(reference, inputs, targets, 2 * P, T, 1f);
         optimizer.ZeroGrad();
         var logits = model.Forward(inputs, 2 * P, T);
@@ -102,7 +105,8 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
             float g = i < P ? gc[i] : gr[i - P];
             for (int t = 0; t < T; t++) advantages[i * T + t] = -beta * g * mask[i * T + t];
         }
-        FusedPolicy.Run(model.Backend, logits.Data, logits.Data, targets, oldLogp, advantages, mask, null, 2 * P, T, V, new FusedLossOptions(), tokenDenominator: 1f);
+        FusedPolicy.Run(model.Backend, logits.Data, logits.Data, targets, oldLogp, advantages, mask, null, 2 * P, T, V,
+            new FusedLossOptions(), tokenDenominator: 1f);
         logits.Backward(Tensor.Wrap(model.Backend, logits.Data, logits.Shape));
         GradClip.ClipGlobalNorm(optimizer.Parameters, clip);
         optimizer.Update(lr);
@@ -123,7 +127,8 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
     {
         var marker = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, MarkerFile)))?.AsObject()
             ?? throw new InvalidDataException($"{dir}/{MarkerFile}: not a JSON object");
-        if (marker["head"]?.GetValue<string>() != "implicit") throw new InvalidDataException($"{dir}/{MarkerFile}: head must be \"implicit\"");
+        if (marker["head"]?.GetValue<string>() != "implicit")
+            throw new InvalidDataException($"{dir}/{MarkerFile}: head must be \"implicit\"");
         float beta = marker["beta"]?.GetValue<float>() ?? throw new InvalidDataException($"{dir}/{MarkerFile}: no beta");
         var (model, tokenizer) = Checkpoint.Load(dir, backend, "--reward-model");
         string refDir = Path.Combine(dir, "ref");

@@ -31,6 +31,7 @@ public static class PolicyPreferences
         var bad = samples.Where(s => !s.Good && s.Text.Length > 0).ToList();
         if (good.Count == 0 || bad.Count == 0) return null;
         var rejected = bad[rng.Next(bad.Count)];
-        return new Preference(problem.Prompt, good[rng.Next(good.Count)].Text, rejected.Text, rejected.Formatted ? "policy-wrong" : "policy-malformed");
+        return new Preference(problem.Prompt, good[rng.Next(good.Count)].Text, rejected.Text,
+            rejected.Formatted ? "policy-wrong" : "policy-malformed");
     }
 }

@@ -12,9 +12,12 @@ public static class PpoMath
     /// </summary>
     public static float[] RewardsWithKl(float[] scores, float[] kl, float[] mask, int batch, int steps, float beta)
     {
-        if (scores.Length != batch) throw new ArgumentException($"rl: scores: expected {batch} values, got {scores.Length}", nameof(scores));
-        if (kl.Length != batch * steps) throw new ArgumentException($"rl: kl: expected {batch * steps} values, got {kl.Length}", nameof(kl));
-        if (mask.Length != batch * steps) throw new ArgumentException($"rl: mask: expected {batch * steps} values, got {mask.Length}", nameof(mask));
+        if (scores.Length != batch)
+            throw new ArgumentException($"rl: scores: expected {batch} values, got {scores.Length}", nameof(scores));
+        if (kl.Length != batch * steps)
+            throw new ArgumentException($"rl: kl: expected {batch * steps} values, got {kl.Length}", nameof(kl));
+        if (mask.Length != batch * steps)
+            throw new ArgumentException($"rl: mask: expected {batch * steps} values, got {mask.Length}", nameof(mask));
         var r = new float[batch * steps];
         for (int b = 0; b < batch; b++)
         {
@@ -35,7 +38,8 @@ public static class PpoMath
     /// v_clip = old + clamp(V − old, ±c);  loss = 0.5·agg(max((V − R)², (v_clip − R)²)) with the
     /// weights of the aggregation; returns the loss, ∂loss/∂V and the share of tokens where the clipped term wins.
     /// </summary>
-    public static (float Loss, float[] Grad, float ClipFraction) ValueLoss(float[] values, float[] oldValues, float[] returns, float[] weights, float[] mask, float clip)
+    public static (float Loss, float[] Grad, float ClipFraction) ValueLoss(float[] values, float[] oldValues,
+        float[] returns, float[] weights, float[] mask, float clip)
     {
         int n = values.Length;
         var grad = new float[n];
@@ -65,7 +69,9 @@ public static class PpoMath
     /// <summary>Bradley–Terry: mean −log σ(r_c − r_r), its gradients w.r.t. each score, and the share of pairs with r_c &gt; r_r.</summary>
     public static (float Loss, float[] GradChosen, float[] GradRejected, float Accuracy) BradleyTerry(float[] chosen, float[] rejected)
     {
-        if (chosen.Length != rejected.Length) throw new ArgumentException($"rl: rejected: expected {chosen.Length} scores (as chosen), got {rejected.Length}", nameof(rejected));
+        if (chosen.Length != rejected.Length)
+            throw new ArgumentException($"rl: rejected: expected {chosen.Length} scores (as chosen), got " +
+                $"{rejected.Length}", nameof(rejected));
         int n = chosen.Length;
         var gc = new float[n];
         var gr = new float[n];

@@ -48,7 +48,8 @@ public sealed record PpoOptions
 /// clipped value loss on the critic.
 /// </summary>
 public sealed class PpoTrainer(Transformer policy, Transformer reference, Transformer critic, ITokenizer tokenizer, IReasoningTask task,
-    IReadOnlyList<Problem> train, RewardSet? rewards, IRewardScorer? rewardModel, AdamW policyOptimizer, AdamW criticOptimizer, Rng rng, PpoOptions o)
+    IReadOnlyList<Problem> train, RewardSet? rewards, IRewardScorer? rewardModel, AdamW policyOptimizer,
+        AdamW criticOptimizer, Rng rng, PpoOptions o)
 {
     readonly IBackend be = policy.Backend;
     readonly AccuracyReward accuracy = new(task);
@@ -72,9 +73,11 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
                 rows.Add(row);
                 collapse.Observe(step, row);
                 bool last = step + 1 == o.Steps;
-                if (o.SaveEvery > 0 && (step + 1) % o.SaveEvery == 0 && !last) Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1);
+                if (o.SaveEvery > 0 && (step + 1) % o.SaveEvery == 0 && !last)
+                    Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1);
                 if (Interrupt.Requested && !last)
-                    throw new InterruptedException(step + 1, Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1), resumable: true);
+                    throw new InterruptedException(step + 1,
+                        Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1), resumable: true);
                 report(step, $"score {row["reward/mean"]:F3} acc {row["accuracy"]:F3} kl {row["kl"]:F4} value loss {row["loss/value"]:F4}");
             }
         });
@@ -107,7 +110,8 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         var clock = Stopwatch.StartNew();
         var problems = Enumerable.Range(0, o.Prompts).Select(_ => train[rng.Next(train.Count)]).ToList();
         var prompts = problems.Select(p => tokenizer.Encode(p.Prompt)).ToList();
-        var completions = Generator.Generate(policy, tokenizer, prompts, new SamplingOptions(o.MaxNewTokens, o.Temperature, Stop: [TaskEval.Stop]), rng);
+        var completions = Generator.Generate(policy, tokenizer, prompts,
+            new SamplingOptions(o.MaxNewTokens, o.Temperature, Stop: [TaskEval.Stop]), rng);
         double sampling = clock.Elapsed.TotalSeconds;
 
         var sw = Stopwatch.StartNew();
@@ -133,7 +137,8 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
 
         var order = Enumerable.Range(0, M).ToArray();
         int mb = (M + o.MiniBatches - 1) / o.MiniBatches;
-        var fo = new FusedLossOptions(o.Temperature, o.ClipRange, o.ClipRange, 0f, 0f, o.EntropyCoef, LossAggregation.TokenMean, o.MaxNewTokens);
+        var fo = new FusedLossOptions(o.Temperature, o.ClipRange, o.ClipRange, 0f, 0f, o.EntropyCoef,
+            LossAggregation.TokenMean, o.MaxNewTokens);
         double pl = 0, clipFrac = 0, approxKl = 0, entropy = 0, vl = 0, vClip = 0;
         int updates = 0;
         for (int epoch = 0; epoch < o.PpoEpochs; epoch++)
@@ -150,8 +155,11 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
                 // policy
                 policyOptimizer.ZeroGrad();
                 var logits = policy.Forward(Take(inputs), m, T);
-                var res = FusedPolicy.Run(be, logits.Data, logits.Data, Take(targets), TakeF(oldLogp), TakeF(adv), mbMask, null, m, T, V, fo);
-                if (!float.IsFinite(res.Loss)) throw new InvalidOperationException($"ppo: the policy loss became {res.Loss} at step {step}; try a lower --lr");
+                var res = FusedPolicy.Run(be, logits.Data, logits.Data, Take(targets), TakeF(oldLogp), TakeF(adv),
+                    mbMask, null, m, T, V, fo);
+                if (!float.IsFinite(res.Loss))
+                    throw new InvalidOperationException($"ppo: the policy loss became {res.Loss} at step {step}; try " +
+                        $"a lower --lr");
                 logits.Backward(Tensor.Wrap(be, logits.Data, logits.Shape));
                 GradClip.ClipGlobalNorm(policyOptimizer.Parameters, o.Clip);
                 policyOptimizer.Update(o.Lr * lrScale);
@@ -164,7 +172,8 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
                 vTensor!.Backward(Tensor.FromArray(be, vGrad, m, T));
                 GradClip.ClipGlobalNorm(criticOptimizer.Parameters, o.Clip);
                 criticOptimizer.Update(o.CriticLr * lrScale);
-                pl += res.PolicyLoss; clipFrac += res.ClipFraction; approxKl += res.ApproxKl; entropy += res.Entropy; vl += vLoss; vClip += vFrac;
+                pl += res.PolicyLoss; clipFrac += res.ClipFraction; approxKl += res.ApproxKl; entropy += res.Entropy;
+                vl += vLoss; vClip += vFrac;
                 updates++;
             }
         }
@@ -187,7 +196,8 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
             ["value_clipfrac"] = (float)(vClip / u), ["approx_kl"] = (float)(approxKl / u), ["entropy"] = (float)(entropy / u),
             ["explained_variance"] = PpoMath.ExplainedVariance(oldValues, returns, mask), ["value/mean"] = maskedValues.Average(),
             ["tokens_per_s"] = Math.Round(mask.Sum() / clock.Elapsed.TotalSeconds, 1), ["lr"] = o.Lr * lrScale,
-            ["time/sampling"] = Math.Round(sampling, 3), ["time/scoring"] = Math.Round(scoring, 3), ["time/training"] = Math.Round(training, 3),
+            ["time/sampling"] = Math.Round(sampling, 3), ["time/scoring"] = Math.Round(scoring, 3),
+                ["time/training"] = Math.Round(training, 3),
         };
         // Only when the batch holds both right and wrong completions (JSON has no NaN).
         float auc = rewardModel is not null ? PpoMath.Auc(rawScores, correct) : float.NaN;

@@ -7,7 +7,8 @@ using Engine.Training;
 
 namespace Engine.RL;
 
-/// <summary>A preference pair in TRL's shape; <paramref name="Kind"/> names how the rejected response was made (built-in pairs), for per-kind accuracy.</summary>
+/// <summary>A preference pair in TRL's shape; <paramref name="Kind"/> names how the rejected response was made
+/// (built-in pairs), for per-kind accuracy.</summary>
 public sealed record Preference(string Prompt, string Chosen, string Rejected, string? Kind = null);
 
 /// <summary>
@@ -33,7 +34,8 @@ public static class RewardModel
     /// <summary>Right-padded ids [N, T] and each row's last index (texts cut to the context from the left).</summary>
     static (int[] Ids, int[] Last, int T) Pack(Transformer rm, ITokenizer tokenizer, IReadOnlyList<string> texts)
     {
-        var seqs = texts.Select(t => tokenizer.Encode(t)).Select(s => s.Length > rm.Config.MaxPositions ? s[^rm.Config.MaxPositions..] : s).ToList();
+        var seqs = texts.Select(t => tokenizer.Encode(t)).Select(s => s.Length > rm.Config.MaxPositions
+            ? s[^rm.Config.MaxPositions..] : s).ToList();
         if (seqs.Any(s => s.Length == 0)) throw new ArgumentException("reward model: an empty prompt + response");
         int T = seqs.Max(s => s.Length);
         var ids = new int[seqs.Count * T];
@@ -43,7 +45,8 @@ public static class RewardModel
     }
 
     /// <summary>One optimiser step on a batch of pairs; returns the loss and the pairwise accuracy.</summary>
-    public static (float Loss, float Accuracy) Step(Transformer rm, ITokenizer tokenizer, AdamW optimizer, IReadOnlyList<Preference> pairs, float lr, float clip)
+    public static (float Loss, float Accuracy) Step(Transformer rm, ITokenizer tokenizer, AdamW optimizer,
+        IReadOnlyList<Preference> pairs, float lr, float clip)
     {
         int P = pairs.Count;
         var texts = pairs.Select(p => p.Prompt + p.Chosen).Concat(pairs.Select(p => p.Prompt + p.Rejected)).ToList();
@@ -63,10 +66,12 @@ public static class RewardModel
     }
 
     /// <summary>Held-out loss and accuracy (no grad); pairs with a Kind also get their accuracy per kind.</summary>
-    public static (float Loss, float Accuracy, SortedDictionary<string, float> ByKind) Evaluate(Transformer rm, ITokenizer tokenizer, IReadOnlyList<Preference> pairs) =>
+    public static (float Loss, float Accuracy, SortedDictionary<string, float> ByKind) Evaluate(Transformer rm,
+        ITokenizer tokenizer, IReadOnlyList<Preference> pairs) =>
         Evaluate(new ScalarRewardModel(rm, tokenizer), pairs);
 
-    public static (float Loss, float Accuracy, SortedDictionary<string, float> ByKind) Evaluate(IRewardScorer rm, IReadOnlyList<Preference> pairs)
+    public static (float Loss, float Accuracy, SortedDictionary<string, float> ByKind) Evaluate(IRewardScorer rm,
+        IReadOnlyList<Preference> pairs)
     {
         var chosen = rm.Score(pairs.Select(p => (p.Prompt, p.Chosen)).ToList());
         var rejected = rm.Score(pairs.Select(p => (p.Prompt, p.Rejected)).ToList());
@@ -122,7 +127,9 @@ public static class RewardModel
         if (!Directory.Exists(dir)) throw new ArgumentException($"--reward-model {dir}: no such folder");
         if (ImplicitRewardModel.IsImplicit(dir)) return ImplicitRewardModel.Load(dir, backend);
         var (rm, tokenizer) = Engine.Checkpoints.Checkpoint.Load(dir, backend, "--reward-model");
-        if (rm.ValueW is null) throw new ArgumentException($"--reward-model {dir}: the checkpoint has no value head and no {ImplicitRewardModel.MarkerFile} (train one with engine rm)");
+        if (rm.ValueW is null)
+            throw new ArgumentException($"--reward-model {dir}: the checkpoint has no value head and no " +
+                $"{ImplicitRewardModel.MarkerFile} (train one with engine rm)");
         return new ScalarRewardModel(rm, tokenizer);
     }
 

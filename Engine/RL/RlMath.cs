@@ -66,7 +66,8 @@ public static class RlMath
     /// group mean, then whitens over the batch's sequences (unbiased std); with per-token advantages,
     /// <see cref="Whiten"/> over the unmasked tokens is the token-weighted form.
     /// </summary>
-    public static float[] GroupAdvantages(IBackend b, float[] scores, int groupSize, AdvantageEstimator estimator, float epsilon, StdScope scope)
+    public static float[] GroupAdvantages(IBackend b, float[] scores, int groupSize, AdvantageEstimator estimator,
+        float epsilon, StdScope scope)
     {
         Need(groupSize > 0, "groupSize", $"expected a positive group size, got {groupSize}");
         Need(scores.Length % groupSize == 0, "groupSize", $"{groupSize} does not divide the {scores.Length} scores");
@@ -128,7 +129,8 @@ public static class RlMath
     /// M/(B·Σ_t M_b); seq-mean-token-sum M/B; seq-mean-token-sum-norm M/(B·T_max). Sequences with no
     /// unmasked token weigh 0. tokenDenominator overrides ΣM for token-mean (all micro-batches of a step).
     /// </summary>
-    public static float[] AggregationWeights(float[] mask, int batch, int steps, LossAggregation mode, int maxResponseLength = 0, float tokenDenominator = 0f)
+    public static float[] AggregationWeights(float[] mask, int batch, int steps, LossAggregation mode,
+        int maxResponseLength = 0, float tokenDenominator = 0f)
     {
         Shape(batch, steps, ("mask", mask));
         Need(maxResponseLength >= 0, "maxResponseLength", $"expected >= 0, got {maxResponseLength}");
@@ -165,7 +167,8 @@ public static class RlMath
         return (float)s;
     }
 
-    /// <summary>The clipped policy loss, aggregated, with its gradient w.r.t. logp, the clip fraction and approx-KL (both over unmasked tokens).</summary>
+    /// <summary>The clipped policy loss, aggregated, with its gradient w.r.t. logp, the clip fraction and approx-KL
+    /// (both over unmasked tokens).</summary>
     public static PolicyLossResult PolicyLoss(IBackend b, float[] logp, float[] oldLogp, float[] advantages, float[] mask,
         int batch, int steps, PolicyLossOptions options)
     {
@@ -175,7 +178,8 @@ public static class RlMath
         Need(options.DualClip == 0 || options.DualClip > 1, "DualClip", $"dual clip must be 0 (off) or > 1, got {options.DualClip}");
         int n = batch * steps;
         var loss = b.Allocate(n); var grad = b.Allocate(n); var clipped = b.Allocate(n); var akl = b.Allocate(n);
-        b.ClippedSurrogate(Up(b, logp), Up(b, oldLogp), Up(b, advantages), loss, grad, clipped, akl, options.ClipLow, options.ClipHigh, options.DualClip);
+        b.ClippedSurrogate(Up(b, logp), Up(b, oldLogp), Up(b, advantages), loss, grad, clipped, akl, options.ClipLow,
+            options.ClipHigh, options.DualClip);
         var w = AggregationWeights(mask, batch, steps, options.Aggregation, options.MaxResponseLength);
         float[] l = loss.ToArray(), g = grad.ToArray(), c = clipped.ToArray(), k = akl.ToArray();
         double total = 0, clipSum = 0, klSum = 0, count = 0;
@@ -186,11 +190,13 @@ public static class RlMath
             gradLogp[i] = w[i] * g[i];
             if (mask[i] != 0f) { count++; clipSum += c[i]; klSum += k[i]; }
         }
-        return new PolicyLossResult((float)total, gradLogp, count == 0 ? 0f : (float)(clipSum / count), count == 0 ? 0f : (float)(klSum / count));
+        return new PolicyLossResult((float)total, gradLogp, count == 0 ? 0f : (float)(clipSum / count),
+            count == 0 ? 0f : (float)(klSum / count));
     }
 
     /// <summary>The KL estimator per token.</summary>
-    public static float[] Kl(IBackend b, float[] logp, float[] refLogp, KlEstimator estimator) => KlWithGrad(b, logp, refLogp, estimator).Kl;
+    public static float[] Kl(IBackend b, float[] logp, float[] refLogp, KlEstimator estimator) => KlWithGrad(b, logp,
+        refLogp, estimator).Kl;
 
     /// <summary>The KL estimator per token and its gradient w.r.t. logp.</summary>
     public static (float[] Kl, float[] Grad) KlWithGrad(IBackend b, float[] logp, float[] refLogp, KlEstimator estimator)

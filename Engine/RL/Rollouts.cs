@@ -12,7 +12,8 @@ public static class Rollouts
     /// (pad where the row is shorter), mask = 1 where the target is a completion token (0 for rows
     /// that drop(i) says to leave out, e.g. truncated completions).
     /// </summary>
-    public static (int[] Inputs, int[] Targets, float[] Mask, int Steps) Pack(IReadOnlyList<int[]> prompts, IReadOnlyList<Completion> completions,
+    public static (int[] Inputs, int[] Targets, float[] Mask, int Steps) Pack(IReadOnlyList<int[]> prompts,
+        IReadOnlyList<Completion> completions,
         int padId, Func<int, bool>? drop = null) => Pack(prompts, completions.Select(c => c.Ids).ToList(), padId, drop);
 
     /// <summary>The same from the responses' ids.</summary>
@@ -40,7 +41,8 @@ public static class Rollouts
         return (inputs, targets, mask, T);
     }
 
-    /// <summary>log π(target | prefix) under softmax(logits / temperature) at every position, without grad (the fused kernel's logp output).</summary>
+    /// <summary>log π(target | prefix) under softmax(logits / temperature) at every position, without grad (the fused
+    /// kernel's logp output).</summary>
     public static float[] TokenLogp(Transformer model, int[] inputs, int[] targets, int batch, int steps, float temperature)
     {
         using var _ = GradMode.Disable();

@@ -14,7 +14,8 @@ public interface IRewardFunction
 /// <summary>What the sampler knows of a response besides its text.</summary>
 public sealed record ResponseInfo(int Length, bool Truncated);
 
-/// <summary>1 for a correct final answer (the task's verifier on the last &lt;answer&gt;), else 0; TinyZero's 0.1 for a well-formed wrong countdown answer when partial credit is on.</summary>
+/// <summary>1 for a correct final answer (the task's verifier on the last &lt;answer&gt;), else 0; TinyZero's 0.1 for a
+/// well-formed wrong countdown answer when partial credit is on.</summary>
 public sealed class AccuracyReward(IReasoningTask task, float wellFormedWrong = 0f) : IRewardFunction
 {
     public string Name => "accuracy";
@@ -33,7 +34,9 @@ public sealed class AccuracyReward(IReasoningTask task, float wellFormedWrong = 
 /// </summary>
 public sealed class FormatReward(bool partial = false) : IRewardFunction
 {
-    static readonly Regex Strict = new(@"^<think>(?:(?!</?think>|</?answer>).)*</think><answer>(?:(?!</?think>|</?answer>).)*</answer>$", RegexOptions.Singleline | RegexOptions.Compiled);
+    const string NoTag = "(?:(?!</?think>|</?answer>).)*";       // any text without a reasoning or answer tag
+    static readonly Regex Strict = new($"^<think>{NoTag}</think><answer>{NoTag}</answer>$",
+        RegexOptions.Singleline | RegexOptions.Compiled);
     static readonly string[] Tags = ["<think>", "</think>", "<answer>", "</answer>"];
 
     public string Name => "format";
@@ -114,7 +117,8 @@ public sealed class RewardSet(IReadOnlyList<(IRewardFunction Function, float Wei
                 "format-partial" => new FormatReward(partial: true),
                 "cosine" => new CosineLengthReward(task, maxLength),
                 "overlong" => new OverlongPenalty(maxLength, Math.Max(1, maxLength / 4)),
-                _ => throw new ArgumentException($"--rewards {spec}: unknown reward '{kv[0]}' (accuracy, format, format-partial, cosine, overlong)"),
+                _ => throw new ArgumentException($"--rewards {spec}: unknown reward '{kv[0]}' (accuracy, format, " +
+                    $"format-partial, cosine, overlong)"),
             };
             parts.Add((f, weight));
         }

@@ -47,7 +47,8 @@ public sealed class ArithmeticTask(int digits = 2, string operators = "+") : IRe
 
     public Verdict Verify(Problem problem, string answer)
     {
-        if (!long.TryParse(answer.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value)) return Verdict.Malformed;
+        if (!long.TryParse(answer.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
+            return Verdict.Malformed;
         return value.ToString(CultureInfo.InvariantCulture) == problem.Answer ? Verdict.Correct : Verdict.Wrong;
     }
 }

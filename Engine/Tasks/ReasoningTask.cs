@@ -15,7 +15,8 @@ public enum Verdict { Missing, Malformed, Wrong, Correct }
 public interface IReasoningTask
 {
     string Name { get; }
-    /// <summary>n problems of a split ("train" or "test"); the same seed gives the same problems, and the splits never share a prompt.</summary>
+    /// <summary>n problems of a split ("train" or "test"); the same seed gives the same problems, and the splits never
+    /// share a prompt.</summary>
     IReadOnlyList<Problem> Generate(string split, int n, int seed);
     /// <summary>Checks an extracted answer against the problem.</summary>
     Verdict Verify(Problem problem, string answer);

@@ -43,7 +43,8 @@ public static class TaskEval
                 first = Generator.Generate(model, tokenizer, prompts, new SamplingOptions(maxNewTokens, 0f, Stop: [Stop]), rng);
             else first = [];
             Completion[] sampled = k > 1 || !greedyPass1
-                ? Generator.Generate(model, tokenizer, prompts.SelectMany(p => Enumerable.Repeat(p, k)).ToList(), new SamplingOptions(maxNewTokens, temperature, Stop: [Stop]), rng)
+                ? Generator.Generate(model, tokenizer, prompts.SelectMany(p => Enumerable.Repeat(p, k)).ToList(),
+                    new SamplingOptions(maxNewTokens, temperature, Stop: [Stop]), rng)
                 : first;
             for (int i = 0; i < chunk.Length; i++)
             {
@@ -63,7 +64,8 @@ public static class TaskEval
                     length += samples.Average(c => c.Ids.Length);
                 }
                 passK += samples.Any(Correct) ? 1 : 0;
-                var votes = samples.Select(c => ReasoningTasks.ExtractAnswer(c.Text)).Where(a => a is not null).GroupBy(a => a).OrderByDescending(g => g.Count()).FirstOrDefault();
+                var votes = samples.Select(c => ReasoningTasks.ExtractAnswer(c.Text)).Where(a => a is not null)
+                    .GroupBy(a => a).OrderByDescending(g => g.Count()).FirstOrDefault();
                 majK += votes is not null && task.Verify(p, votes.Key!) == Verdict.Correct ? 1 : 0;
             }
         }

@@ -11,7 +11,8 @@ namespace Engine.Tokenizers;
 public sealed class CharTokenizer : ITokenizer
 {
     public static readonly string[] Specials = ["<pad>", "<|endoftext|>", "<think>", "</think>", "<answer>", "</answer>"];
-    public const string DefaultChars = "\n !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~";
+    public const string DefaultChars = "\n " +
+        "!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~";
 
     readonly string chars;
     readonly Dictionary<char, int> charIds;
@@ -65,12 +66,15 @@ public sealed class CharTokenizer : ITokenizer
         return sb.ToString();
     }
 
-    public JsonObject ToJson() => new() { ["type"] = "char", ["specials"] = new JsonArray(Specials.Select(s => (JsonNode)s!).ToArray()), ["chars"] = chars };
+    public JsonObject ToJson() => new() { ["type"] = "char",
+        ["specials"] = new JsonArray(Specials.Select(s => (JsonNode)s!).ToArray()), ["chars"] = chars };
 
     public static CharTokenizer FromJson(JsonObject o)
     {
         var specials = o["specials"]?.AsArray().Select(n => n!.GetValue<string>()).ToArray() ?? Specials;
-        if (!specials.SequenceEqual(Specials)) throw new InvalidDataException("tokenizer: the char tokenizer's special tokens differ from this engine's");
-        return new CharTokenizer(o["chars"]?.GetValue<string>() ?? throw new InvalidDataException("tokenizer: char tokenizer without 'chars'"));
+        if (!specials.SequenceEqual(Specials))
+            throw new InvalidDataException("tokenizer: the char tokenizer's special tokens differ from this engine's");
+        return new CharTokenizer(o["chars"]?.GetValue<string>()
+            ?? throw new InvalidDataException("tokenizer: char tokenizer without 'chars'"));
     }
 }

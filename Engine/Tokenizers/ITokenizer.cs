@@ -36,7 +36,8 @@ public static class Tokenizer
     {
         if (!File.Exists(path)) throw new InvalidDataException($"tokenizer: {path}: no such file");
         JsonObject o;
-        try { o = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"tokenizer: {path}: expected a JSON object"); }
+        try { o = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+            ?? throw new InvalidDataException($"tokenizer: {path}: expected a JSON object"); }
         catch (JsonException e) { throw new InvalidDataException($"tokenizer: {path}: not valid JSON ({e.Message})"); }
         return o["type"]?.GetValue<string>() switch
         {

@@ -35,12 +35,14 @@ public static class Curves
     }
 
     /// <summary>One metric from several runs, each as a moving average over `smooth` steps.</summary>
-    public static void SaveComparison(string path, string title, string metric, IReadOnlyList<(string Label, IReadOnlyList<Dictionary<string, object>> Rows)> runs, int smooth = 10)
+    public static void SaveComparison(string path, string title, string metric,
+        IReadOnlyList<(string Label, IReadOnlyList<Dictionary<string, object>> Rows)> runs, int smooth = 10)
     {
         var plt = new ScottPlot.Plot();
         foreach (var (label, rows) in runs)
         {
-            var points = rows.Where(r => r.ContainsKey(metric)).Select(r => (X: Convert.ToDouble(r["step"]), Y: Convert.ToDouble(r[metric]))).ToArray();
+            var points = rows.Where(r => r.ContainsKey(metric)).Select(r => (X: Convert.ToDouble(r["step"]),
+                Y: Convert.ToDouble(r[metric]))).ToArray();
             var ys = points.Select(p => p.Y).ToArray();
             var avg = ys.Select((_, i) => ys.Skip(Math.Max(0, i - smooth + 1)).Take(Math.Min(smooth, i + 1)).Average()).ToArray();
             var line = plt.Add.Scatter(points.Select(p => p.X).ToArray(), avg);

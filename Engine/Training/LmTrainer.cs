@@ -12,7 +12,8 @@ public sealed record LmTrainOptions(
     int Steps, int Batch, int GradAccum, float Clip, LrSchedule Schedule,
     int EvalEvery, int EvalBatches, int SaveEvery, int LogEvery, string Out, int Seed, string Kind);
 
-public sealed record LmTrainResult(float FinalLoss, float EvalLossBefore, float EvalLoss, double Seconds, double TokensPerSecond, int Steps);
+public sealed record LmTrainResult(float FinalLoss, float EvalLossBefore, float EvalLoss, double Seconds,
+    double TokensPerSecond, int Steps);
 
 /// <summary>
 /// The next-token training loop shared by pretraining and SFT: per step, GradAccum micro-batches
@@ -55,8 +56,11 @@ public static class LmTrainer
                 float norm = GradClip.ClipGlobalNorm(optimizer.Parameters, o.Clip);
                 loss = (float)stepLoss;
                 if (!float.IsFinite(loss) || !float.IsFinite(norm))
-                    throw new InvalidOperationException($"{o.Kind}: the {(float.IsFinite(loss) ? "gradient norm" : "loss")} became {(float.IsFinite(loss) ? norm : loss)} at step {step}; " +
-                        (lastCheckpoint is null ? "no checkpoint was written yet" : $"the last good checkpoint is {lastCheckpoint}") + "; try a lower --lr");
+                    throw new InvalidOperationException($"{o.Kind}: the " +
+                        $"{(float.IsFinite(loss) ? "gradient norm" : "loss")} became " +
+                        $"{(float.IsFinite(loss) ? norm : loss)} at step {step}; " +
+                        (lastCheckpoint is null ? "no checkpoint was written yet"
+                            : $"the last good checkpoint is {lastCheckpoint}") + "; try a lower --lr");
                 float lr = o.Schedule.At(step);
                 optimizer.Update(lr);
                 tokens += stepTokens;
@@ -75,7 +79,9 @@ public static class LmTrainer
                 if (o.SaveEvery > 0 && (step + 1) % o.SaveEvery == 0 && !last)
                     lastCheckpoint = Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), model, tokenizer, optimizer, rng, step + 1, o);
                 if (Interrupt.Requested && !last)
-                    throw new InterruptedException(step + 1, Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), model, tokenizer, optimizer, rng, step + 1, o),
+                    throw new InterruptedException(step + 1,
+                        Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), model, tokenizer, optimizer, rng, step + 1,
+                        o),
                         resumable: true);
                 report(step, $"loss {loss:F4} eval {evalLoss:F4} lr {lr:E2} {tps:N0} tok/s");
             }

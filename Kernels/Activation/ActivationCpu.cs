@@ -79,7 +79,8 @@ public static class ActivationCpu
     }
 
     /// <summary>dgate += dout·up·silu'(gate);  dup += dout·silu(gate).</summary>
-    public static void SwiGluBackward(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, ReadOnlySpan<float> dout, Span<float> dgate, Span<float> dup)
+    public static void SwiGluBackward(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, ReadOnlySpan<float> dout,
+        Span<float> dgate, Span<float> dup)
     {
         for (int i = 0; i < gate.Length; i++)
         {

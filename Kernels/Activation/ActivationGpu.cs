@@ -61,7 +61,8 @@ public static class ActivationGpu
         }
     }
 
-    static void Unary(GpuKernels k, Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> kernel, ArrayView<float> x, ArrayView<float> y)
+    static void Unary(GpuKernels k, Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> kernel,
+        ArrayView<float> x, ArrayView<float> y)
     {
         int n = (int)x.Length, t = k.Threads(n);
         if (n > 0) k.Auto(kernel)(t, x, y, n, t);
@@ -75,9 +76,11 @@ public static class ActivationGpu
     }
 
     public static void Gelu(GpuKernels k, ArrayView<float> x, ArrayView<float> y) => Unary(k, GeluKernel, x, y);
-    public static void GeluBackward(GpuKernels k, ArrayView<float> x, ArrayView<float> dout, ArrayView<float> dx) => UnaryBackward(k, GeluBackwardKernel, x, dout, dx);
+    public static void GeluBackward(GpuKernels k, ArrayView<float> x, ArrayView<float> dout,
+        ArrayView<float> dx) => UnaryBackward(k, GeluBackwardKernel, x, dout, dx);
     public static void Silu(GpuKernels k, ArrayView<float> x, ArrayView<float> y) => Unary(k, SiluKernel, x, y);
-    public static void SiluBackward(GpuKernels k, ArrayView<float> x, ArrayView<float> dout, ArrayView<float> dx) => UnaryBackward(k, SiluBackwardKernel, x, dout, dx);
+    public static void SiluBackward(GpuKernels k, ArrayView<float> x, ArrayView<float> dout,
+        ArrayView<float> dx) => UnaryBackward(k, SiluBackwardKernel, x, dout, dx);
 
     public static void SwiGlu(GpuKernels k, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> y)
     {
@@ -85,9 +88,12 @@ public static class ActivationGpu
         if (n > 0) k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(SwiGluKernel)(t, gate, up, y, n, t);
     }
 
-    public static void SwiGluBackward(GpuKernels k, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> dout, ArrayView<float> dgate, ArrayView<float> dup)
+    public static void SwiGluBackward(GpuKernels k, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> dout,
+        ArrayView<float> dgate, ArrayView<float> dup)
     {
         int n = (int)gate.Length, t = k.Threads(n);
-        if (n > 0) k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(SwiGluBackwardKernel)(t, gate, up, dout, dgate, dup, n, t);
+        if (n > 0)
+            k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
+                int>(SwiGluBackwardKernel)(t, gate, up, dout, dgate, dup, n, t);
     }
 }

@@ -17,16 +17,19 @@ public static class ActivationOps
     [
         Op("gelu", nameof(IBackend.Gelu), 2, (s, r) => [Uniform(r, s.Elements, 3), new float[s.Elements]], [1],
             (be, x) => be.Gelu(x[0], x[1])),
-        Op("gelu-backward", nameof(IBackend.GeluBackward), 4, (s, r) => [Uniform(r, s.Elements, 3), Uniform(r, s.Elements), Uniform(r, s.Elements)],
+        Op("gelu-backward", nameof(IBackend.GeluBackward), 4,
+            (s, r) => [Uniform(r, s.Elements, 3), Uniform(r, s.Elements), Uniform(r, s.Elements)],
             [2], (be, x) => be.GeluBackward(x[0], x[1], x[2])),
         Op("silu", nameof(IBackend.Silu), 2, (s, r) => [Uniform(r, s.Elements, 3), new float[s.Elements]], [1],
             (be, x) => be.Silu(x[0], x[1])),
-        Op("silu-backward", nameof(IBackend.SiluBackward), 4, (s, r) => [Uniform(r, s.Elements, 3), Uniform(r, s.Elements), Uniform(r, s.Elements)],
+        Op("silu-backward", nameof(IBackend.SiluBackward), 4,
+            (s, r) => [Uniform(r, s.Elements, 3), Uniform(r, s.Elements), Uniform(r, s.Elements)],
             [2], (be, x) => be.SiluBackward(x[0], x[1], x[2])),
         Op("swiglu", nameof(IBackend.SwiGlu), 3, (s, r) => [Uniform(r, s.Elements, 3), Uniform(r, s.Elements), new float[s.Elements]], [2],
             (be, x) => be.SwiGlu(x[0], x[1], x[2])),
         Op("swiglu-backward", nameof(IBackend.SwiGluBackward), 7,
-            (s, r) => [Uniform(r, s.Elements, 3), Uniform(r, s.Elements), Uniform(r, s.Elements), Uniform(r, s.Elements), Uniform(r, s.Elements)],
+            (s, r) => [Uniform(r, s.Elements, 3), Uniform(r, s.Elements), Uniform(r, s.Elements),
+                Uniform(r, s.Elements), Uniform(r, s.Elements)],
             [3, 4], (be, x) => be.SwiGluBackward(x[0], x[1], x[2], x[3], x[4])),
     ];
 }

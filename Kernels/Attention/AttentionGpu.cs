@@ -87,7 +87,8 @@ public static class AttentionGpu
     }
 
     /// <summary>Dᵢ = doutᵢ·outᵢ, one thread per (b, h, t), stored [B, Hq, T] like lse.</summary>
-    static void RowDotKernel(Index1D i, ArrayView<float> o, ArrayView<float> dout, ArrayView<float> rowDot, int steps, int qHeads, int D, int n, int stride)
+    static void RowDotKernel(Index1D i, ArrayView<float> o, ArrayView<float> dout, ArrayView<float> rowDot, int steps,
+        int qHeads, int D, int n, int stride)
     {
         for (int j = i; j < n; j += stride)
         {
@@ -100,7 +101,8 @@ public static class AttentionGpu
     }
 
     /// <summary>One thread per key row j of (b, kv head): dK_j, dV_j over every query i ≥ j of every query head in the group.</summary>
-    static void KeyValueGradKernel(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> lse, ArrayView<float> rowDot,
+    static void KeyValueGradKernel(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> lse,
+        ArrayView<float> rowDot,
         ArrayView<float> dout, ArrayView<float> dk, ArrayView<float> dv, Dims z)
     {
         int steps = z.Steps, qHeads = z.QHeads, kvHeads = z.KvHeads, D = z.D, tiles = z.Tiles;
@@ -214,7 +216,8 @@ public static class AttentionGpu
     }
 
     /// <summary>KV-cache decoding: one thread per (b, t, h) query, online softmax over cache rows 0..position.</summary>
-    static void CachedKernel(Index1D i, ArrayView<float> q, ArrayView<float> kc, ArrayView<float> vc, ArrayView<float> o, ArrayView<int> positions,
+    static void CachedKernel(Index1D i, ArrayView<float> q, ArrayView<float> kc, ArrayView<float> vc,
+        ArrayView<float> o, ArrayView<int> positions,
         Dims z, int maxSteps, int n)
     {
         int steps = z.Steps, qHeads = z.QHeads, kvHeads = z.KvHeads, D = z.D;
@@ -241,7 +244,8 @@ public static class AttentionGpu
         for (int d = 0; d < D; d++) o[qo + d] = acc[d] / l;
     }
 
-    static void CacheWriteKernel(Index1D i, ArrayView<float> x, ArrayView<float> cache, ArrayView<int> positions, int steps, int maxSteps, int cols, int n, int stride)
+    static void CacheWriteKernel(Index1D i, ArrayView<float> x, ArrayView<float> cache, ArrayView<int> positions,
+        int steps, int maxSteps, int cols, int n, int stride)
     {
         for (int j = i; j < n; j += stride)
         {
@@ -252,7 +256,8 @@ public static class AttentionGpu
 
     static int TileRows(GpuKernels k) => Math.Min(MaxTile, k.MaxGroup);
 
-    public static void Forward(GpuKernels k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse,
+    public static void Forward(GpuKernels k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
+        ArrayView<float> o, ArrayView<float> lse,
         int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         int R = TileRows(k), tiles = (steps + R - 1) / R;
@@ -261,33 +266,42 @@ public static class AttentionGpu
             new KernelConfig(batch * qHeads * tiles, R), q, kk, v, o, lse, z);
     }
 
-    public static void Backward(GpuKernels k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v, ArrayView<float> o, ArrayView<float> lse,
-        ArrayView<float> dout, ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv, int batch, int steps, int qHeads, int kvHeads, int headDim)
+    public static void Backward(GpuKernels k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
+        ArrayView<float> o, ArrayView<float> lse,
+        ArrayView<float> dout, ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv, int batch, int steps,
+            int qHeads, int kvHeads, int headDim)
     {
         int R = TileRows(k), tiles = (steps + R - 1) / R;
         var z = new Dims(steps, qHeads, kvHeads, headDim, tiles, 1f / MathF.Sqrt(headDim));
         int n = batch * qHeads * steps, t = k.Threads(n);
         using var rowDot = k.Scratch(n);
-        k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(RowDotKernel)(t, o, dout, rowDot.View, steps, qHeads, headDim, n, t);
-        k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims>(KeyValueGradKernel)(
+        k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int,
+            int>(RowDotKernel)(t, o, dout, rowDot.View, steps, qHeads, headDim, n, t);
+        k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims>(KeyValueGradKernel)(
             new KernelConfig(batch * kvHeads * tiles, R), q, kk, v, lse, rowDot.View, dout, dk, dv, z);
-        k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims>(QueryGradKernel)(
+        k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, Dims>(QueryGradKernel)(
             new KernelConfig(batch * qHeads * tiles, R), q, kk, v, lse, rowDot.View, dout, dq, z);
     }
 
-    public static void Cached(GpuKernels k, ArrayView<float> q, ArrayView<float> kc, ArrayView<float> vc, ArrayView<float> o, int[] positions,
+    public static void Cached(GpuKernels k, ArrayView<float> q, ArrayView<float> kc, ArrayView<float> vc,
+        ArrayView<float> o, int[] positions,
         int batch, int steps, int maxSteps, int qHeads, int kvHeads, int headDim)
     {
         int n = batch * steps * qHeads;
         using var pos = k.Upload(positions);
         var z = new Dims(steps, qHeads, kvHeads, headDim, 0, 1f / MathF.Sqrt(headDim));
-        k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, Dims, int, int>(CachedKernel)(n, q, kc, vc, o, pos.View, z, maxSteps, n);
+        k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, Dims, int,
+            int>(CachedKernel)(n, q, kc, vc, o, pos.View, z, maxSteps, n);
     }
 
-    public static void CacheWrite(GpuKernels k, ArrayView<float> x, ArrayView<float> cache, int[] positions, int batch, int steps, int maxSteps, int cols)
+    public static void CacheWrite(GpuKernels k, ArrayView<float> x, ArrayView<float> cache, int[] positions, int batch,
+        int steps, int maxSteps, int cols)
     {
         int n = batch * steps * cols, t = k.Threads(n);
         using var pos = k.Upload(positions);
-        k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int>(CacheWriteKernel)(t, x, cache, pos.View, steps, maxSteps, cols, n, t);
+        k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int,
+            int>(CacheWriteKernel)(t, x, cache, pos.View, steps, maxSteps, cols, n, t);
     }
 }

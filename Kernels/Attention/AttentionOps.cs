@@ -74,11 +74,13 @@ public static class AttentionOps
         {
             int cols = s.KvHeads * s.HeadDim, maxSteps = s.Steps + 3;
             int[] positions = Enumerable.Range(0, s.Batch * s.Steps).Select(i => 3 + i % s.Steps).ToArray();
-            return [new OpCase("kv-cache-write", nameof(IBackend.KvCacheWrite), Shape(s), Bytes(2, s.Batch * s.Steps * cols), WorkUnit.Bytes,
+            return [new OpCase("kv-cache-write", nameof(IBackend.KvCacheWrite), Shape(s),
+                Bytes(2, s.Batch * s.Steps * cols), WorkUnit.Bytes,
                 [Uniform(r, s.Batch * s.Steps * cols), Uniform(r, s.Batch * maxSteps * cols)], [1],
                 (be, x) => be.KvCacheWrite(x[0], x[1], positions, s.Batch, s.Steps, maxSteps, cols))];
         }),
-        OpDeclaration.Single("attention-cached", nameof(IBackend.AttentionCached), "one thread per query row over the cache (AttentionGpu.cs)",
+        OpDeclaration.Single("attention-cached", nameof(IBackend.AttentionCached),
+            "one thread per query row over the cache (AttentionGpu.cs)",
             (s, r) =>
         {
             int maxSteps = s.Steps + 3, nq = s.Batch * s.Steps * s.Heads * s.HeadDim, nc = s.Batch * maxSteps * s.KvHeads * s.HeadDim;
@@ -86,7 +88,8 @@ public static class AttentionOps
             return [new OpCase("attention-cached", nameof(IBackend.AttentionCached), Shape(s) + $" cache {maxSteps}",
                 4.0 * s.Batch * s.Heads * s.Steps * maxSteps * s.HeadDim, WorkUnit.Flops,
                 [Uniform(r, nq), Uniform(r, nc), Uniform(r, nc), new float[nq]], [3],
-                (be, x) => be.AttentionCached(x[0], x[1], x[2], x[3], positions, s.Batch, s.Steps, maxSteps, s.Heads, s.KvHeads, s.HeadDim))];
+                (be, x) => be.AttentionCached(x[0], x[1], x[2], x[3], positions, s.Batch, s.Steps, maxSteps, s.Heads,
+                    s.KvHeads, s.HeadDim))];
         }),
     ];
 }

@@ -38,7 +38,8 @@ public static class CrossEntropyGpu
         if (lane == 0) losses[r] = lse - picked;
     }
 
-    public static float Forward(GpuKernels k, ArrayView<float> logits, int[] targets, ArrayView<float>? dlogits, int rows, int vocab, int ignoreIndex, float scale)
+    public static float Forward(GpuKernels k, ArrayView<float> logits, int[] targets, ArrayView<float>? dlogits,
+        int rows, int vocab, int ignoreIndex, float scale)
     {
         if (rows == 0) return 0f;
         int count = targets.Count(t => t != ignoreIndex);
@@ -46,7 +47,8 @@ public static class CrossEntropyGpu
         using var losses = k.Scratch(rows);
         float gradScale = count == 0 ? 0f : scale / count;
         k.Grouped<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float, int>(Kernel)(
-            new KernelConfig(rows, k.WarpSize), logits, t.View, dlogits ?? logits, losses.View, vocab, ignoreIndex, gradScale, dlogits is null ? 0 : 1);
+            new KernelConfig(rows, k.WarpSize), logits, t.View, dlogits ?? logits, losses.View, vocab, ignoreIndex,
+                gradScale, dlogits is null ? 0 : 1);
         if (count == 0) return 0f;
         double total = 0;
         foreach (float l in losses.ToArray()) total += l;   // N scalars out; summed in float64 like the reference

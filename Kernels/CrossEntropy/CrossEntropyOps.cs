@@ -8,7 +8,8 @@ public static class CrossEntropyOps
 {
     public static readonly OpDeclaration[] All =
     [
-        OpDeclaration.Single("cross-entropy", nameof(IBackend.CrossEntropy), "one group per row, loss and dlogits in one pass (CrossEntropyGpu.cs)",
+        OpDeclaration.Single("cross-entropy", nameof(IBackend.CrossEntropy),
+            "one group per row, loss and dlogits in one pass (CrossEntropyGpu.cs)",
             (s, r) =>
         {
             int n = s.Tokens, v = s.Vocab;

@@ -76,11 +76,13 @@ public static class ElementwiseGpu
         if (n > 0) k.Auto(kernel)(t, a, b, y, n, t);
     }
 
-    public static void MulBackward(GpuKernels k, ArrayView<float> a, ArrayView<float> b, ArrayView<float> dout, ArrayView<float>? da, ArrayView<float>? db)
+    public static void MulBackward(GpuKernels k, ArrayView<float> a, ArrayView<float> b, ArrayView<float> dout,
+        ArrayView<float>? da, ArrayView<float>? db)
     {
         int n = (int)a.Length, t = k.Threads(n);
         if (n > 0)
-            k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(MulBackwardKernel)(
+            k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int,
+                int, int>(MulBackwardKernel)(
                 t, a, b, dout, da ?? a, db ?? a, da is null ? 0 : 1, db is null ? 0 : 1, n, t);
     }
 

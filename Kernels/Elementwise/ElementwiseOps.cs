@@ -17,7 +17,8 @@ public static class ElementwiseOps
         OpDeclaration.Single("fill", nameof(IBackend.Fill), Kernel, (s, r) =>
             [Case("fill", nameof(IBackend.Fill), s, 1, [Uniform(r, s.Elements)], [0], (be, x) => be.Fill(x[0], 0.25f))]),
         OpDeclaration.Single("copy", nameof(IBackend.Copy), "device copy", (s, r) =>
-            [Case("copy", nameof(IBackend.Copy), s, 2, [Uniform(r, s.Elements), new float[s.Elements]], [1], (be, x) => be.Copy(x[0], x[1]))]),
+            [Case("copy", nameof(IBackend.Copy), s, 2, [Uniform(r, s.Elements), new float[s.Elements]], [1],
+                (be, x) => be.Copy(x[0], x[1]))]),
         OpDeclaration.Single("add", nameof(IBackend.Add), Kernel, (s, r) =>
             [Case("add", nameof(IBackend.Add), s, 3, [Uniform(r, s.Elements), Uniform(r, s.Elements), new float[s.Elements]], [2],
                 (be, x) => be.Add(x[0], x[1], x[2]))]),
@@ -37,7 +38,8 @@ public static class ElementwiseOps
         OpDeclaration.Single("bias-add", nameof(IBackend.BiasAdd), Kernel, (s, r) =>
             [Case("bias-add", nameof(IBackend.BiasAdd), s, 2, [Uniform(r, s.Elements), Uniform(r, s.Cols), new float[s.Elements]], [2],
                 (be, x) => be.BiasAdd(x[0], x[1], x[2], s.Rows, s.Cols))]),
-        OpDeclaration.Single("bias-backward", nameof(IBackend.BiasBackward), "column sums, one thread per column (ElementwiseGpu.cs)", (s, r) =>
+        OpDeclaration.Single("bias-backward", nameof(IBackend.BiasBackward),
+            "column sums, one thread per column (ElementwiseGpu.cs)", (s, r) =>
             [Case("bias-backward", nameof(IBackend.BiasBackward), s, 1, [Uniform(r, s.Elements), Uniform(r, s.Cols)], [1],
                 (be, x) => be.BiasBackward(x[0], x[1], s.Rows, s.Cols))]),
     ];

@@ -28,7 +28,8 @@ public sealed class GpuBuffer : DeviceBuffer
 
     public override void CopyTo(Span<float> destination)
     {
-        if (destination.Length != Length) throw new ShapeException("copy_to", "destination", $"{Length} elements", $"{destination.Length} elements");
+        if (destination.Length != Length)
+            throw new ShapeException("copy_to", "destination", $"{Length} elements", $"{destination.Length} elements");
         if (Length == 0) return;
         var host = new float[Length];
         backend.Accelerator.Synchronize();

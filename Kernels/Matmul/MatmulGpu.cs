@@ -29,7 +29,8 @@ public static class MatmulGpu
         c[i] = accumulate != 0 ? c[i] + v : v;
     }
 
-    static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k, int transA, int transB, int accumulate, int tilesN)
+    static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k, int transA,
+        int transB, int accumulate, int tilesN)
     {
         var As = SharedMemory.Allocate<float>(BK * MaxTile);   // [BK][BM]
         var Bs = SharedMemory.Allocate<float>(BK * MaxTile);   // [BK][BN]
@@ -64,13 +65,18 @@ public static class MatmulGpu
             Group.Barrier();
         }
         int r = m0 + ty * 4, col = n0 + tx * 4;
-        Store(c, r, col, c00, m, n, accumulate); Store(c, r, col + 1, c01, m, n, accumulate); Store(c, r, col + 2, c02, m, n, accumulate); Store(c, r, col + 3, c03, m, n, accumulate);
-        Store(c, r + 1, col, c10, m, n, accumulate); Store(c, r + 1, col + 1, c11, m, n, accumulate); Store(c, r + 1, col + 2, c12, m, n, accumulate); Store(c, r + 1, col + 3, c13, m, n, accumulate);
-        Store(c, r + 2, col, c20, m, n, accumulate); Store(c, r + 2, col + 1, c21, m, n, accumulate); Store(c, r + 2, col + 2, c22, m, n, accumulate); Store(c, r + 2, col + 3, c23, m, n, accumulate);
-        Store(c, r + 3, col, c30, m, n, accumulate); Store(c, r + 3, col + 1, c31, m, n, accumulate); Store(c, r + 3, col + 2, c32, m, n, accumulate); Store(c, r + 3, col + 3, c33, m, n, accumulate);
+        Store(c, r, col, c00, m, n, accumulate); Store(c, r, col + 1, c01, m, n, accumulate);
+        Store(c, r, col + 2, c02, m, n, accumulate); Store(c, r, col + 3, c03, m, n, accumulate);
+        Store(c, r + 1, col, c10, m, n, accumulate); Store(c, r + 1, col + 1, c11, m, n, accumulate);
+        Store(c, r + 1, col + 2, c12, m, n, accumulate); Store(c, r + 1, col + 3, c13, m, n, accumulate);
+        Store(c, r + 2, col, c20, m, n, accumulate); Store(c, r + 2, col + 1, c21, m, n, accumulate);
+        Store(c, r + 2, col + 2, c22, m, n, accumulate); Store(c, r + 2, col + 3, c23, m, n, accumulate);
+        Store(c, r + 3, col, c30, m, n, accumulate); Store(c, r + 3, col + 1, c31, m, n, accumulate);
+        Store(c, r + 3, col + 2, c32, m, n, accumulate); Store(c, r + 3, col + 3, c33, m, n, accumulate);
     }
 
-    public static void Run(GpuKernels kernels, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k, bool transA, bool transB, bool accumulate)
+    public static void Run(GpuKernels kernels, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m,
+        int n, int k, bool transA, bool transB, bool accumulate)
     {
         if (m == 0 || n == 0) return;
         if (k == 0)

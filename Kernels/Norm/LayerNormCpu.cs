@@ -3,7 +3,8 @@ namespace Engine.Kernels.Norm;
 /// <summary>LayerNorm over the last axis: y = (x − μ)·rstd·w + b, rstd = 1/√(σ² + eps) (biased σ², as PyTorch).</summary>
 public static class LayerNormCpu
 {
-    public static void Forward(float[] x, float[] weight, float[] bias, float[] output, float[] mean, float[] rstd, int rows, int cols, float eps)
+    public static void Forward(float[] x, float[] weight, float[] bias, float[] output, float[] mean, float[] rstd,
+        int rows, int cols, float eps)
     {
         Rows.For(rows, 4L * cols, r =>
         {

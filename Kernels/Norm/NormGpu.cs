@@ -72,7 +72,8 @@ public static class NormGpu
         if (lane == 0) rstd[r] = rs;
     }
 
-    static void RmsNormBackwardKernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd, ArrayView<float> dout, ArrayView<float> dx, int cols)
+    static void RmsNormBackwardKernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd,
+        ArrayView<float> dout, ArrayView<float> dx, int cols)
     {
         int r = Grid.IdxX, lane = Group.IdxX, o = r * cols;
         float rs = rstd[r];
@@ -89,7 +90,8 @@ public static class NormGpu
         ArrayView<float> mean, ArrayView<float> rstd, int rows, int cols, float eps)
     {
         if (rows > 0)
-            k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(LayerNormKernel)(
+            k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, int, float>(LayerNormKernel)(
                 PerRow(k, rows), x, w, b, y, mean, rstd, cols, eps);
     }
 
@@ -97,20 +99,24 @@ public static class NormGpu
         ArrayView<float> dout, ArrayView<float> dx, ArrayView<float> dw, ArrayView<float> db, int rows, int cols)
     {
         if (rows == 0) return;
-        k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(LayerNormBackwardKernel)(
+        k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int>(LayerNormBackwardKernel)(
             PerRow(k, rows), x, w, mean, rstd, dout, dx, cols);
         ParamGrad(k, x, mean, rstd, dout, dw, db, rows, cols, hasMean: true);
     }
 
     static void ParamGrad(GpuKernels k, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> dout,
         ArrayView<float> dw, ArrayView<float> db, int rows, int cols, bool hasMean) =>
-        k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(NormParamGradKernel)(
+        k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int, int, int>(NormParamGradKernel)(
             cols, x, mean, rstd, dout, dw, db, rows, cols, hasMean ? 1 : 0);
 
-    public static void RmsNorm(GpuKernels k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ArrayView<float> rstd, int rows, int cols, float eps)
+    public static void RmsNorm(GpuKernels k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y,
+        ArrayView<float> rstd, int rows, int cols, float eps)
     {
         if (rows > 0)
-            k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(RmsNormKernel)(PerRow(k, rows), x, w, y, rstd, cols, eps);
+            k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
+                float>(RmsNormKernel)(PerRow(k, rows), x, w, y, rstd, cols, eps);
     }
 
     public static void RmsNormBackward(GpuKernels k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd, ArrayView<float> dout,

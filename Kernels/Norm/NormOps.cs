@@ -8,7 +8,8 @@ public static class NormOps
 {
     const string Kernel = "one warp per row, shuffle reductions (NormGpu.cs)";
 
-    static OpCase Case(string op, string primitive, Sizes s, int arrays, float[][] inputs, int[] outputs, Action<IBackend, DeviceBuffer[]> run) =>
+    static OpCase Case(string op, string primitive, Sizes s, int arrays, float[][] inputs, int[] outputs,
+        Action<IBackend, DeviceBuffer[]> run) =>
         new(op, primitive, $"{s.Rows}x{s.Cols}", Bytes(arrays, s.Elements), WorkUnit.Bytes, inputs, outputs, run);
 
     /// <summary>mean and rstd of x as the forward saves them.</summary>
@@ -39,7 +40,8 @@ public static class NormOps
     [
         OpDeclaration.Single("layernorm", nameof(IBackend.LayerNorm), Kernel, (s, r) =>
             [Case("layernorm", nameof(IBackend.LayerNorm), s, 2,
-                [Uniform(r, s.Elements, 2), Uniform(r, s.Cols), Uniform(r, s.Cols), new float[s.Elements], new float[s.Rows], new float[s.Rows]],
+                [Uniform(r, s.Elements, 2), Uniform(r, s.Cols), Uniform(r, s.Cols), new float[s.Elements],
+                    new float[s.Rows], new float[s.Rows]],
                 [3, 4, 5], (be, x) => be.LayerNorm(x[0], x[1], x[2], x[3], x[4], x[5], s.Rows, s.Cols, 1e-5f))]),
         OpDeclaration.Single("layernorm-backward", nameof(IBackend.LayerNormBackward), Kernel, (s, r) =>
         {
@@ -50,7 +52,8 @@ public static class NormOps
                 (be, v) => be.LayerNormBackward(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], s.Rows, s.Cols))];
         }),
         OpDeclaration.Single("rmsnorm", nameof(IBackend.RmsNorm), Kernel, (s, r) =>
-            [Case("rmsnorm", nameof(IBackend.RmsNorm), s, 2, [Uniform(r, s.Elements, 2), Uniform(r, s.Cols), new float[s.Elements], new float[s.Rows]],
+            [Case("rmsnorm", nameof(IBackend.RmsNorm), s, 2,
+                [Uniform(r, s.Elements, 2), Uniform(r, s.Cols), new float[s.Elements], new float[s.Rows]],
                 [2, 3], (be, x) => be.RmsNorm(x[0], x[1], x[2], x[3], s.Rows, s.Cols, 1e-6f))]),
         OpDeclaration.Single("rmsnorm-backward", nameof(IBackend.RmsNormBackward), Kernel, (s, r) =>
         {

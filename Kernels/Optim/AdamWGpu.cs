@@ -11,7 +11,8 @@ public static class AdamWGpu
     /// <summary>The step's scalars in one struct (kernel arguments are passed by value).</summary>
     public readonly record struct Hyper(float Lr, float Beta1, float Beta2, float Eps, float WeightDecay, float C1, float C2);
 
-    static void StepKernel(Index1D i, ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v, Hyper h, int n, int stride)
+    static void StepKernel(Index1D i, ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v,
+        Hyper h, int n, int stride)
     {
         for (int j = i; j < n; j += stride)
         {
@@ -29,6 +30,8 @@ public static class AdamWGpu
     {
         int n = (int)p.Length, t = k.Threads(n);
         var h = new Hyper(lr, beta1, beta2, eps, weightDecay, 1f - MathF.Pow(beta1, step), 1f - MathF.Pow(beta2, step));
-        if (n > 0) k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Hyper, int, int>(StepKernel)(t, p, g, m, v, h, n, t);
+        if (n > 0)
+            k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Hyper, int,
+                int>(StepKernel)(t, p, g, m, v, h, n, t);
     }
 }

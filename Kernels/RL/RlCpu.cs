@@ -74,14 +74,16 @@ public static class RlCpu
     /// c > 1 and A &lt; 0: loss = min(loss, −A·c). grad = ∂loss/∂logp (−A·ratio on the unclipped
     /// branch, else 0); clipped = [pg2 > pg1]; approxKl = (ratio − 1) − log_ratio.
     /// </summary>
-    public static void ClippedSurrogate(float[] logp, float[] oldLogp, float[] adv, float[] loss, float[] grad, float[] clipped, float[] approxKl,
+    public static void ClippedSurrogate(float[] logp, float[] oldLogp, float[] adv, float[] loss, float[] grad,
+        float[] clipped, float[] approxKl,
         float clipLow, float clipHigh, float dualClip)
     {
         for (int i = 0; i < logp.Length; i++)
             (loss[i], grad[i], clipped[i], approxKl[i]) = Surrogate(logp[i], oldLogp[i], adv[i], clipLow, clipHigh, dualClip);
     }
 
-    public static (float Loss, float Grad, float Clipped, float ApproxKl) Surrogate(float logp, float oldLogp, float a, float clipLow, float clipHigh, float dualClip)
+    public static (float Loss, float Grad, float Clipped, float ApproxKl) Surrogate(float logp, float oldLogp, float a,
+        float clipLow, float clipHigh, float dualClip)
     {
         float raw = logp - oldLogp;
         float logRatio = Math.Clamp(raw, -20f, 20f);
@@ -95,7 +97,8 @@ public static class RlCpu
         return (loss, grad, pg2 > pg1 ? 1f : 0f, ratio - 1f - logRatio);
     }
 
-    /// <summary>KL(π‖π_ref) per token and its gradient w.r.t. logp (x = ref − logp): k1 logp − ref; k2 ½(logp − ref)²; k3 eˣ − x − 1 with x and the result clamped.</summary>
+    /// <summary>KL(π‖π_ref) per token and its gradient w.r.t. logp (x = ref − logp): k1 logp − ref; k2 ½(logp − ref)²;
+    /// k3 eˣ − x − 1 with x and the result clamped.</summary>
     public static void Kl(float[] logp, float[] refLogp, float[] kl, float[]? grad, KlKind kind)
     {
         for (int i = 0; i < logp.Length; i++)

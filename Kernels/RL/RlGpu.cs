@@ -15,7 +15,8 @@ public static class RlGpu
 {
     static float Clamp(float x, float lo, float hi) => x < lo ? lo : x > hi ? hi : x;
 
-    static void GaeKernel(Index1D b, ArrayView<float> r, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> adv, ArrayView<float> ret,
+    static void GaeKernel(Index1D b, ArrayView<float> r, ArrayView<float> v, ArrayView<float> mask,
+        ArrayView<float> adv, ArrayView<float> ret,
         int steps, float gamma, float lambda)
     {
         float next = 0f, last = 0f;
@@ -88,7 +89,8 @@ public static class RlGpu
         return clamped;
     }
 
-    static void KlKernel(Index1D i, ArrayView<float> logp, ArrayView<float> refLogp, ArrayView<float> kl, ArrayView<float> grad, int kind, int hasGrad, int n, int stride)
+    static void KlKernel(Index1D i, ArrayView<float> logp, ArrayView<float> refLogp, ArrayView<float> kl,
+        ArrayView<float> grad, int kind, int hasGrad, int n, int stride)
     {
         for (int j = i; j < n; j += stride)
         {
@@ -140,7 +142,8 @@ public static class RlGpu
         }
     }
 
-    static void FusedKernel(ArrayView<float> logits, ArrayView<int> ids, ArrayView<float> oldLogp, ArrayView<float> adv, ArrayView<float> weights,
+    static void FusedKernel(ArrayView<float> logits, ArrayView<int> ids, ArrayView<float> oldLogp,
+        ArrayView<float> adv, ArrayView<float> weights,
         ArrayView<float> refLogp, ArrayView<float> dlogits, ArrayView<float> stats, int vocab, FusedPolicyParams p)
     {
         int r = Grid.IdxX;
@@ -169,7 +172,8 @@ public static class RlGpu
         }
     }
 
-    static void MaskedProductKernel(Index1D i, ArrayView<float> x, ArrayView<float> mask, ArrayView<float> y, float shift, int n, int stride)
+    static void MaskedProductKernel(Index1D i, ArrayView<float> x, ArrayView<float> mask, ArrayView<float> y,
+        float shift, int n, int stride)
     {
         for (int j = i; j < n; j += stride) y[j] = (x[j] - shift) * mask[j];
     }
@@ -181,29 +185,37 @@ public static class RlGpu
 
     // ---- launchers ---------------------------------------------------------------------------
 
-    public static void Gae(GpuKernels k, ArrayView<float> r, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> adv, ArrayView<float> ret,
+    public static void Gae(GpuKernels k, ArrayView<float> r, ArrayView<float> v, ArrayView<float> mask,
+        ArrayView<float> adv, ArrayView<float> ret,
         int batch, int steps, float gamma, float lambda)
     {
         if (batch > 0 && steps > 0)
-            k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float>(GaeKernel)(batch, r, v, mask, adv, ret, steps, gamma, lambda);
+            k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
+                float, float>(GaeKernel)(batch, r, v, mask, adv, ret, steps, gamma, lambda);
     }
 
     public static void GroupAdvantages(GpuKernels k, ArrayView<float> s, ArrayView<float> adv, int groupSize, GroupKind kind, float epsilon)
     {
         int groups = (int)s.Length / groupSize;
-        if (groups > 0) k.Auto<ArrayView<float>, ArrayView<float>, int, int, float>(GroupKernel)(groups, s, adv, groupSize, (int)kind, epsilon);
+        if (groups > 0)
+            k.Auto<ArrayView<float>, ArrayView<float>, int, int,
+                float>(GroupKernel)(groups, s, adv, groupSize, (int)kind, epsilon);
     }
 
-    public static void ClippedSurrogate(GpuKernels k, ArrayView<float> logp, ArrayView<float> oldLogp, ArrayView<float> adv, ArrayView<float> loss,
+    public static void ClippedSurrogate(GpuKernels k, ArrayView<float> logp, ArrayView<float> oldLogp,
+        ArrayView<float> adv, ArrayView<float> loss,
         ArrayView<float> grad, ArrayView<float> clipped, ArrayView<float> approxKl, float clipLow, float clipHigh, float dualClip)
     {
         int n = (int)logp.Length;
         if (n > 0)
-            k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, FusedPolicyParams, int, int>(SurrogateKernel)(
-                k.Threads(n), logp, oldLogp, adv, loss, grad, clipped, approxKl, new FusedPolicyParams(1f, clipLow, clipHigh, dualClip, 0f, 0f, 0), n, k.Threads(n));
+            k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, FusedPolicyParams, int, int>(SurrogateKernel)(
+                k.Threads(n), logp, oldLogp, adv, loss, grad, clipped, approxKl,
+                    new FusedPolicyParams(1f, clipLow, clipHigh, dualClip, 0f, 0f, 0), n, k.Threads(n));
     }
 
-    public static void Kl(GpuKernels k, ArrayView<float> logp, ArrayView<float> refLogp, ArrayView<float> kl, ArrayView<float>? grad, KlKind kind)
+    public static void Kl(GpuKernels k, ArrayView<float> logp, ArrayView<float> refLogp, ArrayView<float> kl,
+        ArrayView<float>? grad, KlKind kind)
     {
         int n = (int)logp.Length;
         if (n > 0)
@@ -213,21 +225,28 @@ public static class RlGpu
 
     public static void Entropy(GpuKernels k, ArrayView<float> logits, ArrayView<float> entropy, int rows, int vocab, float temperature)
     {
-        if (rows > 0) k.Grouped<ArrayView<float>, ArrayView<float>, int, float>(EntropyKernel)(new KernelConfig(rows, k.WarpSize), logits, entropy, vocab, 1f / temperature);
+        if (rows > 0)
+            k.Grouped<ArrayView<float>, ArrayView<float>, int,
+                float>(EntropyKernel)(new KernelConfig(rows, k.WarpSize), logits, entropy, vocab, 1f / temperature);
     }
 
-    public static void EntropyBackward(GpuKernels k, ArrayView<float> logits, ArrayView<float> dEntropy, ArrayView<float> dlogits, int rows, int vocab, float temperature)
+    public static void EntropyBackward(GpuKernels k, ArrayView<float> logits, ArrayView<float> dEntropy,
+        ArrayView<float> dlogits, int rows, int vocab, float temperature)
     {
         if (rows > 0)
-            k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(EntropyBackwardKernel)(new KernelConfig(rows, k.WarpSize), logits, dEntropy, dlogits, vocab, 1f / temperature);
+            k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
+                float>(EntropyBackwardKernel)(new KernelConfig(rows, k.WarpSize), logits, dEntropy, dlogits, vocab,
+                1f / temperature);
     }
 
-    public static void FusedPolicyLoss(GpuKernels k, ArrayView<float> logits, int[] ids, ArrayView<float> oldLogp, ArrayView<float> adv, ArrayView<float> weights,
+    public static void FusedPolicyLoss(GpuKernels k, ArrayView<float> logits, int[] ids, ArrayView<float> oldLogp,
+        ArrayView<float> adv, ArrayView<float> weights,
         ArrayView<float>? refLogp, ArrayView<float> dlogits, ArrayView<float> stats, int rows, int vocab, FusedPolicyParams p)
     {
         if (rows == 0) return;
         using var idBuffer = k.Upload(ids);
-        k.Grouped<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, FusedPolicyParams>(FusedKernel)(
+        k.Grouped<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, FusedPolicyParams>(FusedKernel)(
             new KernelConfig(rows, k.WarpSize), logits, idBuffer.View, oldLogp, adv, weights, refLogp ?? oldLogp, dlogits, stats, vocab, p);
     }
 

@@ -13,4 +13,5 @@ public static class FusedStats
 }
 
 /// <summary>The fused kernel's scalars in one by-value struct.</summary>
-public readonly record struct FusedPolicyParams(float Temperature, float ClipLow, float ClipHigh, float DualClip, float KlCoef, float EntropyCoef, int HasRef);
+public readonly record struct FusedPolicyParams(float Temperature, float ClipLow, float ClipHigh, float DualClip,
+    float KlCoef, float EntropyCoef, int HasRef);

@@ -5,7 +5,8 @@ using static Engine.Kernels.Workbench.CaseData;
 
 namespace Engine.Kernels.RL;
 
-/// <summary>The RL math kernels (RlGpu.cs): GAE, whitening, group advantages, the clipped surrogate, KL, entropy and the fused loss.</summary>
+/// <summary>The RL math kernels (RlGpu.cs): GAE, whitening, group advantages, the clipped surrogate, KL, entropy and
+/// the fused loss.</summary>
 public static class RlOps
 {
     /// <summary>How the GPU backend calls a GAE version: rewards, values, mask, advantages, returns all [B, T].</summary>
@@ -91,7 +92,8 @@ public static class RlOps
             int[] ids = Ints(r, n, v);
             var p = new FusedPolicyParams(0.9f, 0.2f, 0.28f, 0f, 0.05f, 0.01f, 1);
             return [Case("fused-policy-loss", nameof(IBackend.FusedPolicyLoss), $"{n}x{v}", Bytes(2, (long)n * v),
-                [Uniform(r, n * v, 3), Logp(r, n), Uniform(r, n), Positive(r, n), Logp(r, n), new float[n * v], new float[n * FusedStats.Count]],
+                [Uniform(r, n * v, 3), Logp(r, n), Uniform(r, n), Positive(r, n), Logp(r, n), new float[n * v],
+                    new float[n * FusedStats.Count]],
                 [5, 6], (be, x) => be.FusedPolicyLoss(x[0], ids, x[1], x[2], x[3], x[4], x[5], x[6], n, v, p))];
         }),
     ];

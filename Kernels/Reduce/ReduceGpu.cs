@@ -51,8 +51,10 @@ public static class ReduceGpu
         int groups = Math.Clamp((n + 4095) / 4096, 1, 1024);
         int chunk = Math.Max(1, (n + groups - 1) / groups);
         using var partials = k.Scratch(groups);
-        k.Grouped<ArrayView<float>, ArrayView<float>, int, int, int>(PartialKernel)(new KernelConfig(groups, warp), x, partials.View, n, chunk, square ? 1 : 0);
-        k.Grouped<ArrayView<float>, ArrayView<float>, int, float>(FinalKernel)(new KernelConfig(1, warp), partials.View, output, groups, 1f);
+        k.Grouped<ArrayView<float>, ArrayView<float>, int, int,
+            int>(PartialKernel)(new KernelConfig(groups, warp), x, partials.View, n, chunk, square ? 1 : 0);
+        k.Grouped<ArrayView<float>, ArrayView<float>, int,
+            float>(FinalKernel)(new KernelConfig(1, warp), partials.View, output, groups, 1f);
     }
 
     public static void SumBackward(GpuKernels k, ArrayView<float> g, ArrayView<float> dx, float scale)

@@ -19,7 +19,8 @@ public static class RopeOps
     public static readonly OpDeclaration[] All =
     [
         OpDeclaration.Single("rope", nameof(IBackend.Rope), Kernel, (s, r) =>
-            [Case("rope", nameof(IBackend.Rope), s, r, (be, x, p) => be.Rope(x[0], x[1], p, s.Batch, s.Steps, s.Heads, s.HeadDim, 10000f))]),
+            [Case("rope", nameof(IBackend.Rope), s, r,
+                (be, x, p) => be.Rope(x[0], x[1], p, s.Batch, s.Steps, s.Heads, s.HeadDim, 10000f))]),
         OpDeclaration.Single("rope-backward", nameof(IBackend.RopeBackward), Kernel, (s, r) =>
             [Case("rope-backward", nameof(IBackend.RopeBackward), s, r,
                 (be, x, p) => be.RopeBackward(x[0], x[1], p, s.Batch, s.Steps, s.Heads, s.HeadDim, 10000f))]),

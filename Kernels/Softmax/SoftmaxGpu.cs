@@ -36,6 +36,8 @@ public static class SoftmaxGpu
 
     public static void Backward(GpuKernels k, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int rows, int cols)
     {
-        if (rows > 0) k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(BackwardKernel)(new KernelConfig(rows, k.WarpSize), y, dy, dx, cols);
+        if (rows > 0)
+            k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                int>(BackwardKernel)(new KernelConfig(rows, k.WarpSize), y, dy, dx, cols);
     }
 }

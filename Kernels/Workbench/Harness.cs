@@ -2,7 +2,8 @@ using System.Diagnostics;
 
 namespace Engine.Kernels.Workbench;
 
-/// <summary>A version checked against the CPU reference: the worst relative error over its outputs, and whether two runs agree bit for bit.</summary>
+/// <summary>A version checked against the CPU reference: the worst relative error over its outputs, and whether two
+/// runs agree bit for bit.</summary>
 public sealed record CheckResult(OpCase Case, int Version, double MaxRelErr, bool Deterministic);
 
 /// <summary>
