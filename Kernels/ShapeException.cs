@@ -21,12 +21,6 @@ public static class Check
             throw new ShapeException(op, name, $"{shape} = {expected} elements", $"{buffer.Length} elements");
     }
 
-    public static void AtLeast(string op, string name, DeviceBuffer buffer, int expected, string shape)
-    {
-        if (buffer.Length < expected)
-            throw new ShapeException(op, name, $"at least {shape} = {expected} elements", $"{buffer.Length} elements");
-    }
-
     public static void Positive(string op, string name, int value)
     {
         if (value <= 0) throw new ShapeException(op, name, "a positive size", value.ToString());

@@ -287,6 +287,18 @@ public class CliContractTests
         Assert.That(Rows(Dir("c")), Is.EqualTo(Rows(Dir("a"))[1..]));
     }
 
+    [Test]
+    public void EveryEstimatorCanBeChosenFromTheCli()
+    {
+        var grpo = Run("grpo", "--model", "micro", "--context", "24", "--steps", "2", "--prompts", "2", "--group-size", "3",
+            "--max-new-tokens", "4", "--train-size", "10", "--advantage", "reinforce++", "--out", Dir("g"));
+        Assert.That(grpo.Code, Is.EqualTo(0), grpo.Err);
+        var ppo = Run("ppo", "--model", "micro", "--context", "24", "--steps", "2", "--prompts", "2", "--max-new-tokens", "4",
+            "--kl-estimator", "k2", "--out", Dir("p"));
+        Assert.That(ppo.Code, Is.EqualTo(0), ppo.Err);
+        Assert.That(RunFolder.ReadMetrics(Dir("p/metrics.jsonl")), Has.Count.EqualTo(2));
+    }
+
     // ---- checkpoints on disk ----------------------------------------------------------------------
 
     [Test]

@@ -50,7 +50,10 @@ public class GrpoTests
         var flat = Run(new Constant(), steps: 2, dynamic: true);
         Assert.That(flat.Select(r => Convert.ToInt32(r["groups_trained"])), Is.All.EqualTo(0), "every group has equal rewards: none is trained");
         Assert.That(flat.Select(r => Convert.ToDouble(r["frac_zero_std_groups"])), Is.All.EqualTo(1.0));
+        Assert.That(flat.Select(r => Convert.ToInt32(r["sampling_rounds"])), Is.All.EqualTo(1 + 2),
+            "all groups flat: it resamples, and stops after the 2 extra rounds of its cap");
         var mixed = Run(new StartsWithDigit(), steps: 3, dynamic: true);
+        Assert.That(mixed.Select(r => Convert.ToInt32(r["sampling_rounds"])), Is.All.InRange(1, 3));
         Assert.That(mixed.Select(r => Convert.ToInt32(r["groups_trained"])), Is.All.LessThanOrEqualTo(4));
         Assert.That(mixed.Sum(r => Convert.ToInt32(r["groups_trained"])), Is.GreaterThan(0));
     }

@@ -120,7 +120,6 @@ public sealed class Tensor
         return ToArray()[0];
     }
 
-    public int Dim(int axis) => Shape[axis < 0 ? Shape.Length + axis : axis];
 
     public override string ToString() => $"Tensor{ShapeException.Format(Shape)} op={Op}{(RequiresGrad ? " requires_grad" : "")}";
 

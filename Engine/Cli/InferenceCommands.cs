@@ -143,7 +143,7 @@ static class InferenceCommands
         var stdout = JsonOut(o.Json);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
-        var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data, task) : task.Generate("test", o.N, o.Seed);
+        var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data) : task.Generate("test", o.N, o.Seed);
         RlCommands.CheckPrompts("eval", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "the held-out split");
         var r = Tasks.TaskEval.Evaluate(model, tokenizer, task, problems, o.K, o.MaxNewTokens, o.Temperature, !o.SampledPass1, o.Seed);
         if (o.Json) stdout.WriteLine(Json.Serialize(r));

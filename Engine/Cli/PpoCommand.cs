@@ -45,7 +45,7 @@ sealed class PpoCliOptions : ModelOptions, IRunOptions
     public int Warmup { get; set; }
     [Option("kl-coef", Default = 0.05f, HelpText = "β of the KL penalty in the reward.")]
     public float KlCoef { get; set; }
-    [Option("kl-estimator", Default = "k1", HelpText = "k1 | k3.")]
+    [Option("kl-estimator", Default = "k1", HelpText = "k1 | k2 | k3 (docs/rl-math.md).")]
     public string KlEstimator { get; set; } = "k1";
     [Option("kl-target", Default = 0f, HelpText = "> 0: adapt β toward this per-sequence KL (Ziegler et al.).")]
     public float KlTarget { get; set; }
@@ -80,8 +80,8 @@ static class PpoCommand
                 "must be >= 1 and --prompts >= 2");
         var kl = o.KlEstimator switch
         {
-            "k1" => RL.KlEstimator.K1, "k3" => RL.KlEstimator.K3,
-            _ => throw new ArgumentException($"--kl-estimator {o.KlEstimator}: expected k1 or k3"),
+            "k1" => RL.KlEstimator.K1, "k2" => RL.KlEstimator.K2, "k3" => RL.KlEstimator.K3,
+            _ => throw new ArgumentException($"--kl-estimator {o.KlEstimator}: expected k1, k2 or k3"),
         };
         Check.PositiveFinite(o.Lr, "--lr");
         Check.PositiveFinite(o.CriticLr, "--critic-lr");

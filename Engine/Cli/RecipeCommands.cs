@@ -93,7 +93,7 @@ static class RecipeCommands
         var task = ReasoningTasks.Create(o.Task);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
-        var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data, task) : task.Generate("train", o.N, o.Seed);
+        var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data) : task.Generate("train", o.N, o.Seed);
         RlCommands.CheckPrompts("rejection-sample", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "generated problems");
         var (kept, acceptance) = RejectionSample(model, tokenizer, task, problems, o.K, o.Temperature, o.MaxNewTokens, o.Seed);
         WriteSft(o.Out, kept);

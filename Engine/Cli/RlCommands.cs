@@ -52,7 +52,7 @@ sealed class GrpoCliOptions : ModelOptions, IRunOptions
     public float Beta { get; set; }
     [Option("entropy-coef", Default = 0f, HelpText = "Entropy bonus coefficient.")]
     public float EntropyCoef { get; set; }
-    [Option("advantage", Default = "grpo", HelpText = "grpo | dr-grpo | rloo.")]
+    [Option("advantage", Default = "grpo", HelpText = "grpo | dr-grpo | rloo | reinforce++ (REINFORCE++-baseline).")]
     public string Advantage { get; set; } = "grpo";
     [Option("scale-rewards", Default = "group", HelpText = "group | batch | none (Dr. GRPO): what the GRPO std is taken over.")]
     public string ScaleRewards { get; set; } = "group";
@@ -106,7 +106,7 @@ static class RlCommands
             $"seq-mean-token-sum or seq-mean-token-sum-norm"),
     };
 
-    public static IReadOnlyList<Problem> ReadProblems(string path, IReasoningTask task)
+    public static IReadOnlyList<Problem> ReadProblems(string path)
     {
         var list = new List<Problem>();
         foreach (var (line, row) in Jsonl.Read(path))
@@ -127,7 +127,8 @@ static class RlCommands
         var advantage = o.Advantage switch
         {
             "grpo" => AdvantageEstimator.Grpo, "dr-grpo" => AdvantageEstimator.DrGrpo, "rloo" => AdvantageEstimator.Rloo,
-            _ => throw new ArgumentException($"--advantage {o.Advantage}: expected grpo, dr-grpo or rloo"),
+            "reinforce++" => AdvantageEstimator.ReinforcePlusPlusBaseline,
+            _ => throw new ArgumentException($"--advantage {o.Advantage}: expected grpo, dr-grpo, rloo or reinforce++"),
         };
         bool scale = advantage == AdvantageEstimator.Grpo && o.ScaleRewards != "none";
         if (o.GroupSize == 1 && (scale || advantage == AdvantageEstimator.Rloo))
@@ -162,7 +163,7 @@ static class RlCommands
         var options = Options(o, outDir);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
-        var train = o.Data is not null ? ReadProblems(o.Data, task) : task.Generate("train", o.TrainSize, o.Seed);
+        var train = o.Data is not null ? ReadProblems(o.Data) : task.Generate("train", o.TrainSize, o.Seed);
         CheckPrompts("grpo", train, tokenizer, policy.Config.MaxPositions, o.Data ?? "generated problems");
         var optimizer = NewOptimizer(policy, 0f);
         var rng = new Rng(o.Seed);

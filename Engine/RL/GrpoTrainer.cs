@@ -104,9 +104,10 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
         // ---- sampling and scoring (DAPO dynamic sampling: keep groups whose rewards differ) ----
         var groups = new List<Group>();
         double sampling = 0, scoring = 0;
-        int zeroStd = 0, seenGroups = 0, sampledTokens = 0;
+        int zeroStd = 0, seenGroups = 0, sampledTokens = 0, rounds = 0;
         for (int round = 0; round <= (o.DynamicSampling ? o.MaxResampleRounds : 0); round++)
         {
+            rounds++;
             var sw = Stopwatch.StartNew();
             var problems = Enumerable.Range(0, o.Prompts).Select(_ => train[rng.Next(train.Count)]).ToList();
             var prompts = problems.Select(p => tokenizer.Encode(p.Prompt)).ToList();
@@ -150,8 +151,7 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
             var (inputs, targets, mask, T) = Rollouts.Pack(promptIds, all, tokenizer.PadId,
                 i => o.MaskTruncated && all[i].FinishReason == "length");
             int M = all.Count, V = policy.Config.VocabSize;
-            var adv = new float[M * T];
-            for (int i = 0; i < adv.Length; i++) adv[i] = mask[i] * seqAdv[i / T];
+            var adv = RlMath.BroadcastToTokens(seqAdv, mask, M, T);
             trainedTokens = (int)mask.Sum();
             float[] oldLogp = Rollouts.TokenLogp(policy, inputs, targets, M, T, o.Temperature);
             float[]? refLogp = reference is not null && o.Beta > 0
@@ -217,6 +217,7 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
         row["grad_norm"] = gradNorm;
         row["frac_zero_std_groups"] = seenGroups == 0 ? 0f : (float)zeroStd / seenGroups;
         row["groups_trained"] = groups.Count;
+        row["sampling_rounds"] = rounds;
         row["tokens_per_s"] = Math.Round((sampledTokens + trainedTokens) / clock.Elapsed.TotalSeconds, 1);
         row["time/sampling"] = Math.Round(sampling, 3);
         row["time/scoring"] = Math.Round(scoring, 3);

@@ -21,7 +21,7 @@ public static class ReduceGpu
     static void PartialKernel(ArrayView<float> x, ArrayView<float> partials, int n, int chunk, int square)
     {
         int g = Grid.IdxX, lane = Group.IdxX;
-        int start = g * chunk, end = XMath2.Min(n, start + chunk);
+        int start = g * chunk, end = Math.Min(n, start + chunk);
         float s = 0;
         for (int i = start + lane; i < end; i += Group.DimX) s += square != 0 ? x[i] * x[i] : x[i];
         s = WarpSum(s);
@@ -62,11 +62,4 @@ public static class ReduceGpu
         int n = (int)dx.Length, t = k.Threads(n);
         if (n > 0) k.Auto<ArrayView<float>, ArrayView<float>, float, int, int>(BroadcastAddKernel)(t, g, dx, scale, n, t);
     }
-}
-
-/// <summary>Integer helpers usable inside kernels.</summary>
-static class XMath2
-{
-    public static int Min(int a, int b) => a < b ? a : b;
-    public static int Max(int a, int b) => a > b ? a : b;
 }
