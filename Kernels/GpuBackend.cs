@@ -29,7 +29,7 @@ public sealed class GpuBackend : CheckedBackend
 {
     readonly Context context;
     public Accelerator Accelerator { get; }
-    public GpuKernels Kernels { get; }
+    public LaunchContext Launch { get; }
     public MemoryPool<float> Floats { get; }
     readonly MemoryPool<int> ints;
     public bool Disposed { get; private set; }
@@ -40,7 +40,7 @@ public sealed class GpuBackend : CheckedBackend
         (context, Accelerator) = GpuDevice.Open(kind);
         Floats = new MemoryPool<float>(Accelerator);
         ints = new MemoryPool<int>(Accelerator);
-        Kernels = new GpuKernels(Accelerator, Floats, ints);
+        Launch = new LaunchContext(Accelerator, Floats, ints);
     }
 
     public override string Name
@@ -68,7 +68,7 @@ public sealed class GpuBackend : CheckedBackend
     }
 
     protected override void FillCore(DeviceBuffer x, float value) =>
-        ElementwiseGpu.Fill(Kernels, V(x, "fill", "x"), value);
+        ElementwiseGpu.Fill(Launch, V(x, "fill", "x"), value);
 
     protected override void CopyCore(DeviceBuffer source, DeviceBuffer destination)
     {
@@ -78,54 +78,54 @@ public sealed class GpuBackend : CheckedBackend
     protected override void MatMulCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k,
         bool transA, bool transB, bool accumulate)
     {
-        MatmulOps.Gpu[Versions.Of(MatmulOps.MatMul) - 1].Run(Kernels, V(a, "matmul", "a"), V(b, "matmul", "b"), V(c, "matmul", "c"),
+        MatmulOps.Gpu[Versions.Of(MatmulOps.MatMul) - 1].Run(Launch, V(a, "matmul", "a"), V(b, "matmul", "b"), V(c, "matmul", "c"),
             m, n, k, transA, transB, accumulate);
     }
 
     protected override void AddCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer output) =>
-        ElementwiseGpu.Add(Kernels, V(a, "add", "a"), V(b, "add", "b"), V(output, "add", "out"));
+        ElementwiseGpu.Add(Launch, V(a, "add", "a"), V(b, "add", "b"), V(output, "add", "out"));
 
     protected override void MulCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer output) =>
-        ElementwiseGpu.Mul(Kernels, V(a, "mul", "a"), V(b, "mul", "b"), V(output, "mul", "out"));
+        ElementwiseGpu.Mul(Launch, V(a, "mul", "a"), V(b, "mul", "b"), V(output, "mul", "out"));
 
     protected override void MulBackwardCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer dout, DeviceBuffer? da, DeviceBuffer? db)
     {
         const string op = "mul_backward";
-        ElementwiseGpu.MulBackward(Kernels, V(a, op, "a"), V(b, op, "b"), V(dout, op, "dout"),
+        ElementwiseGpu.MulBackward(Launch, V(a, op, "a"), V(b, op, "b"), V(dout, op, "dout"),
             da is null ? null : V(da, op, "da"), db is null ? null : V(db, op, "db"));
     }
 
     protected override void ScaleCore(DeviceBuffer x, float alpha, DeviceBuffer output) =>
-        ElementwiseGpu.Scale(Kernels, V(x, "scale", "x"), alpha, V(output, "scale", "out"));
+        ElementwiseGpu.Scale(Launch, V(x, "scale", "x"), alpha, V(output, "scale", "out"));
 
     protected override void AxpyCore(float alpha, DeviceBuffer x, DeviceBuffer y) =>
-        ElementwiseGpu.Axpy(Kernels, alpha, V(x, "axpy", "x"), V(y, "axpy", "y"));
+        ElementwiseGpu.Axpy(Launch, alpha, V(x, "axpy", "x"), V(y, "axpy", "y"));
 
     protected override void BiasAddCore(DeviceBuffer x, DeviceBuffer bias, DeviceBuffer output, int rows, int cols) =>
-        ElementwiseGpu.BiasAdd(Kernels, V(x, "bias_add", "x"), V(bias, "bias_add", "bias"), V(output, "bias_add", "out"), rows, cols);
+        ElementwiseGpu.BiasAdd(Launch, V(x, "bias_add", "x"), V(bias, "bias_add", "bias"), V(output, "bias_add", "out"), rows, cols);
 
     protected override void BiasBackwardCore(DeviceBuffer dout, DeviceBuffer dbias, int rows, int cols) =>
-        ElementwiseGpu.ColumnSum(Kernels, V(dout, "bias_backward", "dout"), V(dbias, "bias_backward", "dbias"), rows, cols);
+        ElementwiseGpu.ColumnSum(Launch, V(dout, "bias_backward", "dout"), V(dbias, "bias_backward", "dbias"), rows, cols);
 
     protected override void GeluCore(DeviceBuffer x, DeviceBuffer output) =>
-        ActivationGpu.Gelu(Kernels, V(x, "gelu", "x"), V(output, "gelu", "out"));
+        ActivationGpu.Gelu(Launch, V(x, "gelu", "x"), V(output, "gelu", "out"));
 
     protected override void GeluBackwardCore(DeviceBuffer x, DeviceBuffer dout, DeviceBuffer dx) =>
-        ActivationGpu.GeluBackward(Kernels, V(x, "gelu_backward", "x"), V(dout, "gelu_backward", "dout"), V(dx, "gelu_backward", "dx"));
+        ActivationGpu.GeluBackward(Launch, V(x, "gelu_backward", "x"), V(dout, "gelu_backward", "dout"), V(dx, "gelu_backward", "dx"));
 
     protected override void SiluCore(DeviceBuffer x, DeviceBuffer output) =>
-        ActivationGpu.Silu(Kernels, V(x, "silu", "x"), V(output, "silu", "out"));
+        ActivationGpu.Silu(Launch, V(x, "silu", "x"), V(output, "silu", "out"));
 
     protected override void SiluBackwardCore(DeviceBuffer x, DeviceBuffer dout, DeviceBuffer dx) =>
-        ActivationGpu.SiluBackward(Kernels, V(x, "silu_backward", "x"), V(dout, "silu_backward", "dout"), V(dx, "silu_backward", "dx"));
+        ActivationGpu.SiluBackward(Launch, V(x, "silu_backward", "x"), V(dout, "silu_backward", "dout"), V(dx, "silu_backward", "dx"));
 
     protected override void SwiGluCore(DeviceBuffer gate, DeviceBuffer up, DeviceBuffer output) =>
-        ActivationGpu.SwiGlu(Kernels, V(gate, "swiglu", "gate"), V(up, "swiglu", "up"), V(output, "swiglu", "out"));
+        ActivationGpu.SwiGlu(Launch, V(gate, "swiglu", "gate"), V(up, "swiglu", "up"), V(output, "swiglu", "out"));
 
     protected override void SwiGluBackwardCore(DeviceBuffer gate, DeviceBuffer up, DeviceBuffer dout, DeviceBuffer dgate, DeviceBuffer dup)
     {
         const string op = "swiglu_backward";
-        ActivationGpu.SwiGluBackward(Kernels, V(gate, op, "gate"), V(up, op, "up"), V(dout, op, "dout"),
+        ActivationGpu.SwiGluBackward(Launch, V(gate, op, "gate"), V(up, op, "up"), V(dout, op, "dout"),
             V(dgate, op, "dgate"), V(dup, op, "dup"));
     }
 
@@ -133,7 +133,7 @@ public sealed class GpuBackend : CheckedBackend
         DeviceBuffer rstd, int rows, int cols, float eps)
     {
         const string op = "layernorm";
-        NormGpu.LayerNorm(Kernels, V(x, op, "x"), V(weight, op, "weight"), V(bias, op, "bias"), V(output, op, "out"),
+        NormGpu.LayerNorm(Launch, V(x, op, "x"), V(weight, op, "weight"), V(bias, op, "bias"), V(output, op, "out"),
             V(mean, op, "mean"), V(rstd, op, "rstd"), rows, cols, eps);
     }
 
@@ -142,7 +142,7 @@ public sealed class GpuBackend : CheckedBackend
         DeviceBuffer dweight, DeviceBuffer dbias, int rows, int cols)
     {
         const string op = "layernorm_backward";
-        NormGpu.LayerNormBackward(Kernels, V(x, op, "x"), V(weight, op, "weight"), V(mean, op, "mean"),
+        NormGpu.LayerNormBackward(Launch, V(x, op, "x"), V(weight, op, "weight"), V(mean, op, "mean"),
             V(rstd, op, "rstd"), V(dout, op, "dout"),
             V(dx, op, "dx"), V(dweight, op, "dweight"), V(dbias, op, "dbias"), rows, cols);
     }
@@ -151,24 +151,24 @@ public sealed class GpuBackend : CheckedBackend
         int rows, int cols, float eps)
     {
         const string op = "rmsnorm";
-        NormGpu.RmsNorm(Kernels, V(x, op, "x"), V(weight, op, "weight"), V(output, op, "out"), V(rstd, op, "rstd"), rows, cols, eps);
+        NormGpu.RmsNorm(Launch, V(x, op, "x"), V(weight, op, "weight"), V(output, op, "out"), V(rstd, op, "rstd"), rows, cols, eps);
     }
 
     protected override void RmsNormBackwardCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer rstd, DeviceBuffer dout, DeviceBuffer dx,
         DeviceBuffer dweight, int rows, int cols)
     {
         const string op = "rmsnorm_backward";
-        NormGpu.RmsNormBackward(Kernels, V(x, op, "x"), V(weight, op, "weight"), V(rstd, op, "rstd"),
+        NormGpu.RmsNormBackward(Launch, V(x, op, "x"), V(weight, op, "weight"), V(rstd, op, "rstd"),
             V(dout, op, "dout"), V(dx, op, "dx"), V(dweight, op, "dweight"), rows, cols);
     }
 
     protected override void SoftmaxCore(DeviceBuffer x, DeviceBuffer output, int rows, int cols) =>
-        SoftmaxGpu.Forward(Kernels, V(x, "softmax", "x"), V(output, "softmax", "out"), rows, cols);
+        SoftmaxGpu.Forward(Launch, V(x, "softmax", "x"), V(output, "softmax", "out"), rows, cols);
 
     protected override void SoftmaxBackwardCore(DeviceBuffer y, DeviceBuffer dy, DeviceBuffer dx, int rows, int cols)
     {
         const string op = "softmax_backward";
-        SoftmaxGpu.Backward(Kernels, V(y, op, "y"), V(dy, op, "dy"), V(dx, op, "dx"), rows, cols);
+        SoftmaxGpu.Backward(Launch, V(y, op, "y"), V(dy, op, "dy"), V(dx, op, "dx"), rows, cols);
     }
 
     static void HeadDim(string op, int headDim)
@@ -183,7 +183,7 @@ public sealed class GpuBackend : CheckedBackend
     {
         const string op = "attention";
         HeadDim(op, headDim);
-        AttentionOps.ForwardGpu[Versions.Of(AttentionOps.Forward) - 1].Run(Kernels, V(q, op, "q"), V(k, op, "k"), V(v, op, "v"),
+        AttentionOps.ForwardGpu[Versions.Of(AttentionOps.Forward) - 1].Run(Launch, V(q, op, "q"), V(k, op, "k"), V(v, op, "v"),
             V(output, op, "out"), V(lse, op, "lse"), batch, steps, qHeads, kvHeads, headDim);
     }
 
@@ -193,23 +193,23 @@ public sealed class GpuBackend : CheckedBackend
     {
         const string op = "attention_backward";
         HeadDim(op, headDim);
-        AttentionOps.BackwardGpu[Versions.Of(AttentionOps.Backward) - 1].Run(Kernels, V(q, op, "q"), V(k, op, "k"), V(v, op, "v"),
+        AttentionOps.BackwardGpu[Versions.Of(AttentionOps.Backward) - 1].Run(Launch, V(q, op, "q"), V(k, op, "k"), V(v, op, "v"),
             V(output, op, "output"), V(lse, op, "lse"), V(dout, op, "dout"), V(dq, op, "dq"), V(dk, op, "dk"), V(dv, op, "dv"),
             batch, steps, qHeads, kvHeads, headDim);
     }
 
     protected override void RopeCore(DeviceBuffer x, DeviceBuffer output, int[] positions, int batch, int steps, int heads, int headDim,
         float theta) =>
-        RopeGpu.Run(Kernels, V(x, "rope", "x"), V(output, "rope", "out"), positions, heads, headDim, theta, backward: false);
+        RopeGpu.Run(Launch, V(x, "rope", "x"), V(output, "rope", "out"), positions, heads, headDim, theta, backward: false);
 
     protected override void RopeBackwardCore(DeviceBuffer dout, DeviceBuffer dx, int[] positions, int batch, int steps,
         int heads, int headDim, float theta) =>
-        RopeGpu.Run(Kernels, V(dout, "rope_backward", "dout"), V(dx, "rope_backward", "dx"), positions, heads, headDim,
+        RopeGpu.Run(Launch, V(dout, "rope_backward", "dout"), V(dx, "rope_backward", "dx"), positions, heads, headDim,
             theta, backward: true);
 
     protected override void KvCacheWriteCore(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps,
         int maxSteps, int cols) =>
-        AttentionGpu.CacheWrite(Kernels, V(x, "kv_cache_write", "x"), V(cache, "kv_cache_write", "cache"), positions,
+        AttentionGpu.CacheWrite(Launch, V(x, "kv_cache_write", "x"), V(cache, "kv_cache_write", "cache"), positions,
             batch, steps, maxSteps, cols);
 
     protected override void AttentionCachedCore(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache,
@@ -218,41 +218,41 @@ public sealed class GpuBackend : CheckedBackend
     {
         const string op = "attention_cached";
         HeadDim(op, headDim);
-        AttentionGpu.Cached(Kernels, V(q, op, "q"), V(kCache, op, "kCache"), V(vCache, op, "vCache"),
+        AttentionGpu.Cached(Launch, V(q, op, "q"), V(kCache, op, "kCache"), V(vCache, op, "vCache"),
             V(output, op, "out"), positions, batch, steps, maxSteps, qHeads, kvHeads, headDim);
     }
 
     protected override void EmbeddingCore(int[] ids, DeviceBuffer table, DeviceBuffer output, int vocab, int cols) =>
-        EmbeddingGpu.Forward(Kernels, ids, V(table, "embedding", "table"), V(output, "embedding", "out"), cols);
+        EmbeddingGpu.Forward(Launch, ids, V(table, "embedding", "table"), V(output, "embedding", "out"), cols);
 
     protected override void EmbeddingBackwardCore(int[] ids, DeviceBuffer dout, DeviceBuffer dtable, int vocab, int cols) =>
-        EmbeddingGpu.Backward(Kernels, ids, V(dout, "embedding_backward", "dout"), V(dtable, "embedding_backward", "dtable"), cols);
+        EmbeddingGpu.Backward(Launch, ids, V(dout, "embedding_backward", "dout"), V(dtable, "embedding_backward", "dtable"), cols);
 
     protected override float CrossEntropyCore(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows,
         int vocab, int ignoreIndex, float scale) =>
-        CrossEntropyGpu.Forward(Kernels, V(logits, "cross_entropy", "logits"), targets,
+        CrossEntropyGpu.Forward(Launch, V(logits, "cross_entropy", "logits"), targets,
             dlogits is null ? null : V(dlogits, "cross_entropy", "dlogits"), rows, vocab, ignoreIndex, scale);
 
     protected override void SumCore(DeviceBuffer x, DeviceBuffer output) =>
-        ReduceGpu.Sum(Kernels, V(x, "sum", "x"), V(output, "sum", "out"));
+        ReduceGpu.Sum(Launch, V(x, "sum", "x"), V(output, "sum", "out"));
 
     protected override void SumBackwardCore(DeviceBuffer dout, DeviceBuffer dx, float scale) =>
-        ReduceGpu.SumBackward(Kernels, V(dout, "sum_backward", "dout"), V(dx, "sum_backward", "dx"), scale);
+        ReduceGpu.SumBackward(Launch, V(dout, "sum_backward", "dout"), V(dx, "sum_backward", "dx"), scale);
 
     protected override float SumOfSquaresCore(DeviceBuffer x)
     {
         using var result = (GpuBuffer)Allocate(1);
-        ReduceGpu.Sum(Kernels, V(x, "sum_of_squares", "x"), result.View, square: true);
+        ReduceGpu.Sum(Launch, V(x, "sum_of_squares", "x"), result.View, square: true);
         return result.ToArray()[0];
     }
 
     protected override void SumOfSquaresIntoCore(DeviceBuffer x, DeviceBuffer sums, int index) =>
-        ReduceGpu.Sum(Kernels, V(x, "sum_of_squares_into", "x"), V(sums, "sum_of_squares_into", "sums").SubView(index, 1), square: true);
+        ReduceGpu.Sum(Launch, V(x, "sum_of_squares_into", "x"), V(sums, "sum_of_squares_into", "sums").SubView(index, 1), square: true);
 
     protected override void AdamWCore(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, float lr,
         float beta1, float beta2,
         float eps, float weightDecay, int step) =>
-        AdamWGpu.Step(Kernels, V(param, "adamw", "param"), V(grad, "adamw", "grad"), V(m, "adamw", "m"),
+        AdamWGpu.Step(Launch, V(param, "adamw", "param"), V(grad, "adamw", "grad"), V(m, "adamw", "m"),
             V(v, "adamw", "v"), lr, beta1, beta2, eps, weightDecay, step);
 
     protected override void GaeCore(DeviceBuffer rewards, DeviceBuffer values, DeviceBuffer mask,
@@ -260,16 +260,16 @@ public sealed class GpuBackend : CheckedBackend
         int batch, int steps, float gamma, float lambda)
     {
         const string op = "gae";
-        RlOps.GaeGpu[Versions.Of(RlOps.Gae) - 1].Run(Kernels, V(rewards, op, "rewards"), V(values, op, "values"), V(mask, op, "mask"),
+        RlOps.GaeGpu[Versions.Of(RlOps.Gae) - 1].Run(Launch, V(rewards, op, "rewards"), V(values, op, "values"), V(mask, op, "mask"),
             V(advantages, op, "advantages"), V(returns, op, "returns"), batch, steps, gamma, lambda);
     }
 
     protected override void MaskedWhitenCore(DeviceBuffer x, DeviceBuffer mask) =>
-        RlGpu.MaskedWhiten(Kernels, V(x, "whiten", "x"), V(mask, "whiten", "mask"));
+        RlGpu.MaskedWhiten(Launch, V(x, "whiten", "x"), V(mask, "whiten", "mask"));
 
     protected override void GroupAdvantagesCore(DeviceBuffer scores, DeviceBuffer advantages, int groupSize,
         GroupKind kind, float epsilon) =>
-        RlGpu.GroupAdvantages(Kernels, V(scores, "group_advantages", "scores"),
+        RlGpu.GroupAdvantages(Launch, V(scores, "group_advantages", "scores"),
             V(advantages, "group_advantages", "advantages"), groupSize, kind, epsilon);
 
     protected override void ClippedSurrogateCore(DeviceBuffer logp, DeviceBuffer oldLogp, DeviceBuffer advantages,
@@ -277,23 +277,23 @@ public sealed class GpuBackend : CheckedBackend
         DeviceBuffer clipped, DeviceBuffer approxKl, float clipLow, float clipHigh, float dualClip)
     {
         const string op = "policy_loss";
-        RlGpu.ClippedSurrogate(Kernels, V(logp, op, "logp"), V(oldLogp, op, "oldLogp"),
+        RlGpu.ClippedSurrogate(Launch, V(logp, op, "logp"), V(oldLogp, op, "oldLogp"),
             V(advantages, op, "advantages"), V(loss, op, "loss"), V(grad, op, "grad"),
             V(clipped, op, "clipped"), V(approxKl, op, "approxKl"), clipLow, clipHigh, dualClip);
     }
 
     protected override void KlCore(DeviceBuffer logp, DeviceBuffer refLogp, DeviceBuffer kl, DeviceBuffer? grad, KlKind kind) =>
-        RlGpu.Kl(Kernels, V(logp, "kl", "logp"), V(refLogp, "kl", "refLogp"), V(kl, "kl", "kl"),
+        RlGpu.Kl(Launch, V(logp, "kl", "logp"), V(refLogp, "kl", "refLogp"), V(kl, "kl", "kl"),
             grad is null ? null : V(grad, "kl", "grad"), kind);
 
     protected override void EntropyCore(DeviceBuffer logits, DeviceBuffer entropy, int rows, int vocab, float temperature) =>
-        RlGpu.Entropy(Kernels, V(logits, "entropy", "logits"), V(entropy, "entropy", "entropy"), rows, vocab, temperature);
+        RlGpu.Entropy(Launch, V(logits, "entropy", "logits"), V(entropy, "entropy", "entropy"), rows, vocab, temperature);
 
     protected override void EntropyBackwardCore(DeviceBuffer logits, DeviceBuffer dEntropy, DeviceBuffer dlogits,
         int rows, int vocab, float temperature)
     {
         const string op = "entropy_backward";
-        RlGpu.EntropyBackward(Kernels, V(logits, op, "logits"), V(dEntropy, op, "dEntropy"), V(dlogits, op, "dlogits"),
+        RlGpu.EntropyBackward(Launch, V(logits, op, "logits"), V(dEntropy, op, "dEntropy"), V(dlogits, op, "dlogits"),
             rows, vocab, temperature);
     }
 
@@ -302,7 +302,7 @@ public sealed class GpuBackend : CheckedBackend
         DeviceBuffer? refLogp, DeviceBuffer dlogits, DeviceBuffer stats, int rows, int vocab, FusedPolicyParams p)
     {
         const string op = "fused_policy_loss";
-        RlGpu.FusedPolicyLoss(Kernels, V(logits, op, "logits"), ids, V(oldLogp, op, "oldLogp"),
+        RlGpu.FusedPolicyLoss(Launch, V(logits, op, "logits"), ids, V(oldLogp, op, "oldLogp"),
             V(advantages, op, "advantages"), V(weights, op, "weights"),
             refLogp is null ? null : V(refLogp, op, "refLogp"), V(dlogits, op, "dlogits"), V(stats, op, "stats"), rows, vocab, p);
     }

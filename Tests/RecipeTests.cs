@@ -25,7 +25,11 @@ public class RecipeTests
             var problems = task.Generate("train", 80, 1);
             var data = new SftData(problems.Select(p => (p.Prompt, p.Completion!)), tok, 32);
             LmTrainer.Train(model, tok, Engine.Cli.RlCommandsAccess.NewOptimizer(model, 0.1f), data, new Rng(1),
-                new LmTrainOptions(120, 16, 1, 1f, new LrSchedule(3e-3f, 10, 120), 0, 2, 0, 1000, dir, 1, "sft"));
+                new LmTrainOptions
+                {
+                    Steps = 120, Batch = 16, Schedule = new LrSchedule(3e-3f, 10, 120), EvalBatches = 2, LogEvery = 1000, Out = dir,
+                    Kind = "sft",
+                });
             var (kept, acceptance) = Engine.Cli.RecipeAccess.RejectionSample(model, tok, task, problems.Take(40).ToList(), 4, 1f, 24, 2);
             TestContext.Out.WriteLine($"kept {kept.Count}, acceptance {acceptance:P1}");
             Assert.That(kept, Is.Not.Empty, "the check would be vacuous");

@@ -113,8 +113,11 @@ public class LanguageModelTrainingTests
             var model = new Engine.Model.Transformer(cfg, Cpu, seed: 1);
             var opt = new AdamW(model.Parameters.Where(p => p.Shape.Length == 2), model.Parameters.Where(p => p.Shape.Length != 2)) { WeightDecay = 0f };
             var data = new Engine.Data.TextData(tok.Encode(text), cfg.MaxPositions);
-            var o = new LmTrainOptions(Steps: 120, Batch: 8, GradAccum: 1, Clip: 1f, Schedule: new LrSchedule(1e-2f, 10, 120),
-                EvalEvery: 0, EvalBatches: 4, SaveEvery: 0, LogEvery: 1000, Out: dir, Seed: 1, Kind: "memorise");
+            var o = new LmTrainOptions
+            {
+                Steps = 120, Batch = 8, Schedule = new LrSchedule(1e-2f, 10, 120), EvalBatches = 4, LogEvery = 1000, Out = dir,
+                Kind = "memorise",
+            };
             var r = LmTrainer.Train(model, tok, opt, data, new Rng(1), o);
             TestContext.Out.WriteLine($"held-out loss {r.EvalLossBefore:F3} -> {r.EvalLoss:F4}");
             Assert.That(r.EvalLoss, Is.LessThan(0.1f), "a repeated sentence should be memorised");

@@ -65,7 +65,7 @@ public class WorkbenchTests
         string dir = Path.Combine(Path.GetTempPath(), "engine-ptx-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {
-            var files = Engine.Kernels.Gpu.PtxDump.Write(gpu.Kernels.Loaded, dir);
+            var files = Engine.Kernels.Gpu.PtxDump.Write(gpu.Launch.Loaded, dir);
             var matmul = files.Single(f => Path.GetFileName(f) == "MatmulGpu.Kernel.ptx");
             string ptx = File.ReadAllText(matmul);
             Assert.That(ptx, Does.Contain(".entry").And.Contain(".target sm_80").And.Contain(".shared"), "a grouped kernel with shared memory");

@@ -78,8 +78,12 @@ static class DemoCommand
         while (sftSteps < o.SftSteps)
         {
             int next = Math.Min(o.SftSteps, sftSteps + 25);
-            LmTrainer.Train(model, tokenizer, sftOpt, sftData, sftRng, new LmTrainOptions(next, 16, 1, 1f,
-                new LrSchedule(3e-3f, 20, o.SftSteps, MinRatio: 1f), 0, 2, 0, 1000, Path.Combine(outDir, "sft"), o.Seed, "sft"), sftSteps);
+            var sftOptions = new LmTrainOptions
+            {
+                Steps = next, Batch = 16, Schedule = new LrSchedule(3e-3f, 20, o.SftSteps, MinRatio: 1f), EvalBatches = 2,
+                LogEvery = 1000, Out = Path.Combine(outDir, "sft"), Seed = o.Seed, Kind = "sft",
+            };
+            LmTrainer.Train(model, tokenizer, sftOpt, sftData, sftRng, sftOptions, sftSteps);
             sftSteps = next;
             devPass = TaskEval.Evaluate(model, tokenizer, task, dev, 1, MaxNew, 1f, true, o.Seed).Pass1;
             Console.WriteLine($"sft: {sftSteps} steps, greedy pass@1 on training problems {devPass:P0}");

@@ -128,8 +128,11 @@ static class RecipeCommands
         {
             using var _ = Interrupt.Defer();
             r = LmTrainer.Train(student, tokenizer, RlCommands.NewOptimizer(student, 0.1f), data, new Rng(o.Seed),
-                new LmTrainOptions(o.Steps, 16, 1, 1f, new LrSchedule(o.Lr, 20, o.Steps), 0, 4, 0, 50,
-                    Path.Combine(outDir, "student"), o.Seed, "distill"));
+                new LmTrainOptions
+                {
+                    Steps = o.Steps, Batch = 16, Schedule = new LrSchedule(o.Lr, 20, o.Steps), EvalBatches = 4, LogEvery = 50,
+                    Out = Path.Combine(outDir, "student"), Seed = o.Seed, Kind = "distill",
+                });
         }
         catch (InterruptedException e) { throw new InterruptedException(e.Step, e.Checkpoint, resumable: false); }
         var eval = TaskEval.Evaluate(student, tokenizer, task, task.Generate("test", 200, o.Seed), 4, 40, 1f, true, o.Seed);

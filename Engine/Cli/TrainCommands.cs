@@ -66,8 +66,12 @@ static class TrainCommands
         var rng = new Rng(o.Seed);
         int start = 0;
         if (o.Resume is not null) start = Checkpoint.Resume(o.Resume, optimizer, rng, kind);
-        var options = new LmTrainOptions(o.Steps, o.Batch, o.GradAccum, o.Clip, new LrSchedule(o.Lr, o.Warmup, o.Steps),
-            o.EvalEvery, o.EvalBatches, o.SaveEvery, o.LogEvery, outDir, o.Seed, kind);
+        var options = new LmTrainOptions
+        {
+            Steps = o.Steps, Batch = o.Batch, GradAccum = o.GradAccum, Clip = o.Clip, Schedule = new LrSchedule(o.Lr, o.Warmup, o.Steps),
+            EvalEvery = o.EvalEvery, EvalBatches = o.EvalBatches, SaveEvery = o.SaveEvery, LogEvery = o.LogEvery, Out = outDir,
+            Seed = o.Seed, Kind = kind,
+        };
         LmTrainResult r;
         using (Interrupt.Defer()) r = LmTrainer.Train(model, tokenizer, optimizer, data, rng, options, start);
         Console.WriteLine($"{kind}: held-out loss {r.EvalLossBefore:F4} -> {r.EvalLoss:F4}; {r.Seconds:F1} s, " +

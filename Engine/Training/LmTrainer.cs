@@ -8,9 +8,26 @@ using Engine.Tokenizers;
 
 namespace Engine.Training;
 
-public sealed record LmTrainOptions(
-    int Steps, int Batch, int GradAccum, float Clip, LrSchedule Schedule,
-    int EvalEvery, int EvalBatches, int SaveEvery, int LogEvery, string Out, int Seed, string Kind);
+/// <summary>
+/// A next-token training run: optimiser steps of GradAccum micro-batches of Batch sequences, clipped to
+/// Clip, at Schedule's learning rate; held-out loss every EvalEvery steps (0: only at the end) over
+/// EvalBatches; checkpoints every SaveEvery steps (0: only final/); written to Out, recorded as Kind.
+/// </summary>
+public sealed record LmTrainOptions
+{
+    public required int Steps { get; init; }
+    public required LrSchedule Schedule { get; init; }
+    public required string Out { get; init; }
+    public required string Kind { get; init; }
+    public int Batch { get; init; } = 8;
+    public int GradAccum { get; init; } = 1;
+    public float Clip { get; init; } = 1f;
+    public int EvalEvery { get; init; }
+    public int EvalBatches { get; init; } = 8;
+    public int SaveEvery { get; init; }
+    public int LogEvery { get; init; } = 25;
+    public int Seed { get; init; } = 1;
+}
 
 public sealed record LmTrainResult(float FinalLoss, float EvalLossBefore, float EvalLoss, double Seconds,
     double TokensPerSecond, int Steps);

@@ -61,34 +61,34 @@ public static class ActivationGpu
         }
     }
 
-    static void Unary(GpuKernels k, Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> kernel,
+    static void Unary(LaunchContext k, Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> kernel,
         ArrayView<float> x, ArrayView<float> y)
     {
         int n = (int)x.Length, t = k.Threads(n);
         if (n > 0) k.Auto(kernel)(t, x, y, n, t);
     }
 
-    static void UnaryBackward(GpuKernels k, Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> kernel,
+    static void UnaryBackward(LaunchContext k, Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> kernel,
         ArrayView<float> x, ArrayView<float> dout, ArrayView<float> dx)
     {
         int n = (int)x.Length, t = k.Threads(n);
         if (n > 0) k.Auto(kernel)(t, x, dout, dx, n, t);
     }
 
-    public static void Gelu(GpuKernels k, ArrayView<float> x, ArrayView<float> y) => Unary(k, GeluKernel, x, y);
-    public static void GeluBackward(GpuKernels k, ArrayView<float> x, ArrayView<float> dout,
+    public static void Gelu(LaunchContext k, ArrayView<float> x, ArrayView<float> y) => Unary(k, GeluKernel, x, y);
+    public static void GeluBackward(LaunchContext k, ArrayView<float> x, ArrayView<float> dout,
         ArrayView<float> dx) => UnaryBackward(k, GeluBackwardKernel, x, dout, dx);
-    public static void Silu(GpuKernels k, ArrayView<float> x, ArrayView<float> y) => Unary(k, SiluKernel, x, y);
-    public static void SiluBackward(GpuKernels k, ArrayView<float> x, ArrayView<float> dout,
+    public static void Silu(LaunchContext k, ArrayView<float> x, ArrayView<float> y) => Unary(k, SiluKernel, x, y);
+    public static void SiluBackward(LaunchContext k, ArrayView<float> x, ArrayView<float> dout,
         ArrayView<float> dx) => UnaryBackward(k, SiluBackwardKernel, x, dout, dx);
 
-    public static void SwiGlu(GpuKernels k, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> y)
+    public static void SwiGlu(LaunchContext k, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> y)
     {
         int n = (int)gate.Length, t = k.Threads(n);
         if (n > 0) k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(SwiGluKernel)(t, gate, up, y, n, t);
     }
 
-    public static void SwiGluBackward(GpuKernels k, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> dout,
+    public static void SwiGluBackward(LaunchContext k, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> dout,
         ArrayView<float> dgate, ArrayView<float> dup)
     {
         int n = (int)gate.Length, t = k.Threads(n);

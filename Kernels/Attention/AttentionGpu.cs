@@ -254,9 +254,9 @@ public static class AttentionGpu
         }
     }
 
-    static int TileRows(GpuKernels k) => Math.Min(MaxTile, k.MaxGroup);
+    static int TileRows(LaunchContext k) => Math.Min(MaxTile, k.MaxGroup);
 
-    public static void Forward(GpuKernels k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
+    public static void Forward(LaunchContext k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
         ArrayView<float> o, ArrayView<float> lse,
         int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
@@ -266,7 +266,7 @@ public static class AttentionGpu
             new KernelConfig(batch * qHeads * tiles, R), q, kk, v, o, lse, z);
     }
 
-    public static void Backward(GpuKernels k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
+    public static void Backward(LaunchContext k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
         ArrayView<float> o, ArrayView<float> lse,
         ArrayView<float> dout, ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv, int batch, int steps,
             int qHeads, int kvHeads, int headDim)
@@ -285,7 +285,7 @@ public static class AttentionGpu
             new KernelConfig(batch * qHeads * tiles, R), q, kk, v, lse, rowDot.View, dout, dq, z);
     }
 
-    public static void Cached(GpuKernels k, ArrayView<float> q, ArrayView<float> kc, ArrayView<float> vc,
+    public static void Cached(LaunchContext k, ArrayView<float> q, ArrayView<float> kc, ArrayView<float> vc,
         ArrayView<float> o, int[] positions,
         int batch, int steps, int maxSteps, int qHeads, int kvHeads, int headDim)
     {
@@ -296,7 +296,7 @@ public static class AttentionGpu
             int>(CachedKernel)(n, q, kc, vc, o, pos.View, z, maxSteps, n);
     }
 
-    public static void CacheWrite(GpuKernels k, ArrayView<float> x, ArrayView<float> cache, int[] positions, int batch,
+    public static void CacheWrite(LaunchContext k, ArrayView<float> x, ArrayView<float> cache, int[] positions, int batch,
         int steps, int maxSteps, int cols)
     {
         int n = batch * steps * cols, t = k.Threads(n);

@@ -12,11 +12,11 @@ namespace Engine.Kernels.Attention;
 public static class AttentionOps
 {
     /// <summary>How the GPU backend calls a forward version: q,out [B,T,Hq,D]; k,v [B,T,Hkv,D]; lse [B,Hq,T].</summary>
-    public delegate void ForwardLaunch(GpuKernels kernels, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+    public delegate void ForwardLaunch(LaunchContext kernels, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<float> output, ArrayView<float> lse, int batch, int steps, int qHeads, int kvHeads, int headDim);
 
     /// <summary>How the GPU backend calls a backward version (dq, dk, dv are accumulated into).</summary>
-    public delegate void BackwardLaunch(GpuKernels kernels, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+    public delegate void BackwardLaunch(LaunchContext kernels, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<float> output, ArrayView<float> lse, ArrayView<float> dout, ArrayView<float> dq, ArrayView<float> dk,
         ArrayView<float> dv, int batch, int steps, int qHeads, int kvHeads, int headDim);
 

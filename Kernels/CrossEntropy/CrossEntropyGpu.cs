@@ -38,7 +38,7 @@ public static class CrossEntropyGpu
         if (lane == 0) losses[r] = lse - picked;
     }
 
-    public static float Forward(GpuKernels k, ArrayView<float> logits, int[] targets, ArrayView<float>? dlogits,
+    public static float Forward(LaunchContext k, ArrayView<float> logits, int[] targets, ArrayView<float>? dlogits,
         int rows, int vocab, int ignoreIndex, float scale)
     {
         if (rows == 0) return 0f;

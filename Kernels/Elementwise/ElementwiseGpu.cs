@@ -60,23 +60,23 @@ public static class ElementwiseGpu
     }
 
     // V = ArrayView<float>: the launch wrappers below name kernel signatures with it.
-    public static void Fill(GpuKernels k, ArrayView<float> x, float value)
+    public static void Fill(LaunchContext k, ArrayView<float> x, float value)
     {
         int n = (int)x.Length, t = k.Threads(n);
         if (n > 0) k.Auto<ArrayView<float>, float, int, int>(FillKernel)(t, x, value, n, t);
     }
 
-    public static void Add(GpuKernels k, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) => Binary(k, AddKernel, a, b, y);
-    public static void Mul(GpuKernels k, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) => Binary(k, MulKernel, a, b, y);
+    public static void Add(LaunchContext k, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) => Binary(k, AddKernel, a, b, y);
+    public static void Mul(LaunchContext k, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) => Binary(k, MulKernel, a, b, y);
 
-    static void Binary(GpuKernels k, Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> kernel,
+    static void Binary(LaunchContext k, Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> kernel,
         ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
     {
         int n = (int)a.Length, t = k.Threads(n);
         if (n > 0) k.Auto(kernel)(t, a, b, y, n, t);
     }
 
-    public static void MulBackward(GpuKernels k, ArrayView<float> a, ArrayView<float> b, ArrayView<float> dout,
+    public static void MulBackward(LaunchContext k, ArrayView<float> a, ArrayView<float> b, ArrayView<float> dout,
         ArrayView<float>? da, ArrayView<float>? db)
     {
         int n = (int)a.Length, t = k.Threads(n);
@@ -86,26 +86,26 @@ public static class ElementwiseGpu
                 t, a, b, dout, da ?? a, db ?? a, da is null ? 0 : 1, db is null ? 0 : 1, n, t);
     }
 
-    public static void Scale(GpuKernels k, ArrayView<float> x, float alpha, ArrayView<float> y)
+    public static void Scale(LaunchContext k, ArrayView<float> x, float alpha, ArrayView<float> y)
     {
         int n = (int)x.Length, t = k.Threads(n);
         if (n > 0) k.Auto<ArrayView<float>, float, ArrayView<float>, int, int>(ScaleKernel)(t, x, alpha, y, n, t);
     }
 
-    public static void Axpy(GpuKernels k, float alpha, ArrayView<float> x, ArrayView<float> y)
+    public static void Axpy(LaunchContext k, float alpha, ArrayView<float> x, ArrayView<float> y)
     {
         int n = (int)x.Length, t = k.Threads(n);
         if (n > 0) k.Auto<float, ArrayView<float>, ArrayView<float>, int, int>(AxpyKernel)(t, alpha, x, y, n, t);
     }
 
-    public static void BiasAdd(GpuKernels k, ArrayView<float> x, ArrayView<float> bias, ArrayView<float> y, int rows, int cols)
+    public static void BiasAdd(LaunchContext k, ArrayView<float> x, ArrayView<float> bias, ArrayView<float> y, int rows, int cols)
     {
         int n = rows * cols, t = k.Threads(n);
         if (n > 0) k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(BiasAddKernel)(t, x, bias, y, n, cols, t);
     }
 
     /// <summary>dcol[c] += Σ_r dout[r, c].</summary>
-    public static void ColumnSum(GpuKernels k, ArrayView<float> dout, ArrayView<float> dcol, int rows, int cols)
+    public static void ColumnSum(LaunchContext k, ArrayView<float> dout, ArrayView<float> dcol, int rows, int cols)
     {
         if (cols > 0) k.Auto<ArrayView<float>, ArrayView<float>, int, int>(ColumnSumKernel)(cols, dout, dcol, rows, cols);
     }

@@ -33,7 +33,7 @@ public static class EmbeddingGpu
         }
     }
 
-    public static void Forward(GpuKernels k, int[] ids, ArrayView<float> table, ArrayView<float> y, int cols)
+    public static void Forward(LaunchContext k, int[] ids, ArrayView<float> table, ArrayView<float> y, int cols)
     {
         int n = ids.Length * cols, t = k.Threads(n);
         if (n == 0) return;
@@ -41,7 +41,7 @@ public static class EmbeddingGpu
         k.Auto<ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(ForwardKernel)(t, d.View, table, y, cols, n, t);
     }
 
-    public static void Backward(GpuKernels k, int[] ids, ArrayView<float> dout, ArrayView<float> dtable, int cols)
+    public static void Backward(LaunchContext k, int[] ids, ArrayView<float> dout, ArrayView<float> dtable, int cols)
     {
         if (ids.Length == 0) return;
         // CSR on the host: the distinct ids, and for each the batch rows that hold it (in order).

@@ -75,7 +75,7 @@ public static class MatmulGpu
         Store(c, r + 3, col + 2, c32, m, n, accumulate); Store(c, r + 3, col + 3, c33, m, n, accumulate);
     }
 
-    public static void Run(GpuKernels kernels, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m,
+    public static void Run(LaunchContext kernels, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m,
         int n, int k, bool transA, bool transB, bool accumulate)
     {
         if (m == 0 || n == 0) return;

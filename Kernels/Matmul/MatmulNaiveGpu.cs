@@ -24,7 +24,7 @@ public static class MatmulNaiveGpu
         c[i] = accumulate != 0 ? c[i] + sum : sum;
     }
 
-    public static void Run(GpuKernels kernels, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k,
+    public static void Run(LaunchContext kernels, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k,
         bool transA, bool transB, bool accumulate)
     {
         if (m == 0 || n == 0) return;

@@ -9,7 +9,7 @@ namespace Engine.Kernels.Matmul;
 public static class MatmulOps
 {
     /// <summary>How the GPU backend calls a GEMM version.</summary>
-    public delegate void Launch(GpuKernels kernels, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k,
+    public delegate void Launch(LaunchContext kernels, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k,
         bool transA, bool transB, bool accumulate);
 
     /// <summary>The GPU versions, in order: adding one is a new file here and a line in this list.</summary>

@@ -84,9 +84,9 @@ public static class NormGpu
             dx[o + c] += rs * (dout[o + c] * w[c] - x[o + c] * rs * gnm);
     }
 
-    static KernelConfig PerRow(GpuKernels k, int rows) => new(rows, k.WarpSize);
+    static KernelConfig PerRow(LaunchContext k, int rows) => new(rows, k.WarpSize);
 
-    public static void LayerNorm(GpuKernels k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
+    public static void LayerNorm(LaunchContext k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
         ArrayView<float> mean, ArrayView<float> rstd, int rows, int cols, float eps)
     {
         if (rows > 0)
@@ -95,7 +95,7 @@ public static class NormGpu
                 PerRow(k, rows), x, w, b, y, mean, rstd, cols, eps);
     }
 
-    public static void LayerNormBackward(GpuKernels k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> mean, ArrayView<float> rstd,
+    public static void LayerNormBackward(LaunchContext k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> mean, ArrayView<float> rstd,
         ArrayView<float> dout, ArrayView<float> dx, ArrayView<float> dw, ArrayView<float> db, int rows, int cols)
     {
         if (rows == 0) return;
@@ -105,13 +105,13 @@ public static class NormGpu
         ParamGrad(k, x, mean, rstd, dout, dw, db, rows, cols, hasMean: true);
     }
 
-    static void ParamGrad(GpuKernels k, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> dout,
+    static void ParamGrad(LaunchContext k, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> dout,
         ArrayView<float> dw, ArrayView<float> db, int rows, int cols, bool hasMean) =>
         k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, int, int, int>(NormParamGradKernel)(
             cols, x, mean, rstd, dout, dw, db, rows, cols, hasMean ? 1 : 0);
 
-    public static void RmsNorm(GpuKernels k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y,
+    public static void RmsNorm(LaunchContext k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y,
         ArrayView<float> rstd, int rows, int cols, float eps)
     {
         if (rows > 0)
@@ -119,7 +119,7 @@ public static class NormGpu
                 float>(RmsNormKernel)(PerRow(k, rows), x, w, y, rstd, cols, eps);
     }
 
-    public static void RmsNormBackward(GpuKernels k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd, ArrayView<float> dout,
+    public static void RmsNormBackward(LaunchContext k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd, ArrayView<float> dout,
         ArrayView<float> dx, ArrayView<float> dw, int rows, int cols)
     {
         if (rows == 0) return;

@@ -25,7 +25,7 @@ public static class AdamWGpu
         }
     }
 
-    public static void Step(GpuKernels k, ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v,
+    public static void Step(LaunchContext k, ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v,
         float lr, float beta1, float beta2, float eps, float weightDecay, int step)
     {
         int n = (int)p.Length, t = k.Threads(n);

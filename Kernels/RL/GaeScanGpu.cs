@@ -99,7 +99,7 @@ public static class GaeScanGpu
         }
     }
 
-    public static void Run(GpuKernels k, ArrayView<float> r, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> adv,
+    public static void Run(LaunchContext k, ArrayView<float> r, ArrayView<float> v, ArrayView<float> mask, ArrayView<float> adv,
         ArrayView<float> ret, int batch, int steps, float gamma, float lambda)
     {
         if (batch == 0 || steps == 0) return;

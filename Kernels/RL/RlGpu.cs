@@ -185,7 +185,7 @@ public static class RlGpu
 
     // ---- launchers ---------------------------------------------------------------------------
 
-    public static void Gae(GpuKernels k, ArrayView<float> r, ArrayView<float> v, ArrayView<float> mask,
+    public static void Gae(LaunchContext k, ArrayView<float> r, ArrayView<float> v, ArrayView<float> mask,
         ArrayView<float> adv, ArrayView<float> ret,
         int batch, int steps, float gamma, float lambda)
     {
@@ -194,7 +194,7 @@ public static class RlGpu
                 float, float>(GaeKernel)(batch, r, v, mask, adv, ret, steps, gamma, lambda);
     }
 
-    public static void GroupAdvantages(GpuKernels k, ArrayView<float> s, ArrayView<float> adv, int groupSize, GroupKind kind, float epsilon)
+    public static void GroupAdvantages(LaunchContext k, ArrayView<float> s, ArrayView<float> adv, int groupSize, GroupKind kind, float epsilon)
     {
         int groups = (int)s.Length / groupSize;
         if (groups > 0)
@@ -202,7 +202,7 @@ public static class RlGpu
                 float>(GroupKernel)(groups, s, adv, groupSize, (int)kind, epsilon);
     }
 
-    public static void ClippedSurrogate(GpuKernels k, ArrayView<float> logp, ArrayView<float> oldLogp,
+    public static void ClippedSurrogate(LaunchContext k, ArrayView<float> logp, ArrayView<float> oldLogp,
         ArrayView<float> adv, ArrayView<float> loss,
         ArrayView<float> grad, ArrayView<float> clipped, ArrayView<float> approxKl, float clipLow, float clipHigh, float dualClip)
     {
@@ -214,7 +214,7 @@ public static class RlGpu
                     new FusedPolicyParams(1f, clipLow, clipHigh, dualClip, 0f, 0f, 0), n, k.Threads(n));
     }
 
-    public static void Kl(GpuKernels k, ArrayView<float> logp, ArrayView<float> refLogp, ArrayView<float> kl,
+    public static void Kl(LaunchContext k, ArrayView<float> logp, ArrayView<float> refLogp, ArrayView<float> kl,
         ArrayView<float>? grad, KlKind kind)
     {
         int n = (int)logp.Length;
@@ -223,14 +223,14 @@ public static class RlGpu
                 k.Threads(n), logp, refLogp, kl, grad ?? kl, (int)kind, grad is null ? 0 : 1, n, k.Threads(n));
     }
 
-    public static void Entropy(GpuKernels k, ArrayView<float> logits, ArrayView<float> entropy, int rows, int vocab, float temperature)
+    public static void Entropy(LaunchContext k, ArrayView<float> logits, ArrayView<float> entropy, int rows, int vocab, float temperature)
     {
         if (rows > 0)
             k.Grouped<ArrayView<float>, ArrayView<float>, int,
                 float>(EntropyKernel)(new KernelConfig(rows, k.WarpSize), logits, entropy, vocab, 1f / temperature);
     }
 
-    public static void EntropyBackward(GpuKernels k, ArrayView<float> logits, ArrayView<float> dEntropy,
+    public static void EntropyBackward(LaunchContext k, ArrayView<float> logits, ArrayView<float> dEntropy,
         ArrayView<float> dlogits, int rows, int vocab, float temperature)
     {
         if (rows > 0)
@@ -239,7 +239,7 @@ public static class RlGpu
                 1f / temperature);
     }
 
-    public static void FusedPolicyLoss(GpuKernels k, ArrayView<float> logits, int[] ids, ArrayView<float> oldLogp,
+    public static void FusedPolicyLoss(LaunchContext k, ArrayView<float> logits, int[] ids, ArrayView<float> oldLogp,
         ArrayView<float> adv, ArrayView<float> weights,
         ArrayView<float>? refLogp, ArrayView<float> dlogits, ArrayView<float> stats, int rows, int vocab, FusedPolicyParams p)
     {
@@ -251,7 +251,7 @@ public static class RlGpu
     }
 
     /// <summary>(x − mean)/√(var + 1e-8) over the unmasked entries: sums on the device, two scalars through the host.</summary>
-    public static void MaskedWhiten(GpuKernels k, ArrayView<float> x, ArrayView<float> mask)
+    public static void MaskedWhiten(LaunchContext k, ArrayView<float> x, ArrayView<float> mask)
     {
         int n = (int)x.Length;
         using var tmp = k.Scratch(n);

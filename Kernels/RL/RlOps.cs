@@ -10,7 +10,7 @@ namespace Engine.Kernels.RL;
 public static class RlOps
 {
     /// <summary>How the GPU backend calls a GAE version: rewards, values, mask, advantages, returns all [B, T].</summary>
-    public delegate void GaeLaunch(GpuKernels kernels, ArrayView<float> rewards, ArrayView<float> values, ArrayView<float> mask,
+    public delegate void GaeLaunch(LaunchContext kernels, ArrayView<float> rewards, ArrayView<float> values, ArrayView<float> mask,
         ArrayView<float> advantages, ArrayView<float> returns, int batch, int steps, float gamma, float lambda);
 
     /// <summary>GAE versions, in order.</summary>

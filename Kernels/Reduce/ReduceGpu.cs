@@ -45,7 +45,7 @@ public static class ReduceGpu
         for (int j = i; j < n; j += stride) dx[j] += add;
     }
 
-    public static void Sum(GpuKernels k, ArrayView<float> x, ArrayView<float> output, bool square = false)
+    public static void Sum(LaunchContext k, ArrayView<float> x, ArrayView<float> output, bool square = false)
     {
         int n = (int)x.Length, warp = k.WarpSize;
         int groups = Math.Clamp((n + 4095) / 4096, 1, 1024);
@@ -57,7 +57,7 @@ public static class ReduceGpu
             float>(FinalKernel)(new KernelConfig(1, warp), partials.View, output, groups, 1f);
     }
 
-    public static void SumBackward(GpuKernels k, ArrayView<float> g, ArrayView<float> dx, float scale)
+    public static void SumBackward(LaunchContext k, ArrayView<float> g, ArrayView<float> dx, float scale)
     {
         int n = (int)dx.Length, t = k.Threads(n);
         if (n > 0) k.Auto<ArrayView<float>, ArrayView<float>, float, int, int>(BroadcastAddKernel)(t, g, dx, scale, n, t);

@@ -26,7 +26,7 @@ public static class RopeGpu
         }
     }
 
-    public static void Run(GpuKernels k, ArrayView<float> x, ArrayView<float> y, int[] positions, int heads,
+    public static void Run(LaunchContext k, ArrayView<float> x, ArrayView<float> y, int[] positions, int heads,
         int headDim, float theta, bool backward)
     {
         int half = headDim / 2, n = positions.Length * heads * half, t = k.Threads(n);

@@ -29,12 +29,12 @@ public static class SoftmaxGpu
         for (int c = lane; c < cols; c += Group.DimX) dx[o + c] += y[o + c] * (dy[o + c] - d);
     }
 
-    public static void Forward(GpuKernels k, ArrayView<float> x, ArrayView<float> y, int rows, int cols)
+    public static void Forward(LaunchContext k, ArrayView<float> x, ArrayView<float> y, int rows, int cols)
     {
         if (rows > 0) k.Grouped<ArrayView<float>, ArrayView<float>, int>(ForwardKernel)(new KernelConfig(rows, k.WarpSize), x, y, cols);
     }
 
-    public static void Backward(GpuKernels k, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int rows, int cols)
+    public static void Backward(LaunchContext k, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int rows, int cols)
     {
         if (rows > 0)
             k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>,

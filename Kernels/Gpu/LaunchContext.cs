@@ -4,12 +4,12 @@ using ILGPU.Runtime;
 namespace Engine.Kernels.Gpu;
 
 /// <summary>
-/// The launch context the per-op kernel files get (not the whole backend): kernel loading, uploads of
-/// integer inputs and scratch memory. Launch helpers shared by the per-op kernel files. Elementwise kernels are grid-stride loops
-/// over a capped number of threads (on ILGPU's CPU accelerator few threads with long loops run at
-/// about plain-C# speed; on a GPU the cap is enough threads to fill every multiprocessor).
+/// What a per-op kernel file gets to launch with (not the whole backend): kernel loading and caching,
+/// uploads of integer inputs, pooled scratch memory and the device's sizes. Elementwise kernels are
+/// grid-stride loops over a capped number of threads (on ILGPU's CPU accelerator few threads with long
+/// loops run at about plain-C# speed; on a GPU the cap is enough threads to fill every multiprocessor).
 /// </summary>
-public sealed class GpuKernels(Accelerator accelerator, MemoryPool<float> floats, MemoryPool<int> ints)
+public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> floats, MemoryPool<int> ints)
 {
     /// <summary>Integer batch data (ids, targets, positions) copied to the device; back to the pool on dispose.</summary>
     public IntBuffer Upload(int[] values)
