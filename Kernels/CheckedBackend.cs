@@ -356,7 +356,7 @@ public abstract class CheckedBackend : IBackend
 
     public void Entropy(DeviceBuffer logits, DeviceBuffer entropy, int rows, int vocab, float temperature)
     {
-        Validate.Rows("entropy", logits, rows, vocab, temperature); Validate.Vector("entropy", "entropy", entropy, rows);
+        Validate.Logits("entropy", logits, rows, vocab, temperature); Validate.Vector("entropy", "entropy", entropy, rows);
         EntropyCore(logits, entropy, rows, vocab, temperature);
     }
     protected abstract void EntropyCore(DeviceBuffer logits, DeviceBuffer entropy, int rows, int vocab, float temperature);
@@ -364,7 +364,7 @@ public abstract class CheckedBackend : IBackend
     public void EntropyBackward(DeviceBuffer logits, DeviceBuffer dEntropy, DeviceBuffer dlogits, int rows, int vocab, float temperature)
     {
         const string op = "entropy_backward";
-        Validate.Rows(op, logits, rows, vocab, temperature); Validate.Vector(op, "dEntropy", dEntropy, rows);
+        Validate.Logits(op, logits, rows, vocab, temperature); Validate.Vector(op, "dEntropy", dEntropy, rows);
         Validate.SameLength(op, logits, dlogits, "logits", "dlogits");
         EntropyBackwardCore(logits, dEntropy, dlogits, rows, vocab, temperature);
     }

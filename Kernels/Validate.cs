@@ -135,7 +135,7 @@ public static class Validate
         if (dualClip != 0 && !(dualClip > 1)) throw new ShapeException(op, "dualClip", "0 (off) or a value > 1", dualClip.ToString());
     }
 
-    public static void Rows(string op, DeviceBuffer logits, int rows, int vocab, float temperature)
+    public static void Logits(string op, DeviceBuffer logits, int rows, int vocab, float temperature)
     {
         Check.NonNegative(op, "rows", rows);
         Check.Positive(op, "vocab", vocab);
@@ -147,7 +147,7 @@ public static class Validate
         DeviceBuffer? refLogp, DeviceBuffer dlogits, DeviceBuffer stats, int rows, int vocab, RL.FusedPolicyParams p)
     {
         const string op = "fused_policy_loss";
-        Rows(op, logits, rows, vocab, p.Temperature);
+        Logits(op, logits, rows, vocab, p.Temperature);
         Check.Ids(op, ids, rows, vocab, allowIgnore: false);
         Vector(op, "oldLogp", oldLogp, rows); Vector(op, "advantages", adv, rows); Vector(op, "weights", weights, rows);
         if (refLogp is not null) Vector(op, "refLogp", refLogp, rows);

@@ -87,7 +87,7 @@ public static partial class Ops
     public static Tensor CrossEntropy(Tensor logits, int[] targets, int ignoreIndex = -1)
     {
         const string op = "cross_entropy";
-        int rows = Rows(logits), V = Cols(logits);
+        int rows = RowCount(logits), V = Cols(logits);
         if (targets.Length != rows)
             throw new ShapeException(op, "targets", $"{rows} targets (one per row of {S(logits.Shape)})",
                 $"{targets.Length} targets");

@@ -42,7 +42,7 @@ public static partial class Ops
         if (bias.Shape.Length != 1 || bias.Shape[0] != Cols(x))
             throw new Kernels.ShapeException("bias_add", "bias", $"[{Cols(x)}]", S(bias.Shape));
         var be = x.Backend;
-        int rows = Rows(x), cols = Cols(x);
+        int rows = RowCount(x), cols = Cols(x);
         var y = New(x, x.Size);
         be.BiasAdd(x.Data, bias.Data, y, rows, cols);
         return Tensor.Result(y, x.Shape, "bias_add", [x, bias], self => () =>

@@ -8,7 +8,7 @@ public static partial class Ops
     public static Tensor LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps = 1e-5f)
     {
         const string op = "layernorm";
-        int rows = Rows(x), cols = Cols(x);
+        int rows = RowCount(x), cols = Cols(x);
         SameBackend(op, x, weight); SameBackend(op, x, bias);
         if (weight.Shape.Length != 1 || weight.Shape[0] != cols) throw new ShapeException(op, "weight", $"[{cols}]", S(weight.Shape));
         if (bias.Shape.Length != 1 || bias.Shape[0] != cols) throw new ShapeException(op, "bias", $"[{cols}]", S(bias.Shape));
@@ -27,7 +27,7 @@ public static partial class Ops
     public static Tensor RmsNorm(Tensor x, Tensor weight, float eps = 1e-6f)
     {
         const string op = "rmsnorm";
-        int rows = Rows(x), cols = Cols(x);
+        int rows = RowCount(x), cols = Cols(x);
         SameBackend(op, x, weight);
         if (weight.Shape.Length != 1 || weight.Shape[0] != cols) throw new ShapeException(op, "weight", $"[{cols}]", S(weight.Shape));
         var be = x.Backend;
@@ -42,7 +42,7 @@ public static partial class Ops
 
     public static Tensor Softmax(Tensor x)
     {
-        int rows = Rows(x), cols = Cols(x);
+        int rows = RowCount(x), cols = Cols(x);
         if (cols == 0) throw new ShapeException("softmax", "x", "a non-empty last axis", S(x.Shape));
         var be = x.Backend;
         var y = New(x, x.Size);

@@ -14,7 +14,7 @@ public static partial class Ops
     static string S(int[] shape) => ShapeException.Format(shape);
 
     /// <summary>Rows of a tensor seen as [rows, last dim].</summary>
-    static int Rows(Tensor x) => x.Shape.Length == 0 ? 1 : x.Size / Math.Max(1, x.Shape[^1]);
+    static int RowCount(Tensor x) => x.Shape.Length == 0 ? 1 : x.Size / Math.Max(1, x.Shape[^1]);
     static int Cols(Tensor x) => x.Shape.Length == 0 ? 1 : x.Shape[^1];
 
     static void SameBackend(string op, Tensor a, Tensor b)
@@ -93,7 +93,7 @@ public static partial class Ops
             SameBackend(op, x, bias);
             if (bias.Shape.Length != 1 || bias.Shape[0] != outF) throw new ShapeException(op, "bias", $"[{outF}]", S(bias.Shape));
         }
-        int rows = Rows(x);
+        int rows = RowCount(x);
         var be = x.Backend;
         var y = New(x, rows * outF);
         be.MatMul(x.Data, weight.Data, y, rows, outF, inF, false, true);

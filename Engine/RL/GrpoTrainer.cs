@@ -169,8 +169,8 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
                 {
                     var rows_ = order[start..Math.Min(M, start + mbSize)];
                     int m = rows_.Length;
-                    int[] Take(int[] x) => Rollouts.Rows(x, rows_, T);
-                    float[] TakeF(float[] x) => Rollouts.Rows(x, rows_, T);
+                    int[] Take(int[] x) => Rollouts.Gather(x, rows_, T);
+                    float[] TakeF(float[] x) => Rollouts.Gather(x, rows_, T);
                     float[] mbMask = TakeF(mask);
                     if (mbMask.Sum() == 0) continue;
                     optimizer.ZeroGrad();

@@ -148,8 +148,8 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
             {
                 var rows = order[s..Math.Min(M, s + mb)];
                 int m = rows.Length;
-                int[] Take(int[] x) => Rollouts.Rows(x, rows, T);
-                float[] TakeF(float[] x) => Rollouts.Rows(x, rows, T);
+                int[] Take(int[] x) => Rollouts.Gather(x, rows, T);
+                float[] TakeF(float[] x) => Rollouts.Gather(x, rows, T);
                 float[] mbMask = TakeF(mask);
                 if (mbMask.Sum() == 0) continue;
                 // policy

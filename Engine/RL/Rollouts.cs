@@ -53,5 +53,5 @@ public static class Rollouts
     }
 
     /// <summary>Rows [r·T, (r+1)·T) of x for each r in rows, concatenated (a mini-batch of a packed batch).</summary>
-    public static T[] Rows<T>(T[] x, int[] rows, int steps) => rows.SelectMany(r => x[(r * steps)..((r + 1) * steps)]).ToArray();
+    public static T[] Gather<T>(T[] x, int[] rows, int steps) => rows.SelectMany(r => x[(r * steps)..((r + 1) * steps)]).ToArray();
 }

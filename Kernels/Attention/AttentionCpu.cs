@@ -14,7 +14,7 @@ public static class AttentionCpu
     {
         int T = steps, D = headDim, group = qHeads / kvHeads;
         float scale = 1f / MathF.Sqrt(D);
-        Rows.For(batch * qHeads, (long)T * T * D, bh =>
+        RowParallel.For(batch * qHeads, (long)T * T * D, bh =>
         {
             int b = bh / qHeads, h = bh % qHeads, hk = h / group;
             var scores = new float[T];
@@ -59,7 +59,7 @@ public static class AttentionCpu
     {
         int T = steps, D = headDim, group = qHeads / kvHeads;
         float scale = 1f / MathF.Sqrt(D);
-        Rows.For(batch * kvHeads, (long)group * T * T * D, bk =>
+        RowParallel.For(batch * kvHeads, (long)group * T * T * D, bk =>
         {
             int b = bk / kvHeads, hk = bk % kvHeads;
             var p = new float[T];
@@ -112,7 +112,7 @@ public static class AttentionCpu
     {
         int D = headDim, group = qHeads / kvHeads;
         float scale = 1f / MathF.Sqrt(D);
-        Rows.For(batch * qHeads, (long)steps * maxSteps * D, bh =>
+        RowParallel.For(batch * qHeads, (long)steps * maxSteps * D, bh =>
         {
             int b = bh / qHeads, h = bh % qHeads, hk = h / group;
             var scores = new float[maxSteps];

@@ -14,7 +14,7 @@ public static class CrossEntropyCpu
         for (int r = 0; r < rows; r++) if (targets[r] != ignoreIndex) count++;
         var rowLoss = new double[rows];
         float gradScale = count == 0 ? 0f : scale / count;
-        Rows.For(rows, 3L * vocab, r =>
+        RowParallel.For(rows, 3L * vocab, r =>
         {
             var x = logits.AsSpan(r * vocab, vocab);
             int target = targets[r];

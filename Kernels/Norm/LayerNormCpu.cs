@@ -6,7 +6,7 @@ public static class LayerNormCpu
     public static void Forward(float[] x, float[] weight, float[] bias, float[] output, float[] mean, float[] rstd,
         int rows, int cols, float eps)
     {
-        Rows.For(rows, 4L * cols, r =>
+        RowParallel.For(rows, 4L * cols, r =>
         {
             var xr = x.AsSpan(r * cols, cols);
             double sum = 0;
@@ -29,7 +29,7 @@ public static class LayerNormCpu
     public static void Backward(float[] x, float[] weight, float[] mean, float[] rstd, float[] dout,
         float[] dx, float[] dweight, float[] dbias, int rows, int cols)
     {
-        Rows.For(rows, 8L * cols, r =>
+        RowParallel.For(rows, 8L * cols, r =>
         {
             int o = r * cols;
             float mu = mean[r], rs = rstd[r];

@@ -5,7 +5,7 @@ public static class RmsNormCpu
 {
     public static void Forward(float[] x, float[] weight, float[] output, float[] rstd, int rows, int cols, float eps)
     {
-        Rows.For(rows, 3L * cols, r =>
+        RowParallel.For(rows, 3L * cols, r =>
         {
             var xr = x.AsSpan(r * cols, cols);
             double ss = 0;
@@ -20,7 +20,7 @@ public static class RmsNormCpu
     /// <summary>With n̂ = x·rstd and g = dout·w:  dx += rstd·(g − n̂·mean(g·n̂));  dw += Σ_r dout·n̂.</summary>
     public static void Backward(float[] x, float[] weight, float[] rstd, float[] dout, float[] dx, float[] dweight, int rows, int cols)
     {
-        Rows.For(rows, 6L * cols, r =>
+        RowParallel.For(rows, 6L * cols, r =>
         {
             int o = r * cols;
             float rs = rstd[r];

@@ -11,7 +11,7 @@ public static class AdamWCpu
         float lr, float beta1, float beta2, float eps, float weightDecay, int step)
     {
         float c1 = 1f - MathF.Pow(beta1, step), c2 = 1f - MathF.Pow(beta2, step);
-        Rows.For(1 + param.Length / 4096, 4096 * 8, chunk =>
+        RowParallel.For(1 + param.Length / 4096, 4096 * 8, chunk =>
         {
             int start = chunk * 4096, end = Math.Min(param.Length, start + 4096);
             for (int i = start; i < end; i++)

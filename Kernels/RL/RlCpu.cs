@@ -13,7 +13,7 @@ public static class RlCpu
     /// </summary>
     public static void Gae(float[] r, float[] v, float[] mask, float[] adv, float[] ret, int batch, int steps, float gamma, float lambda)
     {
-        Rows.For(batch, 8L * steps, b =>
+        RowParallel.For(batch, 8L * steps, b =>
         {
             float next = 0f, last = 0f;
             for (int t = steps - 1; t >= 0; t--)
@@ -130,7 +130,7 @@ public static class RlCpu
     /// <summary>Entropy of softmax(logits / T) per row of [N, V]: H = lse(z) − Σ p·z, z = logits / T.</summary>
     public static void Entropy(float[] logits, float[] entropy, int rows, int vocab, float temperature)
     {
-        Rows.For(rows, 3L * vocab, r =>
+        RowParallel.For(rows, 3L * vocab, r =>
         {
             var (lse, _) = LogSumExp(logits.AsSpan(r * vocab, vocab), temperature);
             double pz = 0;
@@ -146,7 +146,7 @@ public static class RlCpu
     /// <summary>dlogits += dH · ∂H/∂logits = dH · (−1/T)·p·(log p + H).</summary>
     public static void EntropyBackward(float[] logits, float[] dEntropy, float[] dlogits, int rows, int vocab, float temperature)
     {
-        Rows.For(rows, 4L * vocab, r =>
+        RowParallel.For(rows, 4L * vocab, r =>
         {
             var (lse, _) = LogSumExp(logits.AsSpan(r * vocab, vocab), temperature);
             double h = 0;
@@ -183,7 +183,7 @@ public static class RlCpu
         float[] dlogits, float[] stats, int rows, int vocab, FusedPolicyParams p)
     {
         float T = p.Temperature;
-        Rows.For(rows, 4L * vocab, r =>
+        RowParallel.For(rows, 4L * vocab, r =>
         {
             var x = logits.AsSpan(r * vocab, vocab);
             var (lse, _) = LogSumExp(x, T);

@@ -17,7 +17,7 @@ public static class RopeCpu
     static void Rotate(float[] x, float[] y, int[] positions, int heads, int headDim, float theta, float sign, bool accumulate)
     {
         int half = headDim / 2;
-        Rows.For(positions.Length, (long)heads * headDim * 4, bt =>
+        RowParallel.For(positions.Length, (long)heads * headDim * 4, bt =>
         {
             int pos = positions[bt];
             for (int i = 0; i < half; i++)

@@ -5,7 +5,7 @@ public static class SoftmaxCpu
 {
     public static void Forward(float[] x, float[] output, int rows, int cols)
     {
-        Rows.For(rows, 3L * cols, r => Row(x.AsSpan(r * cols, cols), output.AsSpan(r * cols, cols)));
+        RowParallel.For(rows, 3L * cols, r => Row(x.AsSpan(r * cols, cols), output.AsSpan(r * cols, cols)));
     }
 
     /// <summary>y = exp(x − max) / Σ exp(x − max) for one row. Shared with attention.</summary>
@@ -22,7 +22,7 @@ public static class SoftmaxCpu
     /// <summary>dx += y ⊙ (dy − Σ y·dy).</summary>
     public static void Backward(float[] y, float[] dy, float[] dx, int rows, int cols)
     {
-        Rows.For(rows, 3L * cols, r =>
+        RowParallel.For(rows, 3L * cols, r =>
         {
             int o = r * cols;
             double dot = 0;

@@ -1,7 +1,7 @@
 namespace Engine.Kernels;
 
 /// <summary>Parallel.For over rows when the work is big enough to pay for the threads.</summary>
-static class Rows
+static class RowParallel
 {
     const long MinWorkForThreads = 1 << 15;
 
