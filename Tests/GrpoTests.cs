@@ -1,3 +1,4 @@
+using Engine.Training;
 using System.Text.Json;
 using Engine.Model;
 using Engine.RL;
@@ -26,7 +27,7 @@ public class GrpoTests
         var tok = new CharTokenizer();
         var model = new Transformer(ModelConfig.Preset("micro", tok.VocabSize, 24), Cpu, seed);
         var task = new ArithmeticTask();
-        var opt = Engine.Cli.RlCommandsAccess.NewOptimizer(model);
+        var opt = AdamW.For(model, 0f);
         var o = new GrpoOptions { Steps = steps, Prompts = 4, GroupSize = 8, MaxNewTokens = 4, Lr = 3e-3f, Seed = seed, Out = dir, LogEvery = 1000, DynamicSampling = dynamic, MaxResampleRounds = 2 };
         var trainer = new GrpoTrainer(model, null, tok, task, task.Generate("train", 200, seed), new RewardSet([(reward, 1f)]), opt, new Rng(seed), o);
         return trainer.Train(0).ToList();

@@ -1,3 +1,4 @@
+using Engine.Training;
 using Engine.Model;
 using Engine.RL;
 using Engine.Rewards;
@@ -24,7 +25,7 @@ public class PpoTests
             var task = new ArithmeticTask();
             var o = new PpoOptions { Steps = 25, Prompts = 32, MaxNewTokens = 4, Lr = 3e-3f, CriticLr = 3e-3f, Warmup = 0, KlCoef = 0.01f, Seed = 3, Out = dir, LogEvery = 1000 };
             var trainer = new PpoTrainer(policy, reference, critic, tok, task, task.Generate("train", 200, 3), new RewardSet([(new StartsWithDigit(), 1f)]), null,
-                Engine.Cli.RlCommandsAccess.NewOptimizer(policy), Engine.Cli.RlCommandsAccess.NewOptimizer(critic), new Rng(3), o);
+                AdamW.For(policy, 0f), AdamW.For(critic, 0f), new Rng(3), o);
             var rows = trainer.Train().ToList();
             double first = rows.Take(5).Average(r => Convert.ToDouble(r["reward/mean"]));
             double last = rows.TakeLast(5).Average(r => Convert.ToDouble(r["reward/mean"]));
@@ -49,7 +50,7 @@ public class PpoTests
         // A few steps of Bradley–Terry on a micro model lower the loss on the pairs it sees.
         var tok = new CharTokenizer();
         var rm = new Transformer(ModelConfig.Preset("micro", tok.VocabSize, 64) with { ValueHead = true }, Cpu, 2);
-        var opt = Engine.Cli.RlCommandsAccess.NewOptimizer(rm);
+        var opt = AdamW.For(rm, 0f);
         var batch = prefs.Take(16).ToList();
         float first = RewardModel.Evaluate(rm, tok, batch).Loss;
         for (int i = 0; i < 15; i++) RewardModel.Step(rm, tok, opt, batch, 3e-3f, 1f);
@@ -68,7 +69,7 @@ public class PpoTests
         Preference[] pairs = [new("1+2=", "<answer>3</answer>", "<answer>4</answer>"), new("5+4=", "<think>5+4=9</think><answer>9</answer>", "9"),
             new("7+7=", "<answer>14</answer>", "<answer>14</answer><answer>1")];
         double Loss() => RewardModel.Evaluate(irm, pairs).Loss;
-        var opt = Engine.Cli.RlCommandsAccess.NewOptimizer(model);
+        var opt = AdamW.For(model, 0f);
         irm.Step(opt, pairs, lr: 0f, clip: 1e9f);                        // leaves the gradients in place, the weights unchanged
         var rng = new Random(5);
         foreach (var (name, param) in model.Named.Where(n => n.Name is "model.embed_tokens.weight" or "model.layers.0.self_attn.q_proj.weight" or "model.norm.weight"))

@@ -24,13 +24,13 @@ public class RecipeTests
             var model = new Transformer(ModelConfig.Preset("micro", tok.VocabSize, 32), Cpu, 1);
             var problems = task.Generate("train", 80, 1);
             var data = new SftData(problems.Select(p => (p.Prompt, p.Completion!)), tok, 32);
-            LmTrainer.Train(model, tok, Engine.Cli.RlCommandsAccess.NewOptimizer(model, 0.1f), data, new Rng(1),
+            LmTrainer.Train(model, tok, AdamW.For(model, 0.1f), data, new Rng(1),
                 new LmTrainOptions
                 {
                     Steps = 120, Batch = 16, Schedule = new LrSchedule(3e-3f, 10, 120), EvalBatches = 2, LogEvery = 1000, Out = dir,
                     Kind = "sft",
                 });
-            var (kept, acceptance) = Engine.Cli.RecipeAccess.RejectionSample(model, tok, task, problems.Take(40).ToList(), 4, 1f, 24, 2);
+            var (kept, acceptance) = Engine.RL.RejectionSampling.Run(model, tok, task, problems.Take(40).ToList(), 4, 1f, 24, 2);
             TestContext.Out.WriteLine($"kept {kept.Count}, acceptance {acceptance:P1}");
             Assert.That(kept, Is.Not.Empty, "the check would be vacuous");
             Assert.That(acceptance, Is.LessThan(1.0), "some samples must have been rejected");

@@ -112,4 +112,19 @@ public class TransformerTests
         Assert.That(counts[0] + counts[2], Is.EqualTo(0), "top-p 0.5 keeps only the two largest here");
         Assert.That(counts[1], Is.GreaterThan(counts[3]));
     }
+
+    [Test]
+    public void CloneCopiesEveryWeightAndNothingIsShared()
+    {
+        var model = new Transformer(Small(Architecture.Llama), Cpu, seed: 4);
+        var copy = model.Clone();
+        int[] ids = [1, 5, 2, 7];
+        using (GradMode.Disable())
+            Assert.That(copy.Forward(ids, 1, 4).ToArray(), Is.EqualTo(model.Forward(ids, 1, 4).ToArray()));
+        copy.Named[0].Param.Data.CopyFrom(new float[copy.Named[0].Param.Size]);
+        Assert.That(model.Named[0].Param.ToArray().Any(x => x != 0f), "the original keeps its weights");
+        var critic = model.Clone(withValueHead: true, seed: 9);
+        Assert.That(critic.ValueW, Is.Not.Null);
+        Assert.That(critic.Named.Count, Is.EqualTo(model.Named.Count + 2), "value head weight and bias added");
+    }
 }

@@ -70,7 +70,7 @@ static class DemoCommand
         Console.WriteLine($"\n[1/4] SFT on worked solutions until greedy pass@1 on training problems reaches " +
             $"{o.BaseTarget:P0} (at most {o.SftSteps} steps)");
         var sftData = new SftData(train.Select(p => (p.Prompt, p.Completion ?? $"<answer>{p.Answer}</answer>")), tokenizer, Context);
-        var sftOpt = RlCommands.NewOptimizer(model, 0.1f);
+        var sftOpt = AdamW.For(model, 0.1f);
         var sftRng = new Rng(o.Seed);
         var dev = train.Take(100).ToList();
         int sftSteps = 0;
@@ -105,7 +105,7 @@ static class DemoCommand
             Seed = o.Seed, Out = grpoOut, LogEvery = 10, Aggregation = LossAggregation.TokenMean,
         };
         var rewards = RewardSet.Parse("accuracy:1,format:0.1", task, MaxNew);
-        var trainer = new GrpoTrainer(model, null, tokenizer, task, train, rewards, RlCommands.NewOptimizer(model, 0f),
+        var trainer = new GrpoTrainer(model, null, tokenizer, task, train, rewards, AdamW.For(model, 0f),
             new Rng(o.Seed + 1), options);
         var rows = trainer.Train(0);
         Curves.Save(Path.Combine(grpoOut, "reward.png"), $"GRPO on {task.Name} (seed {o.Seed})", rows, ["reward/mean"]);

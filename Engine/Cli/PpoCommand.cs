@@ -96,12 +96,13 @@ static class PpoCommand
             : RunDirs.Fresh("ppo", o.Out, o.Overwrite);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
-        // The reference and the critic start from the policy's weights (saved once so both can load them).
+        // The reference and the critic start from the policy's weights; initial/ keeps them for a resumed run.
         string start = Path.Combine(o.Resume is null ? outDir : RunDirs.Of(o.Resume), "initial");
         if (o.Resume is null) Checkpoint.Save(start, policy, tokenizer);
-        var reference = Checkpoint.LoadModel(start, backend, flag: "--resume");
+        var reference = o.Resume is null ? policy.Clone() : Checkpoint.LoadModel(start, backend, flag: "--resume");
         var critic = o.Resume is not null ? Checkpoint.LoadModel(Path.Combine(o.Resume, "critic"), backend, flag: "--resume")
-            : Checkpoint.LoadModel(o.Critic ?? start, backend, withValueHead: true, seed: o.Seed, flag: "--critic");
+            : o.Critic is not null ? Checkpoint.LoadModel(o.Critic, backend, withValueHead: true, seed: o.Seed, flag: "--critic")
+            : policy.Clone(withValueHead: true, seed: o.Seed);
         IRewardScorer? rm = o.RewardModel is null ? null : RL.RewardModel.Load(o.RewardModel, backend);
         var train = task.Generate("train", 5000, o.Seed);
         RlCommands.CheckPrompts("ppo", train, tokenizer, policy.Config.MaxPositions, "generated problems");
@@ -114,8 +115,8 @@ static class PpoCommand
             MissingEosPenalty = o.MissingEosPenalty, LogEvery = o.LogEvery, SaveEvery = o.SaveEvery, Seed = o.Seed, Out = outDir,
         };
         var rewards = rm is null ? RewardSet.Parse(o.Rewards, task, o.MaxNewTokens) : null;
-        var policyOptimizer = RlCommands.NewOptimizer(policy, 0f);
-        var criticOptimizer = RlCommands.NewOptimizer(critic, 0f);
+        var policyOptimizer = AdamW.For(policy, 0f);
+        var criticOptimizer = AdamW.For(critic, 0f);
         var rng = new Rng(o.Seed);
         var trainer = new PpoTrainer(policy, reference, critic, tokenizer, task, train, rewards, rm,
             policyOptimizer, criticOptimizer, rng, options);

@@ -58,32 +58,6 @@ sealed class DistillOptions : CommonOptions, IRunOptions
 
 static class RecipeCommands
 {
-    /// <summary>k samples per problem; the verified-correct, strictly formatted ones (deduplicated) and the acceptance rate.</summary>
-    public static (List<(string Prompt, string Completion)> Kept, double Acceptance) RejectionSample(Transformer model,
-        ITokenizer tokenizer,
-        IReasoningTask task, IReadOnlyList<Problem> problems, int k, float temperature, int maxNewTokens, int seed)
-    {
-        var kept = new List<(string, string)>();
-        int sampled = 0, accepted = 0;
-        foreach (var (problem, samples) in VerifiedSampling.Sample(model, tokenizer, task, problems, k, temperature,
-            maxNewTokens, new Rng(seed)))
-        {
-            sampled += samples.Length;
-            accepted += samples.Count(s => s.Good);
-            foreach (var text in samples.Where(s => s.Good).Select(s => s.Text).Distinct()) kept.Add((problem.Prompt, text));
-        }
-        return (kept, sampled == 0 ? 0 : (double)accepted / sampled);
-    }
-
-    public static void WriteSft(string path, IEnumerable<(string Prompt, string Completion)> rows)
-    {
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder is not null) Directory.CreateDirectory(folder);
-        string tmp = path + ".tmp";   // written beside and renamed: a killed run never leaves half a file
-        Jsonl.Write(tmp, rows.Select(r => new JsonObject { ["prompt"] = r.Prompt, ["completion"] = r.Completion }));
-        File.Move(tmp, path, overwrite: true);
-    }
-
     public static int Rejection(RejectionOptions o)
     {
         if (o.Checkpoint is null) throw new ArgumentException("rejection-sample: --checkpoint DIR is required");
@@ -95,8 +69,8 @@ static class RecipeCommands
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data) : task.Generate("train", o.N, o.Seed);
         RlCommands.CheckPrompts("rejection-sample", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "generated problems");
-        var (kept, acceptance) = RejectionSample(model, tokenizer, task, problems, o.K, o.Temperature, o.MaxNewTokens, o.Seed);
-        WriteSft(o.Out, kept);
+        var (kept, acceptance) = RejectionSampling.Run(model, tokenizer, task, problems, o.K, o.Temperature, o.MaxNewTokens, o.Seed);
+        RejectionSampling.WriteSft(o.Out, kept);
         Console.WriteLine($"rejection-sample: {problems.Count} problems × {o.K} samples, {acceptance:P1} verified " +
             $"correct; wrote {kept.Count} traces to {o.Out}");
         return 0;
@@ -111,12 +85,12 @@ static class RecipeCommands
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (teacher, tokenizer) = Checkpoint.Load(o.Teacher, backend, "--teacher");
         Console.WriteLine($"distill: teacher {o.Teacher} ({teacher.ParameterCount:N0} parameters) samples {o.N} × {o.K}");
-        var (kept, acceptance) = RejectionSample(teacher, tokenizer, task, task.Generate("train", o.N, o.Seed), o.K, 1f, 40, o.Seed);
+        var (kept, acceptance) = RejectionSampling.Run(teacher, tokenizer, task, task.Generate("train", o.N, o.Seed), o.K, 1f, 40, o.Seed);
         if (kept.Count < 2)
             throw new InvalidOperationException($"distill: the teacher produced {kept.Count} verified traces; " +
                 $"nothing to distil");
         Directory.CreateDirectory(outDir);
-        WriteSft(Path.Combine(outDir, "traces.jsonl"), kept);
+        RejectionSampling.WriteSft(Path.Combine(outDir, "traces.jsonl"), kept);
         Transformer student = Directory.Exists(o.Student) ? Checkpoint.Load(o.Student, backend, "--student").Model
             : new Transformer(File.Exists(o.Student) ? ModelConfig.Load(o.Student)
                 : ModelConfig.Preset(o.Student, tokenizer.VocabSize, teacher.Config.MaxPositions), backend, o.Seed);
@@ -127,7 +101,7 @@ static class RecipeCommands
         try
         {
             using var _ = Interrupt.Defer();
-            r = LmTrainer.Train(student, tokenizer, RlCommands.NewOptimizer(student, 0.1f), data, new Rng(o.Seed),
+            r = LmTrainer.Train(student, tokenizer, AdamW.For(student, 0.1f), data, new Rng(o.Seed),
                 new LmTrainOptions
                 {
                     Steps = o.Steps, Batch = 16, Schedule = new LrSchedule(o.Lr, 20, o.Steps), EvalBatches = 4, LogEvery = 50,
@@ -145,13 +119,4 @@ static class RecipeCommands
                           $"wrote {Path.Combine(outDir, "student", "final")}");
         return 0;
     }
-}
-
-/// <summary>Rejection sampling, exposed for tests and tools.</summary>
-public static class RecipeAccess
-{
-    public static (List<(string Prompt, string Completion)> Kept, double Acceptance) RejectionSample(Transformer model,
-        ITokenizer tokenizer,
-        IReasoningTask task, IReadOnlyList<Problem> problems, int k, float temperature, int maxNewTokens, int seed) =>
-        RecipeCommands.RejectionSample(model, tokenizer, task, problems, k, temperature, maxNewTokens, seed);
 }

@@ -165,7 +165,7 @@ static class RlCommands
         var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         var train = o.Data is not null ? ReadProblems(o.Data) : task.Generate("train", o.TrainSize, o.Seed);
         CheckPrompts("grpo", train, tokenizer, policy.Config.MaxPositions, o.Data ?? "generated problems");
-        var optimizer = NewOptimizer(policy, 0f);
+        var optimizer = AdamW.For(policy, 0f);
         var rng = new Rng(o.Seed);
         int start = 0;
         Transformer? reference = null;
@@ -179,7 +179,7 @@ static class RlCommands
                     throw new ArgumentException($"--resume {o.Resume}: its run folder has no reference/ for --beta {o.Beta}");
                 Checkpoint.Save(referenceDir, policy, tokenizer);   // the frozen reference is the starting policy
             }
-            reference = Checkpoint.LoadModel(referenceDir, backend);
+            reference = o.Resume is null ? policy.Clone() : Checkpoint.LoadModel(referenceDir, backend, flag: "--resume");
         }
         var rewards = RewardSet.Parse(o.Rewards, task, o.MaxNewTokens);
         var trainer = new GrpoTrainer(policy, reference, tokenizer, task, train, rewards, optimizer, rng, options);
@@ -195,9 +195,6 @@ static class RlCommands
         return 0;
     }
 
-    public static AdamW NewOptimizer(Transformer model, float weightDecay) =>
-        new(model.Named.Where(n => Transformer.Decays(n.Name, n.Param)).Select(n => n.Param),
-            model.Named.Where(n => !Transformer.Decays(n.Name, n.Param)).Select(n => n.Param)) { WeightDecay = weightDecay };
 
     public static void CheckPrompts(string verb, IEnumerable<Problem> problems, ITokenizer tokenizer, int context, string source)
     {
@@ -231,11 +228,4 @@ static class RlCommands
         }
         return 0;
     }
-}
-
-/// <summary>The optimiser the RL verbs build, exposed for tests and tools.</summary>
-public static class RlCommandsAccess
-{
-    public static Engine.Training.AdamW NewOptimizer(Engine.Model.Transformer model,
-        float weightDecay = 0f) => RlCommands.NewOptimizer(model, weightDecay);
 }

@@ -91,9 +91,7 @@ static class RmCommand
         ImplicitRewardModel? implicitRm = null;
         if (implicitHead)
         {
-            var reference = new Transformer(rm.Config, backend, o.Seed);
-            foreach (var ((_, dst), (_, src)) in reference.Named.Zip(rm.Named)) dst.Data.CopyFrom(src.ToArray());
-            implicitRm = new ImplicitRewardModel(rm, reference, tokenizer, o.Beta);
+            implicitRm = new ImplicitRewardModel(rm, rm.Clone(seed: o.Seed), tokenizer, o.Beta);
         }
         IRewardScorer scorer = implicitRm is not null ? implicitRm : new ScalarRewardModel(rm, tokenizer);
         IReadOnlyList<Preference> train, test;
@@ -128,7 +126,7 @@ static class RmCommand
         }
         Console.WriteLine($"rm: {train.Count} training pairs, {test.Count} held out ({source})");
 
-        var optimizer = RlCommands.NewOptimizer(rm, 0.01f);
+        var optimizer = AdamW.For(rm, 0.01f);
         var schedule = new LrSchedule(o.Lr, o.Warmup, o.Steps);
         var rng = new Rng(o.Seed);
         var clock = Stopwatch.StartNew();

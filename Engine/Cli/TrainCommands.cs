@@ -62,7 +62,7 @@ static class TrainCommands
         var (_, backend, timing) = ModelSetup.Backend(o.Device, o.Profile);
         var (model, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         var data = makeData(model, tokenizer);
-        var optimizer = RlCommands.NewOptimizer(model, o.WeightDecay);
+        var optimizer = AdamW.For(model, o.WeightDecay);
         var rng = new Rng(o.Seed);
         int start = 0;
         if (o.Resume is not null) start = Checkpoint.Resume(o.Resume, optimizer, rng, kind);

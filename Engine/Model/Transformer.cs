@@ -89,6 +89,20 @@ public sealed class Transformer
     public long ParameterCount => Named.Sum(n => (long)n.Param.Size);
 
     /// <summary>
+    /// A new model on the same backend with this one's weights (copied on the device): a frozen
+    /// reference, or, with <paramref name="withValueHead"/>, a critic whose value head starts fresh from
+    /// <paramref name="seed"/> when this model has none.
+    /// </summary>
+    public Transformer Clone(bool withValueHead = false, int seed = 0)
+    {
+        var copy = new Transformer(Config with { ValueHead = Config.ValueHead || withValueHead }, Backend, seed);
+        var mine = Named.ToDictionary(n => n.Name, n => n.Param);
+        foreach (var (name, param) in copy.Named)
+            if (mine.TryGetValue(name, out var source)) Backend.Copy(source.Data, param.Data);
+        return copy;
+    }
+
+    /// <summary>
     /// ids [B·T] (row-major [B, T]) → final hidden states [B, T, C]. positions [B·T] defaults to
     /// 0..T−1 per row. With a cache, k and v are written at those positions and attention reads
     /// the cache (inference only: call under GradMode.Disable()).

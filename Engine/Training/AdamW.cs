@@ -1,4 +1,5 @@
 using Engine.Autograd;
+using Engine.Model;
 using Engine.Kernels;
 
 namespace Engine.Training;
@@ -18,6 +19,14 @@ public sealed class AdamW
     public float Eps { get; init; } = 1e-8f;
     public float WeightDecay { get; init; } = 0.01f;
     public int Step { get; set; }
+
+    /// <summary>
+    /// The optimiser for a model, with the one weight-decay policy of the engine: decay on projection
+    /// matrices only, never on norms, biases or embeddings (<see cref="Transformer.Decays"/>).
+    /// </summary>
+    public static AdamW For(Transformer model, float weightDecay) =>
+        new(model.Named.Where(n => Transformer.Decays(n.Name, n.Param)).Select(n => n.Param),
+            model.Named.Where(n => !Transformer.Decays(n.Name, n.Param)).Select(n => n.Param)) { WeightDecay = weightDecay };
 
     public AdamW(IEnumerable<Tensor> decayed, IEnumerable<Tensor>? notDecayed = null)
     {
