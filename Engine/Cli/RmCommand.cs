@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text.Json;
 using CommandLine;
 using Engine.Checkpoints;
 using Engine.Model;
@@ -93,7 +91,6 @@ static class RmCommand
         {
             implicitRm = new ImplicitRewardModel(rm, rm.Clone(seed: o.Seed), tokenizer, o.Beta);
         }
-        IRewardScorer scorer = implicitRm is not null ? implicitRm : new ScalarRewardModel(rm, tokenizer);
         IReadOnlyList<Preference> train, test;
         if (o.Data is not null)
         {
@@ -126,56 +123,14 @@ static class RmCommand
         }
         Console.WriteLine($"rm: {train.Count} training pairs, {test.Count} held out ({source})");
 
-        var optimizer = AdamW.For(rm, 0.01f);
-        var schedule = new LrSchedule(o.Lr, o.Warmup, o.Steps);
-        var rng = new Rng(o.Seed);
-        var clock = Stopwatch.StartNew();
-        var (before, accBefore, _) = RewardModel.Evaluate(scorer, test);
-        float evalAcc = accBefore, evalLoss = before;
-        var byKind = new SortedDictionary<string, float>();
-        using (var run = new RunFolder(outDir))
-        using (Interrupt.Defer())
-            Progress.Run("rm", 0, o.Steps, o.LogEvery, report =>
-            {
-                for (int step = 0; step < o.Steps; step++)
-                {
-                    var batch = Enumerable.Range(0, o.Batch).Select(_ => train[rng.Next(train.Count)]).ToList();
-                    float lr = schedule.At(step);
-                    var (loss, acc) = implicitRm is not null ? implicitRm.Step(optimizer, batch, lr, o.Clip)
-                        : RewardModel.Step(rm, tokenizer, optimizer, batch, lr, o.Clip);
-                    if (!float.IsFinite(loss))
-                        throw new InvalidOperationException($"rm: the loss became {loss} at step {step}; try a lower " +
-                            $"--lr");
-                    var row = new Dictionary<string, object> { ["step"] = step, ["loss"] = loss, ["accuracy"] = acc, ["lr"] = lr };
-                    if ((step + 1) % o.EvalEvery == 0 || step == o.Steps - 1)
-                    {
-                        (evalLoss, evalAcc, byKind) = RewardModel.Evaluate(scorer, test);
-                        foreach (var (kind, kindAcc) in byKind) row[$"eval/accuracy/{kind}"] = kindAcc;
-                        row["eval/loss"] = evalLoss;
-                        row["eval/accuracy"] = evalAcc;
-                    }
-                    run.Log(row);
-                    if (Interrupt.Requested && step + 1 < o.Steps)
-                    {
-                        string dir = Path.Combine(outDir, $"checkpoint-{step + 1}");
-                        if (implicitRm is not null) implicitRm.Save(dir);
-                        else Checkpoint.Save(dir, rm, tokenizer);
-                        throw new InterruptedException(step + 1, dir, resumable: false);
-                    }
-                    report(step, $"loss {loss:F3} acc {acc:P0} held-out acc {evalAcc:P1}");
-                }
-            });
-        if (implicitRm is not null) implicitRm.Save(Path.Combine(outDir, "final"));
-        else Checkpoint.Save(Path.Combine(outDir, "final"), rm, tokenizer);
-        RunFolder.WriteSummary(outDir, new Dictionary<string, object>
+        var options = new RmTrainOptions
         {
-            ["head"] = o.Head, ["pairs"] = train.Count, ["held_out"] = test.Count,
-            ["held_out_by_kind"] = new SortedDictionary<string, int>(test.Where(p => p.Kind is not null)
-                .GroupBy(p => p.Kind!).ToDictionary(g => g.Key, g => g.Count())),
-            ["eval_accuracy_before"] = accBefore, ["eval_accuracy"] = evalAcc, ["eval_loss"] = evalLoss,
-            ["eval_accuracy_by_kind"] = byKind, ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1),
-            ["checkpoint"] = Path.Combine(outDir, "final"),
-        });
+            Out = outDir, Head = o.Head, Steps = o.Steps, Batch = o.Batch, Lr = o.Lr, Warmup = o.Warmup, Clip = o.Clip,
+            EvalEvery = o.EvalEvery, LogEvery = o.LogEvery, Seed = o.Seed,
+        };
+        RmTrainResult r;
+        using (Interrupt.Defer()) r = new RmTrainer(rm, tokenizer, implicitRm, train, test, options).Train();
+        var (accBefore, evalAcc, byKind) = (r.AccuracyBefore, r.Accuracy, r.AccuracyByKind);
         Console.WriteLine($"rm: held-out pairwise accuracy {accBefore:P1} -> {evalAcc:P1}"
             + (implicitHead ? " (at the start every implicit reward is 0: all ties)" : "")
             + $"; wrote {Path.Combine(outDir, "final")}");

@@ -95,7 +95,8 @@ public static class NormGpu
                 PerRow(k, rows), x, w, b, y, mean, rstd, cols, eps);
     }
 
-    public static void LayerNormBackward(LaunchContext k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> mean, ArrayView<float> rstd,
+    public static void LayerNormBackward(LaunchContext k, ArrayView<float> x, ArrayView<float> w,
+        ArrayView<float> mean, ArrayView<float> rstd,
         ArrayView<float> dout, ArrayView<float> dx, ArrayView<float> dw, ArrayView<float> db, int rows, int cols)
     {
         if (rows == 0) return;
@@ -119,7 +120,8 @@ public static class NormGpu
                 float>(RmsNormKernel)(PerRow(k, rows), x, w, y, rstd, cols, eps);
     }
 
-    public static void RmsNormBackward(LaunchContext k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd, ArrayView<float> dout,
+    public static void RmsNormBackward(LaunchContext k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd,
+        ArrayView<float> dout,
         ArrayView<float> dx, ArrayView<float> dw, int rows, int cols)
     {
         if (rows == 0) return;

@@ -194,7 +194,8 @@ public static class RlGpu
                 float, float>(GaeKernel)(batch, r, v, mask, adv, ret, steps, gamma, lambda);
     }
 
-    public static void GroupAdvantages(LaunchContext k, ArrayView<float> s, ArrayView<float> adv, int groupSize, GroupKind kind, float epsilon)
+    public static void GroupAdvantages(LaunchContext k, ArrayView<float> s, ArrayView<float> adv, int groupSize,
+        GroupKind kind, float epsilon)
     {
         int groups = (int)s.Length / groupSize;
         if (groups > 0)
