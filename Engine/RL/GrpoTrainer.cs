@@ -54,6 +54,7 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
     readonly IBackend be = policy.Backend;
     readonly AccuracyReward accuracy = new(task);
     readonly FormatReward format = new();
+    readonly PolicyOptimisation optimisation = new("grpo", policy, optimizer, rng, o.Clip);
 
     /// <summary>Sampled completions of one prompt, with their scores.</summary>
     sealed record Group(Problem Problem, int[] Prompt, Completion[] Completions, float[] Rewards, float[][] Each,
@@ -98,109 +99,102 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
         return dir;
     }
 
+    /// <summary>One GRPO step in its stages: sample and score, advantages, log-probs, optimise, metrics.</summary>
     Dictionary<string, object> Step(int step, float lr, string? lastCheckpoint)
     {
         var clock = Stopwatch.StartNew();
-        // ---- sampling and scoring (DAPO dynamic sampling: keep groups whose rewards differ) ----
+        var sampled = SampleAndScore();
+        var training = Stopwatch.StartNew();
+        var completions = sampled.Groups.SelectMany(g => g.Completions).ToList();
+        float[] scores = sampled.Groups.SelectMany(g => g.Rewards).ToArray();
+        var stats = new PolicyUpdateStats(0, 0, 0, 0, 0, 0, 0);
+        int trainedTokens = 0;
+        if (completions.Count > 0)
+        {
+            var prompts = sampled.Groups.SelectMany(g => g.Completions.Select(_ => g.Prompt)).ToList();
+            var (inputs, targets, mask, T) = Rollouts.Pack(prompts, completions, tokenizer.PadId,
+                i => o.MaskTruncated && completions[i].FinishReason == "length");
+            int M = completions.Count;
+            float[] advantages = RlMath.BroadcastToTokens(Advantages(scores), mask, M, T);        // [M, T]
+            trainedTokens = (int)mask.Sum();
+            // The sampling policy's log-probs (the ratio's denominator) and, for β > 0, the reference's.
+            float[] oldLogp = Rollouts.TokenLogp(policy, inputs, targets, M, T, o.Temperature);
+            float[]? refLogp = reference is not null && o.Beta > 0
+                ? Rollouts.TokenLogp(reference, inputs, targets, M, T, o.Temperature) : null;
+            var fo = new FusedLossOptions(o.Temperature, o.ClipLow, o.ClipHigh, 0f, o.Beta, o.EntropyCoef, o.Aggregation,
+                o.MaxNewTokens);
+            stats = optimisation.Run(step, lr, inputs, targets, mask, M, T, oldLogp, advantages, refLogp, fo, o.Iterations,
+                o.MiniBatches, lastCheckpoint);
+        }
+        return Metrics(step, lr, sampled, scores, stats, completions, trainedTokens, training.Elapsed.TotalSeconds,
+            clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>What the sampling stage produced, with its counts and times.</summary>
+    sealed record Sampled(List<Group> Groups, int Rounds, int SeenGroups, int FlatGroups, int Tokens, double SamplingSeconds,
+        double ScoringSeconds);
+
+    /// <summary>
+    /// Prompts × GroupSize completions with the KV-cache sampler, each scored by the rewards. With DAPO's
+    /// dynamic sampling, groups whose rewards are all equal are dropped and more prompts drawn, at most
+    /// MaxResampleRounds extra times.
+    /// </summary>
+    Sampled SampleAndScore()
+    {
         var groups = new List<Group>();
         double sampling = 0, scoring = 0;
-        int zeroStd = 0, seenGroups = 0, sampledTokens = 0, rounds = 0;
+        int flatGroups = 0, seenGroups = 0, tokens = 0, rounds = 0;
         for (int round = 0; round <= (o.DynamicSampling ? o.MaxResampleRounds : 0); round++)
         {
             rounds++;
             var sw = Stopwatch.StartNew();
             var problems = Enumerable.Range(0, o.Prompts).Select(_ => train[rng.Next(train.Count)]).ToList();
             var prompts = problems.Select(p => tokenizer.Encode(p.Prompt)).ToList();
-            var completions = Generator.Generate(policy, tokenizer, prompts.SelectMany(p => Enumerable.Repeat(p, o.GroupSize)).ToList(),
+            var completions = Generator.Generate(policy, tokenizer,
+                prompts.SelectMany(p => Enumerable.Repeat(p, o.GroupSize)).ToList(),
                 new SamplingOptions(o.MaxNewTokens, o.Temperature, Stop: [TaskEval.Stop]), rng);
             sampling += sw.Elapsed.TotalSeconds;
-            sampledTokens += completions.Sum(c => c.Ids.Length);
+            tokens += completions.Sum(c => c.Ids.Length);
             sw.Restart();
             for (int g = 0; g < problems.Count; g++)
             {
-                var cs = completions[(g * o.GroupSize)..((g + 1) * o.GroupSize)];
-                var scored = cs.Select(c => rewards.Score(problems[g], c.Text,
-                    new ResponseInfo(c.Ids.Length, c.FinishReason == "length"))).ToArray();
-                var info = cs.Select(c => new ResponseInfo(c.Ids.Length, c.FinishReason == "length")).ToArray();
-                var group = new Group(problems[g], prompts[g], cs, scored.Select(s => s.Total).ToArray(),
-                    scored.Select(s => s.Each).ToArray(),
-                    cs.Select((c, i) => accuracy.Score(problems[g], c.Text, info[i])).ToArray(),
-                    cs.Select((c, i) => format.Score(problems[g], c.Text, info[i])).ToArray());
+                var group = Score(problems[g], prompts[g], completions[(g * o.GroupSize)..((g + 1) * o.GroupSize)]);
                 bool flat = group.Rewards.All(r => r == group.Rewards[0]);
                 seenGroups++;
-                if (flat) zeroStd++;
+                if (flat) flatGroups++;
                 if (!o.DynamicSampling || !flat) groups.Add(group);
             }
             scoring += sw.Elapsed.TotalSeconds;
             if (!o.DynamicSampling || groups.Count >= o.Prompts) break;
         }
         if (groups.Count > o.Prompts) groups = groups.Take(o.Prompts).ToList();
+        return new Sampled(groups, rounds, seenGroups, flatGroups, tokens, sampling, scoring);
+    }
 
-        // ---- advantages, sequences, old and reference log-probs ----
-        var sw2 = Stopwatch.StartNew();
-        var row = new Dictionary<string, object> { ["step"] = step, ["lr"] = lr };
-        var all = groups.SelectMany(g => g.Completions).ToList();
-        float[] scores = groups.SelectMany(g => g.Rewards).ToArray();
+    Group Score(Problem problem, int[] prompt, Completion[] completions)
+    {
+        var info = completions.Select(c => new ResponseInfo(c.Ids.Length, c.FinishReason == "length")).ToArray();
+        var scored = completions.Select((c, i) => rewards.Score(problem, c.Text, info[i])).ToArray();
+        return new Group(problem, prompt, completions, scored.Select(s => s.Total).ToArray(), scored.Select(s => s.Each).ToArray(),
+            completions.Select((c, i) => accuracy.Score(problem, c.Text, info[i])).ToArray(),
+            completions.Select((c, i) => format.Score(problem, c.Text, info[i])).ToArray());
+    }
+
+    /// <summary>One advantage per response from its group's scores (GRPO, Dr. GRPO, RLOO, REINFORCE++-baseline).</summary>
+    float[] Advantages(float[] scores)
+    {
         var estimator = o.Advantage == AdvantageEstimator.Grpo && !o.ScaleByStd ? AdvantageEstimator.DrGrpo : o.Advantage;
-        float[] seqAdv = scores.Length == 0 ? [] : RlMath.GroupAdvantages(be, scores, o.GroupSize, estimator, 1e-6f, o.Scope);
-        float policyLoss = 0, clipFrac = 0, approxKl = 0, kl = 0, entropy = 0, gradNorm = 0;
-        int trainedTokens = 0;
-        if (all.Count > 0)
-        {
-            var promptIds = groups.SelectMany(g => g.Completions.Select(_ => g.Prompt)).ToList();
-            var (inputs, targets, mask, T) = Rollouts.Pack(promptIds, all, tokenizer.PadId,
-                i => o.MaskTruncated && all[i].FinishReason == "length");
-            int M = all.Count, V = policy.Config.VocabSize;
-            var adv = RlMath.BroadcastToTokens(seqAdv, mask, M, T);
-            trainedTokens = (int)mask.Sum();
-            float[] oldLogp = Rollouts.TokenLogp(policy, inputs, targets, M, T, o.Temperature);
-            float[]? refLogp = reference is not null && o.Beta > 0
-                ? Rollouts.TokenLogp(reference, inputs, targets, M, T, o.Temperature) : null;
+        return scores.Length == 0 ? [] : RlMath.GroupAdvantages(be, scores, o.GroupSize, estimator, 1e-6f, o.Scope);
+    }
 
-            // ---- optimisation: Iterations × MiniBatches optimiser steps ----
-            var order = Enumerable.Range(0, M).ToArray();
-            int mbSize = (M + o.MiniBatches - 1) / o.MiniBatches;
-            var fo = new FusedLossOptions(o.Temperature, o.ClipLow, o.ClipHigh, 0f, o.Beta, o.EntropyCoef, o.Aggregation, o.MaxNewTokens);
-            int updates = 0;
-            for (int it = 0; it < o.Iterations; it++)
-            {
-                rng.Shuffle(order);
-                for (int start = 0; start < M; start += mbSize)
-                {
-                    var rows_ = order[start..Math.Min(M, start + mbSize)];
-                    int m = rows_.Length;
-                    int[] Take(int[] x) => Rollouts.Gather(x, rows_, T);
-                    float[] TakeF(float[] x) => Rollouts.Gather(x, rows_, T);
-                    float[] mbMask = TakeF(mask);
-                    if (mbMask.Sum() == 0) continue;
-                    optimizer.ZeroGrad();
-                    var logits = policy.Forward(Take(inputs), m, T);
-                    // dlogits overwrite the logits in place: the head's backward needs its inputs, not its output.
-                    var res = FusedPolicy.Run(be, logits.Data, logits.Data, Take(targets), TakeF(oldLogp), TakeF(adv), mbMask,
-                        refLogp is null ? null : TakeF(refLogp), m, T, V, fo);
-                    if (!float.IsFinite(res.Loss))
-                        throw new InvalidOperationException($"grpo: the loss became {res.Loss} at step {step}; " +
-                            (lastCheckpoint is null ? "no checkpoint was written yet"
-                                : $"the last good checkpoint is {lastCheckpoint}") + "; try a lower --lr");
-                    logits.Backward(Tensor.Wrap(be, logits.Data, logits.Shape));
-                    gradNorm = GradClip.ClipGlobalNorm(optimizer.Parameters, o.Clip);
-                    if (!float.IsFinite(gradNorm))
-                        throw new InvalidOperationException($"grpo: the gradient norm became {gradNorm} at step {step}; " +
-                            (lastCheckpoint is null ? "no checkpoint was written yet"
-                                : $"the last good checkpoint is {lastCheckpoint}") + "; try a lower --lr");
-                    optimizer.Update(lr);
-                    policyLoss += res.PolicyLoss; clipFrac += res.ClipFraction; approxKl += res.ApproxKl; kl += res.Kl;
-                    entropy += res.Entropy;
-                    updates++;
-                }
-            }
-            if (updates > 0) { policyLoss /= updates; clipFrac /= updates; approxKl /= updates; kl /= updates; entropy /= updates; }
-        }
-        double training = sw2.Elapsed.TotalSeconds;
-
-        // ---- metrics (names as TRL/verl log them) ----
-        var lengths = all.Select(c => (double)c.Ids.Length).DefaultIfEmpty(0).ToArray();
+    /// <summary>The step's metrics row, named as TRL and verl log them.</summary>
+    Dictionary<string, object> Metrics(int step, float lr, Sampled sampled, float[] scores, PolicyUpdateStats stats,
+        List<Completion> completions, int trainedTokens, double trainingSeconds, double stepSeconds)
+    {
+        var groups = sampled.Groups;
+        var lengths = completions.Select(c => (double)c.Ids.Length).DefaultIfEmpty(0).ToArray();
         float Mean(IEnumerable<float> x) { var a = x.ToArray(); return a.Length == 0 ? 0f : a.Average(); }
+        var row = new Dictionary<string, object> { ["step"] = step, ["lr"] = lr };
         row["reward/mean"] = Mean(scores);
         row["reward/std"] = RlMath.Std(scores);
         for (int f = 0; f < rewards.Parts.Count; f++)
@@ -209,19 +203,19 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
         row["format_rate"] = Mean(groups.SelectMany(g => g.Formatted));
         row["completion_length/mean"] = lengths.Average();
         row["completion_length/max"] = lengths.Max();
-        row["loss/policy"] = policyLoss;
-        row["clipfrac"] = clipFrac;
-        row["approx_kl"] = approxKl;
-        row["kl"] = kl;
-        row["entropy"] = entropy;
-        row["grad_norm"] = gradNorm;
-        row["frac_zero_std_groups"] = seenGroups == 0 ? 0f : (float)zeroStd / seenGroups;
+        row["loss/policy"] = stats.PolicyLoss;
+        row["clipfrac"] = stats.ClipFraction;
+        row["approx_kl"] = stats.ApproxKl;
+        row["kl"] = stats.Kl;
+        row["entropy"] = stats.Entropy;
+        row["grad_norm"] = stats.GradNorm;
+        row["frac_zero_std_groups"] = sampled.SeenGroups == 0 ? 0f : (float)sampled.FlatGroups / sampled.SeenGroups;
         row["groups_trained"] = groups.Count;
-        row["sampling_rounds"] = rounds;
-        row["tokens_per_s"] = Math.Round((sampledTokens + trainedTokens) / clock.Elapsed.TotalSeconds, 1);
-        row["time/sampling"] = Math.Round(sampling, 3);
-        row["time/scoring"] = Math.Round(scoring, 3);
-        row["time/training"] = Math.Round(training, 3);
+        row["sampling_rounds"] = sampled.Rounds;
+        row["tokens_per_s"] = Math.Round((sampled.Tokens + trainedTokens) / stepSeconds, 1);
+        row["time/sampling"] = Math.Round(sampled.SamplingSeconds, 3);
+        row["time/scoring"] = Math.Round(sampled.ScoringSeconds, 3);
+        row["time/training"] = Math.Round(trainingSeconds, 3);
         return row;
     }
 }

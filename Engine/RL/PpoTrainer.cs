@@ -54,6 +54,7 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
     readonly IBackend be = policy.Backend;
     readonly AccuracyReward accuracy = new(task);
     float beta = o.KlCoef;
+    readonly PolicyOptimisation optimisation = new("ppo", policy, policyOptimizer, rng, o.Clip);
 
     /// <summary>Warnings of a collapsed run (accuracy or score fallen to 0), for the summary.</summary>
     public IReadOnlyList<string> Warnings => collapse.Warnings;
@@ -127,7 +128,6 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
 
         sw.Restart();
         var (inputs, targets, mask, T) = Rollouts.Pack(prompts, completions, tokenizer.PadId);
-        int V = policy.Config.VocabSize;
         float[] oldLogp = Rollouts.TokenLogp(policy, inputs, targets, M, T, o.Temperature);
         float[] refLogp = Rollouts.TokenLogp(reference, inputs, targets, M, T, o.Temperature);
         float[] oldValues = Values(critic, inputs, M, T, grad: false).Values;
@@ -135,48 +135,26 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         float[] tokenRewards = PpoMath.RewardsWithKl(scores, kl, mask, M, T, beta);
         var (adv, returns) = RlMath.Gae(be, tokenRewards, oldValues, mask, M, T, o.Gamma, o.Lambda, whiten: mask.Sum() >= 2);
 
-        var order = Enumerable.Range(0, M).ToArray();
-        int mb = (M + o.MiniBatches - 1) / o.MiniBatches;
+        // Policy and critic take one step each on every minibatch of every epoch.
         var fo = new FusedLossOptions(o.Temperature, o.ClipRange, o.ClipRange, 0f, 0f, o.EntropyCoef,
             LossAggregation.TokenMean, o.MaxNewTokens);
-        double pl = 0, clipFrac = 0, approxKl = 0, entropy = 0, vl = 0, vClip = 0;
-        int updates = 0;
-        for (int epoch = 0; epoch < o.PpoEpochs; epoch++)
-        {
-            rng.Shuffle(order);
-            for (int s = 0; s < M; s += mb)
+        double vl = 0, vClip = 0;
+        var stats = optimisation.Run(step, o.Lr * lrScale, inputs, targets, mask, M, T, oldLogp, adv, null, fo, o.PpoEpochs,
+            o.MiniBatches, lastCheckpoint: null, afterUpdate: (rows, rowMask) =>
             {
-                var rows = order[s..Math.Min(M, s + mb)];
                 int m = rows.Length;
-                int[] Take(int[] x) => Rollouts.Gather(x, rows, T);
-                float[] TakeF(float[] x) => Rollouts.Gather(x, rows, T);
-                float[] mbMask = TakeF(mask);
-                if (mbMask.Sum() == 0) continue;
-                // policy
-                policyOptimizer.ZeroGrad();
-                var logits = policy.Forward(Take(inputs), m, T);
-                var res = FusedPolicy.Run(be, logits.Data, logits.Data, Take(targets), TakeF(oldLogp), TakeF(adv),
-                    mbMask, null, m, T, V, fo);
-                if (!float.IsFinite(res.Loss))
-                    throw new InvalidOperationException($"ppo: the policy loss became {res.Loss} at step {step}; try " +
-                        $"a lower --lr");
-                logits.Backward(Tensor.Wrap(be, logits.Data, logits.Shape));
-                GradClip.ClipGlobalNorm(policyOptimizer.Parameters, o.Clip);
-                policyOptimizer.Update(o.Lr * lrScale);
-                // critic
                 criticOptimizer.ZeroGrad();
-                var (values, vTensor) = Values(critic, Take(inputs), m, T, grad: true);
-                var weights = RlMath.AggregationWeights(mbMask, m, T, LossAggregation.TokenMean);
-                var (vLoss, vGrad, vFrac) = PpoMath.ValueLoss(values, TakeF(oldValues), TakeF(returns), weights, mbMask, o.ClipRangeValue);
+                var (values, vTensor) = Values(critic, Rollouts.Gather(inputs, rows, T), m, T, grad: true);
+                var weights = RlMath.AggregationWeights(rowMask, m, T, LossAggregation.TokenMean);
+                var (vLoss, vGrad, vFrac) = PpoMath.ValueLoss(values, Rollouts.Gather(oldValues, rows, T),
+                    Rollouts.Gather(returns, rows, T), weights, rowMask, o.ClipRangeValue);
                 for (int i = 0; i < vGrad.Length; i++) vGrad[i] *= o.VfCoef;
                 vTensor!.Backward(Tensor.FromArray(be, vGrad, m, T));
                 GradClip.ClipGlobalNorm(criticOptimizer.Parameters, o.Clip);
                 criticOptimizer.Update(o.CriticLr * lrScale);
-                pl += res.PolicyLoss; clipFrac += res.ClipFraction; approxKl += res.ApproxKl; entropy += res.Entropy;
                 vl += vLoss; vClip += vFrac;
-                updates++;
-            }
-        }
+            });
+        int updates = stats.Updates;
         double training = sw.Elapsed.TotalSeconds;
 
         // Mean KL per sequence (summed over its tokens), for the metrics and the adaptive coefficient.
@@ -192,8 +170,8 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
             [rewardModel is not null ? "rm/score" : "reward/verifiable"] = rawScores.Average(),
             ["accuracy"] = correct.Average(), ["completion_length/mean"] = completions.Average(c => c.Ids.Length),
             ["completion_length/max"] = completions.Max(c => c.Ids.Length), ["kl"] = (float)klSeq, ["beta"] = beta,
-            ["loss/policy"] = (float)(pl / u), ["loss/value"] = (float)(vl / u), ["clipfrac"] = (float)(clipFrac / u),
-            ["value_clipfrac"] = (float)(vClip / u), ["approx_kl"] = (float)(approxKl / u), ["entropy"] = (float)(entropy / u),
+            ["loss/policy"] = stats.PolicyLoss, ["loss/value"] = (float)(vl / u), ["clipfrac"] = stats.ClipFraction,
+            ["value_clipfrac"] = (float)(vClip / u), ["approx_kl"] = stats.ApproxKl, ["entropy"] = stats.Entropy,
             ["explained_variance"] = PpoMath.ExplainedVariance(oldValues, returns, mask), ["value/mean"] = maskedValues.Average(),
             ["tokens_per_s"] = Math.Round(mask.Sum() / clock.Elapsed.TotalSeconds, 1), ["lr"] = o.Lr * lrScale,
             ["time/sampling"] = Math.Round(sampling, 3), ["time/scoring"] = Math.Round(scoring, 3),
