@@ -132,6 +132,16 @@ public sealed class Tensor
         return Grad.Data;
     }
 
+    /// <summary>
+    /// Adds a gradient computed elsewhere; a tensor without one yet takes the buffer itself (no copy), as
+    /// the fused policy loss hands over the dlogits it wrote in place.
+    /// </summary>
+    internal void AddGrad(DeviceBuffer gradient)
+    {
+        if (Grad is null) Grad = Wrap(Backend, gradient, Shape);
+        else Backend.Axpy(1f, gradient, Grad.Data);
+    }
+
     public void ZeroGrad()
     {
         if (Grad is not null) Backend.Fill(Grad.Data, 0f);

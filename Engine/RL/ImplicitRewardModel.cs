@@ -105,9 +105,9 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
             float g = i < P ? gc[i] : gr[i - P];
             for (int t = 0; t < T; t++) advantages[i * T + t] = -beta * g * mask[i * T + t];
         }
-        FusedPolicy.Run(model.Backend, logits.Data, logits.Data, targets, oldLogp, advantages, mask, null, 2 * P, T, V,
-            new FusedLossOptions(), tokenDenominator: 1f);
-        logits.Backward(Tensor.Wrap(model.Backend, logits.Data, logits.Shape));
+        var (policyLoss, _) = Ops.PolicyLoss(logits, targets, oldLogp, advantages, mask, null, 2 * P, T, new FusedLossOptions(),
+            tokenDenominator: 1f);
+        policyLoss.Backward();
         GradClip.ClipGlobalNorm(optimizer.Parameters, clip);
         optimizer.Update(lr);
         return (loss, acc);

@@ -21,8 +21,6 @@ public sealed class PolicyOptimisation(string verb, Transformer policy, AdamW op
         float[] advantages, float[]? refLogp, FusedLossOptions fo, int epochs, int minibatches, string? lastCheckpoint,
         Action<int[], float[]>? afterUpdate = null)
     {
-        var be = policy.Backend;
-        int V = policy.Config.VocabSize;
         var order = Enumerable.Range(0, M).ToArray();
         int size = (M + minibatches - 1) / minibatches;
         double policyLoss = 0, clipFrac = 0, approxKl = 0, kl = 0, entropy = 0;
@@ -39,12 +37,11 @@ public sealed class PolicyOptimisation(string verb, Transformer policy, AdamW op
                 if (rowMask.Sum() == 0) continue;
                 optimizer.ZeroGrad();
                 var logits = policy.Forward(Rollouts.Gather(inputs, rows, T), m, T);                 // [m, T, V]
-                // dlogits overwrite the logits in place: the head's backward needs its inputs, not its output.
-                var res = FusedPolicy.Run(be, logits.Data, logits.Data, Rollouts.Gather(targets, rows, T),
-                    Rollouts.Gather(oldLogp, rows, T), Rollouts.Gather(advantages, rows, T), rowMask,
-                    refLogp is null ? null : Rollouts.Gather(refLogp, rows, T), m, T, V, fo);
+                var (loss, res) = Ops.PolicyLoss(logits, Rollouts.Gather(targets, rows, T), Rollouts.Gather(oldLogp, rows, T),
+                    Rollouts.Gather(advantages, rows, T), rowMask, refLogp is null ? null : Rollouts.Gather(refLogp, rows, T),
+                    m, T, fo);
                 Finite(res.Loss, "policy loss", step, lastCheckpoint);
-                logits.Backward(Tensor.Wrap(be, logits.Data, logits.Shape));
+                loss.Backward();
                 gradNorm = GradClip.ClipGlobalNorm(optimizer.Parameters, clip);
                 Finite(gradNorm, "gradient norm", step, lastCheckpoint);
                 optimizer.Update(lr);
