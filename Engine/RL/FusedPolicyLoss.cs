@@ -33,20 +33,8 @@ public static class FusedPolicy
         bool useRef = refLogp is not null && o.KlCoef != 0;
         var p = new FusedPolicyParams(o.Temperature, o.ClipLow, o.ClipHigh, o.DualClip, o.KlCoef, o.EntropyCoef, useRef ? 1 : 0);
         b.FusedPolicyLoss(logits, ids, Up(oldLogp), Up(advantages), Up(w), useRef ? Up(refLogp!) : null, dlogits, stats, n, vocab, p);
-        var s = stats.ToArray();
-        double pg = 0, kl = 0, ent = 0, clip = 0, akl = 0, count = 0;
-        var logp = new float[n];
-        for (int i = 0; i < n; i++)
-        {
-            int o6 = i * FusedStats.Count;
-            logp[i] = s[o6 + FusedStats.Logp];
-            pg += w[i] * s[o6 + FusedStats.PolicyLoss];
-            kl += w[i] * s[o6 + FusedStats.Kl];
-            ent += w[i] * s[o6 + FusedStats.Entropy];
-            if (mask[i] != 0f) { count++; clip += s[o6 + FusedStats.Clipped]; akl += s[o6 + FusedStats.ApproxKl]; }
-        }
+        var (pg, kl, ent, clip, akl, logp) = FusedStats.Reduce(stats.ToArray(), w, mask);
         float loss = (float)(pg + o.KlCoef * kl - o.EntropyCoef * ent);
-        return new FusedLossResult(loss, (float)pg, (float)kl, (float)ent, count == 0 ? 0 : (float)(clip / count),
-            count == 0 ? 0 : (float)(akl / count), logp);
+        return new FusedLossResult(loss, (float)pg, (float)kl, (float)ent, (float)clip, (float)akl, logp);
     }
 }

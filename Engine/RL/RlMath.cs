@@ -204,7 +204,8 @@ public static class RlMath
         Need(refLogp.Length == logp.Length, "refLogp", $"expected {logp.Length} values (as logp), got {refLogp.Length}");
         var kl = b.Allocate(logp.Length);
         var grad = b.Allocate(logp.Length);
-        b.Kl(Up(b, logp), Up(b, refLogp), kl, grad, (KlKind)(int)estimator);
+        var kind = estimator switch { KlEstimator.K1 => KlKind.K1, KlEstimator.K2 => KlKind.K2, _ => KlKind.K3 };
+        b.Kl(Up(b, logp), Up(b, refLogp), kl, grad, kind);
         return (kl.ToArray(), grad.ToArray());
     }
 
