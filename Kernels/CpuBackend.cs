@@ -51,7 +51,7 @@ public sealed class CpuBackend : CheckedBackend
     float[] D(DeviceBuffer x, string op, string name)
     {
         if (x is CpuBuffer c && ReferenceEquals(c.Backend, this)) return c.Data;
-        throw new ShapeException(op, name, "a buffer of this cpu backend", x.GetType().Name);
+        throw new OpArgumentException(op, name, "a buffer of this cpu backend", x.GetType().Name);
     }
 
     float[]? DOpt(DeviceBuffer? x, string op, string name) => x is null ? null : D(x, op, name);

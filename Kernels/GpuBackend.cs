@@ -64,7 +64,7 @@ public sealed class GpuBackend : CheckedBackend
     ArrayView<float> V(DeviceBuffer x, string op, string name)
     {
         if (x is GpuBuffer g && ReferenceEquals(g.Backend, this)) return g.View;
-        throw new ShapeException(op, name, "a buffer of this gpu backend", x.GetType().Name);
+        throw new OpArgumentException(op, name, "a buffer of this gpu backend", x.GetType().Name);
     }
 
     protected override void FillCore(DeviceBuffer x, float value) =>

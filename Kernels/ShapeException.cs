@@ -1,14 +1,17 @@
 namespace Engine.Kernels;
 
 /// <summary>
-/// A shape or argument that an op cannot accept. The message always names the op, what it
-/// expected and what it received, so a user can find the bad call without a debugger.
+/// An argument an op cannot accept (a temperature, a clip range, a buffer of another backend). The
+/// message always names the op, what it expected and what it received, so a user can find the bad
+/// call without a debugger.
 /// </summary>
-public sealed class ShapeException : ArgumentException
-{
-    public ShapeException(string op, string what, string expected, string received)
-        : base($"{op}: {what}: expected {expected}, received {received}") { }
+public class OpArgumentException(string op, string what, string expected, string received)
+    : ArgumentException($"{op}: {what}: expected {expected}, received {received}");
 
+/// <summary>A size or shape an op cannot accept; the message names the op and both shapes.</summary>
+public sealed class ShapeException(string op, string what, string expected, string received)
+    : OpArgumentException(op, what, expected, received)
+{
     public static string Format(ReadOnlySpan<int> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
 }
 

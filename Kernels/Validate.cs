@@ -108,7 +108,7 @@ public static class Validate
     {
         const string op = "adamw";
         SameLength(op, p, g, "param", "grad"); SameLength(op, p, m, "param", "m"); SameLength(op, p, v, "param", "v");
-        if (step < 1) throw new ShapeException(op, "step", "a step >= 1 (bias correction counts from 1)", step.ToString());
+        if (step < 1) throw new OpArgumentException(op, "step", "a step >= 1 (bias correction counts from 1)", step.ToString());
     }
 
     public static void Gae(DeviceBuffer r, DeviceBuffer v, DeviceBuffer mask, DeviceBuffer adv, DeviceBuffer ret, int batch, int steps)
@@ -130,9 +130,9 @@ public static class Validate
 
     public static void Clip(string op, float clipLow, float clipHigh, float dualClip)
     {
-        if (!(clipLow >= 0 && clipLow < 1)) throw new ShapeException(op, "clipLow (ε_low)", "a value in [0, 1)", clipLow.ToString());
-        if (!(clipHigh >= 0)) throw new ShapeException(op, "clipHigh (ε_high)", "a value >= 0", clipHigh.ToString());
-        if (dualClip != 0 && !(dualClip > 1)) throw new ShapeException(op, "dualClip", "0 (off) or a value > 1", dualClip.ToString());
+        if (!(clipLow >= 0 && clipLow < 1)) throw new OpArgumentException(op, "clipLow (ε_low)", "a value in [0, 1)", clipLow.ToString());
+        if (!(clipHigh >= 0)) throw new OpArgumentException(op, "clipHigh (ε_high)", "a value >= 0", clipHigh.ToString());
+        if (dualClip != 0 && !(dualClip > 1)) throw new OpArgumentException(op, "dualClip", "0 (off) or a value > 1", dualClip.ToString());
     }
 
     public static void Logits(string op, DeviceBuffer logits, int rows, int vocab, float temperature)
@@ -140,7 +140,7 @@ public static class Validate
         Check.NonNegative(op, "rows", rows);
         Check.Positive(op, "vocab", vocab);
         Check.Length(op, "logits", logits, rows * vocab, S(rows, vocab));
-        if (!(temperature > 0)) throw new ShapeException(op, "temperature", "a temperature > 0", temperature.ToString());
+        if (!(temperature > 0)) throw new OpArgumentException(op, "temperature", "a temperature > 0", temperature.ToString());
     }
 
     public static void FusedPolicyLoss(DeviceBuffer logits, int[] ids, DeviceBuffer oldLogp, DeviceBuffer adv, DeviceBuffer weights,

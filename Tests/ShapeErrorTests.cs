@@ -8,9 +8,11 @@ namespace Engine.Tests;
 /// <summary>A bad call names the op, what it expected and what it got.</summary>
 public class ShapeErrorTests
 {
-    static void Expect(TestDelegate call, params string[] fragments)
+    static void Expect(TestDelegate call, params string[] fragments) => Expect<ShapeException>(call, fragments);
+
+    static void Expect<TException>(TestDelegate call, params string[] fragments) where TException : Exception
     {
-        var ex = Assert.Throws<ShapeException>(call);
+        var ex = Assert.Throws<TException>(call);
         foreach (var f in fragments) Assert.That(ex!.Message, Does.Contain(f), ex.Message);
     }
 
@@ -37,7 +39,10 @@ public class ShapeErrorTests
         var be = Cpu;
         Expect(() => be.MatMul(be.Allocate(6), be.Allocate(6), be.Allocate(4), 2, 2, 4, false, false), "matmul", "a", "[2, 4] = 8", "6 elements");
         Expect(() => be.Softmax(be.Allocate(6), be.Allocate(5), 2, 3), "softmax", "out", "[2, 3]", "5 elements");
-        Expect(() => be.AdamW(be.Allocate(3), be.Allocate(3), be.Allocate(3), be.Allocate(3), 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 0), "adamw", "step", "0");
+        Expect<OpArgumentException>(() => be.AdamW(be.Allocate(3), be.Allocate(3), be.Allocate(3), be.Allocate(3), 1e-3f, 0.9f,
+            0.999f, 1e-8f, 0f, 0), "adamw", "step", "0");
+        Expect<OpArgumentException>(() => be.Entropy(be.Allocate(6), be.Allocate(2), 2, 3, 0f), "entropy", "temperature");
+        Expect<OpArgumentException>(() => be.Add(new CpuBackend().Allocate(2), be.Allocate(2), be.Allocate(2)), "add", "a buffer of this cpu backend");
         Expect(() => be.BiasAdd(be.Allocate(6), be.Allocate(2), be.Allocate(6), 2, 3), "bias_add", "bias", "[3]");
     }
 }

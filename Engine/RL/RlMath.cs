@@ -77,8 +77,8 @@ public static class RlMath
         bool batchStd = estimator == AdvantageEstimator.Grpo && scope == StdScope.Batch;
         var kind = estimator switch
         {
-            AdvantageEstimator.Grpo => batchStd ? GroupKind.DrGrpo : GroupKind.Grpo,
-            AdvantageEstimator.DrGrpo => GroupKind.DrGrpo,
+            AdvantageEstimator.Grpo => batchStd ? GroupKind.MeanCentred : GroupKind.Grpo,
+            AdvantageEstimator.DrGrpo => GroupKind.MeanCentred,
             AdvantageEstimator.Rloo => GroupKind.Rloo,
             _ => GroupKind.ReinforcePlusPlusBaseline,
         };

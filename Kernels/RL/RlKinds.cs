@@ -1,10 +1,14 @@
 namespace Engine.Kernels.RL;
 
-/// <summary>KL estimators (Schulman's k1, k2, k3) — the kernels' integer codes mirror Engine.RL.KlEstimator.</summary>
+/// <summary>KL estimators (Schulman's k1, k2, k3), as the kernels compute them.</summary>
 public enum KlKind { K1 = 0, K2 = 1, K3 = 2 }
 
-/// <summary>Sequence-level advantage estimators computed per group of responses to one prompt.</summary>
-public enum GroupKind { Grpo = 0, DrGrpo = 1, Rloo = 2, ReinforcePlusPlusBaseline = 3 }
+/// <summary>
+/// What the group kernel computes per group of responses to one prompt: GRPO's (s − mean)/(std + ε);
+/// MeanCentred s − mean (Dr. GRPO, and GRPO whose std is then taken over the batch); RLOO's
+/// leave-one-out baseline; REINFORCE++-baseline's s − mean (whitened over the batch afterwards).
+/// </summary>
+public enum GroupKind { Grpo = 0, MeanCentred = 1, Rloo = 2, ReinforcePlusPlusBaseline = 3 }
 
 /// <summary>Per-row outputs of the fused policy-loss kernel, in this order in a [N, Count] buffer.</summary>
 public static class FusedStats
