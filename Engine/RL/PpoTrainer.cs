@@ -106,8 +106,10 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         beta = state["beta"]?.GetValue<float>() ?? beta;
     }
 
+    /// <summary>One PPO step in its stages: sample, score, per-token rewards and GAE, optimise policy and critic, metrics.</summary>
     Dictionary<string, object> Step(int step, float lrScale)
     {
+        // 1. Sample one completion per prompt.
         var clock = Stopwatch.StartNew();
         var problems = Enumerable.Range(0, o.Prompts).Select(_ => train[rng.Next(train.Count)]).ToList();
         var prompts = problems.Select(p => tokenizer.Encode(p.Prompt)).ToList();
@@ -115,17 +117,13 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
             new SamplingOptions(o.MaxNewTokens, o.Temperature, Stop: [TaskEval.Stop]), rng);
         double sampling = clock.Elapsed.TotalSeconds;
 
+        // 2. Score them: the reward model or the verifiable rewards (and, for the metrics, the verifier).
         var sw = Stopwatch.StartNew();
         int M = completions.Length;
-        var info = completions.Select(c => new ResponseInfo(c.Ids.Length, c.FinishReason == "length")).ToArray();
-        float[] scores = rewardModel is not null
-            ? rewardModel.Score(problems.Select((p, i) => (p.Prompt, completions[i].Text)).ToList())
-            : problems.Select((p, i) => rewards!.Score(p, completions[i].Text, info[i]).Total).ToArray();
-        float[] rawScores = (float[])scores.Clone();
-        for (int i = 0; i < M; i++) if (info[i].Truncated) scores[i] += o.MissingEosPenalty;
-        float[] correct = problems.Select((p, i) => accuracy.Score(p, completions[i].Text, info[i])).ToArray();
+        var (scores, rawScores, correct) = Score(problems, completions);
         double scoring = sw.Elapsed.TotalSeconds;
 
+        // 3. The score on each last token, −β·KL on every token; GAE with the critic's values.
         sw.Restart();
         var (inputs, targets, mask, T) = Rollouts.Pack(prompts, completions, tokenizer.PadId);
         float[] oldLogp = Rollouts.TokenLogp(policy, inputs, targets, M, T, o.Temperature);
@@ -135,7 +133,7 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         float[] tokenRewards = PpoMath.RewardsWithKl(scores, kl, mask, M, T, beta);
         var (adv, returns) = RlMath.Gae(be, tokenRewards, oldValues, mask, M, T, o.Gamma, o.Lambda, whiten: mask.Sum() >= 2);
 
-        // Policy and critic take one step each on every minibatch of every epoch.
+        // 4. Policy and critic take one step each on every minibatch of every epoch.
         var fo = new FusedLossOptions(o.Temperature, o.ClipRange, o.ClipRange, 0f, 0f, o.EntropyCoef,
             LossAggregation.TokenMean, o.MaxNewTokens);
         double vl = 0, vClip = 0;
@@ -157,7 +155,7 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         int updates = stats.Updates;
         double training = sw.Elapsed.TotalSeconds;
 
-        // Mean KL per sequence (summed over its tokens), for the metrics and the adaptive coefficient.
+        // 5. Metrics; the mean KL per sequence (summed over its tokens) also drives the adaptive coefficient.
         double klSeq = 0;
         for (int i = 0; i < M * T; i++) klSeq += kl[i] * mask[i];
         klSeq /= Math.Max(1, M);
@@ -181,6 +179,18 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         float auc = rewardModel is not null ? PpoMath.Auc(rawScores, correct) : float.NaN;
         if (float.IsFinite(auc)) row["rm/auc"] = auc;
         return row;
+    }
+
+    /// <summary>Scores with the missing-EOS penalty (what PPO optimises), without it (what is logged), and correctness.</summary>
+    (float[] Scores, float[] Raw, float[] Correct) Score(List<Problem> problems, Completion[] completions)
+    {
+        var info = completions.Select(c => new ResponseInfo(c.Ids.Length, c.FinishReason == "length")).ToArray();
+        float[] raw = rewardModel is not null
+            ? rewardModel.Score(problems.Select((p, i) => (p.Prompt, completions[i].Text)).ToList())
+            : problems.Select((p, i) => rewards!.Score(p, completions[i].Text, info[i]).Total).ToArray();
+        float[] scores = raw.Select((s, i) => info[i].Truncated ? s + o.MissingEosPenalty : s).ToArray();
+        float[] correct = problems.Select((p, i) => accuracy.Score(p, completions[i].Text, info[i])).ToArray();
+        return (scores, raw, correct);
     }
 
     static (float[] Values, Tensor? Tensor) Values(Transformer critic, int[] inputs, int M, int T, bool grad)
