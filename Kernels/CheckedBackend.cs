@@ -295,6 +295,25 @@ public abstract class CheckedBackend : IBackend
     }
     protected abstract float SumOfSquaresCore(DeviceBuffer x);
 
+    public void SampleTokens(DeviceBuffer logits, DeviceBuffer uniforms, DeviceBuffer tokens, DeviceBuffer logprobs, int rows,
+        int vocab, float temperature, int topK, float topP)
+    {
+        const string op = "sample_tokens";
+        Check.NonNegative(op, "rows", rows);
+        Check.Positive(op, "vocab", vocab);
+        Check.Length(op, "logits", logits, rows * vocab, ShapeException.Format([rows, vocab]));
+        Validate.Vector(op, "uniforms", uniforms, rows);
+        Validate.Vector(op, "tokens", tokens, rows);
+        Validate.Vector(op, "logprobs", logprobs, rows);
+        if (!(temperature >= 0) || !float.IsFinite(temperature))
+            throw new OpArgumentException(op, "temperature", "a temperature >= 0 (0: greedy)", temperature.ToString());
+        if (topK < 0) throw new OpArgumentException(op, "topK", "k >= 0 (0: off)", topK.ToString());
+        if (!(topP > 0 && topP <= 1)) throw new OpArgumentException(op, "topP", "a mass in (0, 1]", topP.ToString());
+        SampleTokensCore(logits, uniforms, tokens, logprobs, rows, vocab, temperature, topK, topP);
+    }
+    protected abstract void SampleTokensCore(DeviceBuffer logits, DeviceBuffer uniforms, DeviceBuffer tokens, DeviceBuffer logprobs,
+        int rows, int vocab, float temperature, int topK, float topP);
+
     public void SumOfSquaresInto(DeviceBuffer x, DeviceBuffer sums, int index)
     {
         if (index < 0 || index >= sums.Length)

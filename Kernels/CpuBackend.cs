@@ -211,6 +211,11 @@ public sealed class CpuBackend : CheckedBackend
     protected override float SumOfSquaresCore(DeviceBuffer x) =>
         (float)ReduceCpu.SumOfSquares(D(x, "sum_of_squares", "x"));
 
+    protected override void SampleTokensCore(DeviceBuffer logits, DeviceBuffer uniforms, DeviceBuffer tokens, DeviceBuffer logprobs,
+        int rows, int vocab, float temperature, int topK, float topP) =>
+        Sampling.SamplingCpu.Sample(D(logits, "sample_tokens", "logits"), D(uniforms, "sample_tokens", "uniforms"),
+            D(tokens, "sample_tokens", "tokens"), D(logprobs, "sample_tokens", "logprobs"), rows, vocab, temperature, topK, topP);
+
     protected override void SumOfSquaresIntoCore(DeviceBuffer x, DeviceBuffer sums, int index) =>
         D(sums, "sum_of_squares_into", "sums")[index] = (float)ReduceCpu.SumOfSquares(D(x, "sum_of_squares_into", "x"));
 

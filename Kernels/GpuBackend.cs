@@ -246,6 +246,11 @@ public sealed class GpuBackend : CheckedBackend
         return result.ToArray()[0];
     }
 
+    protected override void SampleTokensCore(DeviceBuffer logits, DeviceBuffer uniforms, DeviceBuffer tokens, DeviceBuffer logprobs,
+        int rows, int vocab, float temperature, int topK, float topP) =>
+        Sampling.SamplingGpu.Run(Launch, V(logits, "sample_tokens", "logits"), V(uniforms, "sample_tokens", "uniforms"),
+            V(tokens, "sample_tokens", "tokens"), V(logprobs, "sample_tokens", "logprobs"), rows, vocab, temperature, topK, topP);
+
     protected override void SumOfSquaresIntoCore(DeviceBuffer x, DeviceBuffer sums, int index) =>
         ReduceGpu.Sum(Launch, V(x, "sum_of_squares_into", "x"), V(sums, "sum_of_squares_into", "sums").SubView(index, 1), square: true);
 

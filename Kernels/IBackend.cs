@@ -83,6 +83,14 @@ public interface IBackend : IDisposable
     void AttentionCached(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer output, int[] positions,
         int batch, int steps, int maxSteps, int qHeads, int kvHeads, int headDim);
 
+    /// <summary>
+    /// The next token of each row of logits [B, V]: greedy at temperature 0, else a draw with top-k and
+    /// top-p from softmax(logits / T) using the row's uniform in [0, 1) (Kernels/Sampling/SamplingCpu.cs).
+    /// tokens [B] (as floats, exact) and logprobs [B] (under the full softmax) are the only results.
+    /// </summary>
+    void SampleTokens(DeviceBuffer logits, DeviceBuffer uniforms, DeviceBuffer tokens, DeviceBuffer logprobs, int rows, int vocab,
+        float temperature, int topK, float topP);
+
     // ---- embeddings and loss -------------------------------------------------------------------
     /// <summary>out[N,C] = table[ids[n]]; table [V,C].</summary>
     void Embedding(int[] ids, DeviceBuffer table, DeviceBuffer output, int vocab, int cols);

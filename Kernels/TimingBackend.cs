@@ -163,6 +163,10 @@ public sealed class TimingBackend(IBackend inner) : IBackend
         int[] positions, int batch, int steps, int maxSteps, int qHeads, int kvHeads, int headDim) =>
         Time(() => inner.AttentionCached(q, kCache, vCache, output, positions, batch, steps, maxSteps, qHeads, kvHeads, headDim));
 
+    public void SampleTokens(DeviceBuffer logits, DeviceBuffer uniforms, DeviceBuffer tokens, DeviceBuffer logprobs,
+        int rows, int vocab, float temperature, int topK, float topP) =>
+        Time(() => inner.SampleTokens(logits, uniforms, tokens, logprobs, rows, vocab, temperature, topK, topP));
+
     public void Embedding(int[] ids, DeviceBuffer table, DeviceBuffer output, int vocab, int cols) =>
         Time(() => inner.Embedding(ids, table, output, vocab, cols));
 

@@ -15,7 +15,16 @@ public sealed record Completion(int[] PromptIds, int[] Ids, float[] Logprobs, st
 /// </summary>
 public static class Generator
 {
-    public static Completion[] Generate(Transformer model, ITokenizer tokenizer, IReadOnlyList<int[]> prompts, SamplingOptions o, Rng rng)
+    /// <param name="onDevice">
+    /// Draw tokens on the device (the IBackend's SampleTokens: only ids and log-probs come back, not the
+    /// [B, V] logits) or on the host (Sampler). Default: on the device for a GPU backend, on the host for the
+    /// CPU backend. Both consume the same uniforms from <paramref name="rng"/> (one per unfinished row per
+    /// step, in row order; none when greedy), but the device walks the kept tokens in vocabulary order and the
+    /// host by descending probability, so the same seed draws from the same distribution, not the same tokens.
+    /// Greedy decoding gives the same tokens either way.
+    /// </param>
+    public static Completion[] Generate(Transformer model, ITokenizer tokenizer, IReadOnlyList<int[]> prompts, SamplingOptions o, Rng rng,
+        bool? onDevice = null)
     {
         o.Validate();
         int B = prompts.Count;
@@ -41,10 +50,12 @@ public static class Generator
             Array.Fill(ids, tokenizer.PadId, b * promptMax, promptMax);
             prompts[b].CopyTo(ids, b * promptMax);
         }
-        var hidden = model.Hidden(ids, B, promptMax, cache).ToArray();
-        var last = new float[B * C];
-        for (int b = 0; b < B; b++) Array.Copy(hidden, (b * promptMax + prompts[b].Length - 1) * C, last, b * C, C);
-        float[] logits = model.Logits(Tensor.FromArray(model.Backend, last, B, C)).ToArray();
+        var hidden = model.Hidden(ids, B, promptMax, cache);                                      // [B, promptMax, C]
+        // Each prompt's last row, gathered on the device.
+        var lastRows = Enumerable.Range(0, B).Select(b => b * promptMax + prompts[b].Length - 1).ToArray();
+        var logits = model.Logits(Ops.Embedding(Ops.Reshape(hidden, B * promptMax, C), lastRows));        // [B, V]
+        bool device = onDevice ?? !IsCpu(model.Backend);
+        var draw = device ? new DeviceDraw(model.Backend, B) : null;
 
         var generated = Enumerable.Range(0, B).Select(_ => new List<int>()).ToArray();
         var logprobs = Enumerable.Range(0, B).Select(_ => new List<float>()).ToArray();
@@ -54,11 +65,13 @@ public static class Generator
         var positions = new int[B];
         for (int step = 0; ; step++)
         {
+            var sampled = draw?.Next(logits, finish, V, o, rng);
+            float[]? hostLogits = sampled is null ? logits.ToArray() : null;
             for (int b = 0; b < B; b++)
             {
                 positions[b] = prompts[b].Length + step;
                 if (finish[b] is not null) { next[b] = tokenizer.PadId; continue; }
-                var (token, lp) = Sampler.Sample(logits.AsSpan(b * V, V), o, rng);
+                var (token, lp) = sampled is not null ? sampled[b] : Sampler.Sample(hostLogits.AsSpan(b * V, V), o, rng);
                 generated[b].Add(token);
                 logprobs[b].Add(lp);
                 next[b] = token;
@@ -69,7 +82,7 @@ public static class Generator
             if (finish.All(f => f is not null)) break;
             // Rows that finished still take a (pad) step at a valid position; their output is ignored.
             for (int b = 0; b < B; b++) positions[b] = Math.Min(positions[b], total - 1);
-            logits = model.Logits(model.Hidden(next, B, 1, cache, positions)).ToArray();
+            logits = model.Logits(model.Hidden(next, B, 1, cache, positions));
         }
 
         var result = new Completion[B];
@@ -81,6 +94,27 @@ public static class Generator
             result[b] = new Completion(prompts[b], gen.ToArray(), logprobs[b].ToArray(), text, finish[b]!);
         }
         return result;
+    }
+
+    static bool IsCpu(Kernels.IBackend backend) => backend is Kernels.CpuBackend or Kernels.TimingBackend { Inner: Kernels.CpuBackend };
+
+    /// <summary>Per step: the rows' uniforms up, SampleTokens on the device, B tokens and log-probs back.</summary>
+    sealed class DeviceDraw(Kernels.IBackend backend, int rows)
+    {
+        readonly Kernels.DeviceBuffer uniforms = backend.Allocate(rows), tokens = backend.Allocate(rows),
+            logprobs = backend.Allocate(rows);
+        readonly float[] u = new float[rows];
+
+        public (int Token, float Logprob)[] Next(Tensor logits, string?[] finish, int vocab, SamplingOptions o, Rng rng)
+        {
+            for (int b = 0; b < rows; b++)
+                u[b] = finish[b] is null && o.Temperature > 0 ? MathF.Min((float)rng.NextDouble(), 0.99999994f) : 0f;
+            uniforms.CopyFrom(u);
+            backend.SampleTokens(logits.Data, uniforms, tokens, logprobs, rows, vocab, o.Temperature, o.TopK, o.TopP);
+            var ids = tokens.ToArray();
+            var lps = logprobs.ToArray();
+            return ids.Select((t, b) => ((int)t, lps[b])).ToArray();
+        }
     }
 
     /// <summary>The end (exclusive) of the first stop string in text, or −1.</summary>

@@ -22,7 +22,8 @@ public static class KernelRegistry
 {
     public static readonly IReadOnlyList<OpDeclaration> Ops =
     [
-        MatmulOps.MatMul, .. ElementwiseOps.All, .. ActivationOps.All, .. NormOps.All, .. SoftmaxOps.All, .. AttentionOps.All,
+        MatmulOps.MatMul, .. ElementwiseOps.All, .. Sampling.SamplingOps.All, .. ActivationOps.All, .. NormOps.All,
+            .. SoftmaxOps.All, .. AttentionOps.All,
         .. RopeOps.All, .. EmbeddingOps.All, .. CrossEntropyOps.All, .. ReduceOps.All, .. AdamWOps.All, .. RlOps.All,
     ];
 
