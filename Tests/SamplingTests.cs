@@ -135,4 +135,23 @@ public class SamplingTests
         var gpuDevicePath = Generator.Generate(new Transformer(cfg, gpu, seed: 5), tok, prompts, o, new Rng(3), onDevice: true);
         for (int b = 0; b < prompts.Count; b++) Assert.That(gpuDevicePath[b].Ids, Is.EqualTo(cpuDevicePath[b].Ids), $"row {b}");
     }
+
+    [Test]
+    public void CompactingFinishedRowsGivesTheSameCompletions()
+    {
+        var tok = new CharTokenizer();
+        var model = new Transformer(ModelConfig.Preset("micro", tok.VocabSize, 40), gpu, seed: 6);
+        var prompts = new[] { "12+7=", "3+45=", "9=", "100+1=", "7+7=", "2=" }.Select(tok.Encode).ToList();
+        // Any digit stops a row, so rows finish at different steps.
+        var o = new SamplingOptions(MaxNewTokens: 20, Temperature: 1f, Stop: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+        var whole = Generator.Generate(model, tok, prompts, o, new Rng(2), onDevice: true, compact: false);
+        var compacted = Generator.Generate(model, tok, prompts, o, new Rng(2), onDevice: true, compact: true);
+        Assert.That(whole.Select(c => c.Ids.Length).Distinct().Count(), Is.GreaterThan(1), "rows finish at different steps");
+        for (int b = 0; b < prompts.Count; b++)
+        {
+            Assert.That(compacted[b].Ids, Is.EqualTo(whole[b].Ids), $"row {b}");
+            Assert.That(compacted[b].Logprobs, Is.EqualTo(whole[b].Logprobs).Within(1e-6f), $"row {b}");
+            Assert.That(compacted[b].FinishReason, Is.EqualTo(whole[b].FinishReason), $"row {b}");
+        }
+    }
 }

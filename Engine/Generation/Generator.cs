@@ -23,8 +23,13 @@ public static class Generator
     /// host by descending probability, so the same seed draws from the same distribution, not the same tokens.
     /// Greedy decoding gives the same tokens either way.
     /// </param>
+    /// <param name="compact">
+    /// Drop finished rows from the batch and its KV cache instead of decoding pad tokens for them to the end.
+    /// Default: with device sampling. On the CPU backend the GEMM's edge tiles sum in another order than its
+    /// full tiles, so moving a row changes its last bits; the GPU kernels compute every row the same way.
+    /// </param>
     public static Completion[] Generate(Transformer model, ITokenizer tokenizer, IReadOnlyList<int[]> prompts, SamplingOptions o, Rng rng,
-        bool? onDevice = null)
+        bool? onDevice = null, bool? compact = null)
     {
         o.Validate();
         int B = prompts.Count;
@@ -60,29 +65,45 @@ public static class Generator
         var generated = Enumerable.Range(0, B).Select(_ => new List<int>()).ToArray();
         var logprobs = Enumerable.Range(0, B).Select(_ => new List<float>()).ToArray();
         var finish = new string?[B];
-        var texts = new string[B];
-        var next = new int[B];
-        var positions = new int[B];
+        // live[i]: the prompt that batch row i decodes. Without compaction every row decodes (finished rows
+        // take pad steps) to the end; with it, finished rows leave the batch and its KV cache.
+        int[] live = Enumerable.Range(0, B).ToArray();
+        bool compactRows = compact ?? device;
         for (int step = 0; ; step++)
         {
-            var sampled = draw?.Next(logits, finish, V, o, rng);
+            int rows = live.Length;
+            var sampled = draw?.Next(logits, live.Select(b => finish[b] is null).ToArray(), V, o, rng);
             float[]? hostLogits = sampled is null ? logits.ToArray() : null;
-            for (int b = 0; b < B; b++)
+            var next = new int[rows];
+            var positions = new int[rows];
+            for (int i = 0; i < rows; i++)
             {
-                positions[b] = prompts[b].Length + step;
-                if (finish[b] is not null) { next[b] = tokenizer.PadId; continue; }
-                var (token, lp) = sampled is not null ? sampled[b] : Sampler.Sample(hostLogits.AsSpan(b * V, V), o, rng);
+                int b = live[i];
+                positions[i] = prompts[b].Length + step;
+                if (finish[b] is not null) { next[i] = tokenizer.PadId; continue; }
+                var (token, lp) = sampled is not null ? sampled[i] : Sampler.Sample(hostLogits.AsSpan(i * V, V), o, rng);
                 generated[b].Add(token);
                 logprobs[b].Add(lp);
-                next[b] = token;
+                next[i] = token;
                 if (token == tokenizer.EosId) { finish[b] = "eos"; continue; }
                 if (o.Stop is { Length: > 0 } && StopAt(tokenizer.Decode(generated[b]), o.Stop) >= 0) { finish[b] = "stop"; continue; }
-                if (generated[b].Count >= o.MaxNewTokens || positions[b] + 1 >= total) finish[b] = "length";
+                if (generated[b].Count >= o.MaxNewTokens || positions[i] + 1 >= total) finish[b] = "length";
             }
             if (finish.All(f => f is not null)) break;
-            // Rows that finished still take a (pad) step at a valid position; their output is ignored.
-            for (int b = 0; b < B; b++) positions[b] = Math.Min(positions[b], total - 1);
-            logits = model.Logits(model.Hidden(next, B, 1, cache, positions));
+            if (compactRows)
+            {
+                int[] keep = Enumerable.Range(0, rows).Where(i => finish[live[i]] is null).ToArray();
+                if (keep.Length < rows)
+                {
+                    cache = cache.Keep(keep);
+                    (live, next, positions) = (keep.Select(i => live[i]).ToArray(), keep.Select(i => next[i]).ToArray(),
+                        keep.Select(i => positions[i]).ToArray());
+                    draw = device ? new DeviceDraw(model.Backend, live.Length) : null;
+                }
+            }
+            // Rows that finished (without compaction) still take a (pad) step at a valid position; it is ignored.
+            for (int i = 0; i < positions.Length; i++) positions[i] = Math.Min(positions[i], total - 1);
+            logits = model.Logits(model.Hidden(next, live.Length, 1, cache, positions));
         }
 
         var result = new Completion[B];
@@ -105,10 +126,10 @@ public static class Generator
             logprobs = backend.Allocate(rows);
         readonly float[] u = new float[rows];
 
-        public (int Token, float Logprob)[] Next(Tensor logits, string?[] finish, int vocab, SamplingOptions o, Rng rng)
+        public (int Token, float Logprob)[] Next(Tensor logits, bool[] active, int vocab, SamplingOptions o, Rng rng)
         {
             for (int b = 0; b < rows; b++)
-                u[b] = finish[b] is null && o.Temperature > 0 ? MathF.Min((float)rng.NextDouble(), 0.99999994f) : 0f;
+                u[b] = active[b] && o.Temperature > 0 ? MathF.Min((float)rng.NextDouble(), 0.99999994f) : 0f;
             uniforms.CopyFrom(u);
             backend.SampleTokens(logits.Data, uniforms, tokens, logprobs, rows, vocab, o.Temperature, o.TopK, o.TopP);
             var ids = tokens.ToArray();

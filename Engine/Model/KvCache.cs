@@ -15,6 +15,25 @@ public sealed class KvCache
     public int Batch { get; }
     public int MaxSteps { get; }
 
+    KvCache(ModelConfig config, DeviceBuffer[] keys, DeviceBuffer[] values, int batch, int maxSteps)
+    {
+        (this.config, this.keys, this.values, Batch, MaxSteps) = (config, keys, values, batch, maxSteps);
+    }
+
+    /// <summary>A cache holding only the given rows, in that order (gathered on the device): finished rows leave the batch.</summary>
+    public KvCache Keep(int[] rows)
+    {
+        var be = keys[0].Backend;
+        int rowLength = MaxSteps * config.KvHeads * config.HeadDim;
+        DeviceBuffer Gather(DeviceBuffer all)
+        {
+            var kept = be.Allocate(rows.Length * rowLength);
+            be.Embedding(rows, all, kept, Batch, rowLength);
+            return kept;
+        }
+        return new KvCache(config, keys.Select(Gather).ToArray(), values.Select(Gather).ToArray(), rows.Length, MaxSteps);
+    }
+
     public KvCache(Transformer model, int batch, int maxSteps)
     {
         config = model.Config;

@@ -107,7 +107,8 @@ public static class SamplingGpu
             {
                 uint candidate = massCut | (1u << bit);
                 float mass = 0f;
-                for (int i = j; i < vocab; i += threads) if (Key(logits[o + i]) >= candidate) mass += XMath.Exp(logits[o + i] / T - m) / sum;
+                for (int i = j; i < vocab; i += threads) if (Key(logits[o
+                    + i]) >= candidate) mass += XMath.Exp(logits[o + i] / T - m) / sum;
                 partF[j] = mass;
                 Group.Barrier();
                 if (j == 0)
