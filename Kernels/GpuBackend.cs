@@ -40,7 +40,7 @@ public sealed class GpuBackend : CheckedBackend
         (context, Accelerator) = GpuDevice.Open(kind);
         Floats = new MemoryPool<float>(Accelerator);
         ints = new MemoryPool<int>(Accelerator);
-        Launch = new LaunchContext(Accelerator, Floats, ints);
+        Launch = new LaunchContext(Accelerator, Floats, ints, Transfers);
     }
 
     public override string Name
@@ -59,7 +59,15 @@ public sealed class GpuBackend : CheckedBackend
     public KernelChoice Versions { get; } = new();
 
     public override DeviceBuffer Allocate(int length) => new GpuBuffer(this, length);
-    public override void Synchronize() => Accelerator.Synchronize();
+    public override void Synchronize()
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        Accelerator.Synchronize();
+        Transfers.Synchronized(start);
+    }
+
+    /// <summary>Host↔device copies and synchronisations so far (for --profile and for tests).</summary>
+    public Transfers Transfers { get; } = new();
 
     ArrayView<float> V(DeviceBuffer x, string op, string name)
     {

@@ -54,6 +54,15 @@ public sealed class TimingBackend(IBackend inner) : IBackend
         sb.AppendLine($"{"op",-22} {"calls",8} {"total ms",10} {"share",7}");
         foreach (var (op, calls, ms, share) in Report())
             sb.AppendLine($"{op,-22} {calls,8} {ms,10:F1} {share,7:P1}");
+        if (inner is GpuBackend gpu)
+        {
+            // The profiler's own synchronisations (two per timed call) are left out.
+            long own;
+            lock (totals) own = 2L * totals.Values.Sum(t => (long)t.Calls);
+            sb.AppendLine($"{"transfer",-22} {"count",8} {"total ms",10} {"MB",7}");
+            foreach (var (name, count, ms, mb) in gpu.Transfers.Rows(own))
+                sb.AppendLine($"{name,-22} {count,8} {ms,10:F1} {mb,7:F1}");
+        }
         return sb.ToString();
     }
 

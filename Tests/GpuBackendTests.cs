@@ -221,4 +221,38 @@ public class GpuBackendTests
         Assert.That(b.ToArray(), Is.All.EqualTo(0f), "a reused buffer starts zeroed");
         Assert.Throws<ShapeException>(() => gpu.Attention(gpu.Allocate(160), gpu.Allocate(160), gpu.Allocate(160), gpu.Allocate(160), gpu.Allocate(1), 1, 1, 1, 1, 160));
     }
+
+    /// <summary>
+    /// A training step's host round trips do not grow with the model: the same number of device→host copies
+    /// for 2 and 4 layers (the loss, the gradient norm, the cross-entropy's per-row losses — no copy per tensor
+    /// or per layer), counted through the backend.
+    /// </summary>
+    [Test]
+    public void ATrainingStepCopiesToTheHostTheSameFewTimesWhateverTheDepth()
+    {
+        long CopiesPerStep(int layers)
+        {
+            var cfg = Engine.Model.ModelConfig.Preset("micro", 30, 8) with { Layers = layers };
+            var model = new Engine.Model.Transformer(cfg, gpu, seed: 1);
+            var optimizer = Engine.Training.AdamW.For(model, 0.1f);
+            int[] ids = Enumerable.Range(0, 16).Select(i => i % 30).ToArray(), targets = ids.Select(i => (i + 1) % 30).ToArray();
+            long Step()
+            {
+                long before = gpu.Transfers.ToHost;
+                optimizer.ZeroGrad();
+                var loss = Engine.Autograd.Ops.CrossEntropy(model.Forward(ids, 2, 8), targets);
+                loss.Backward();
+                Engine.Training.GradClip.ClipGlobalNorm(optimizer.Parameters, 1f);
+                optimizer.Update(1e-3f);
+                _ = loss.Item();
+                return gpu.Transfers.ToHost - before;
+            }
+            Step();
+            return Step();
+        }
+        long two = CopiesPerStep(2), four = CopiesPerStep(4);
+        TestContext.Out.WriteLine($"device→host copies per step: {two} (2 layers), {four} (4 layers)");
+        Assert.That(four, Is.EqualTo(two), "no copy per layer or per tensor");
+        Assert.That(two, Is.LessThanOrEqualTo(5));
+    }
 }

@@ -23,7 +23,10 @@ public sealed class GpuBuffer : DeviceBuffer
     public override void CopyFrom(ReadOnlySpan<float> source)
     {
         if (source.Length != Length) throw new ShapeException("copy_from", "source", $"{Length} elements", $"{source.Length} elements");
-        if (Length > 0) View.CopyFromCPU(source.ToArray());
+        if (Length == 0) return;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        View.CopyFromCPU(source.ToArray());
+        backend.Transfers.Up(4L * Length, start);
     }
 
     public override void CopyTo(Span<float> destination)
@@ -32,8 +35,10 @@ public sealed class GpuBuffer : DeviceBuffer
             throw new ShapeException("copy_to", "destination", $"{Length} elements", $"{destination.Length} elements");
         if (Length == 0) return;
         var host = new float[Length];
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         backend.Accelerator.Synchronize();
         View.CopyToCPU(host);
+        backend.Transfers.Down(4L * Length, start);
         host.CopyTo(destination);
     }
 

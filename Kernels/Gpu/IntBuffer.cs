@@ -17,7 +17,8 @@ public sealed class IntBuffer(MemoryPool<int> pool, MemoryBuffer1D<int, Stride1D
 }
 
 /// <summary>Temporary float memory for one launch, from the backend's pool (the same stream ordering makes reuse safe).</summary>
-public sealed class Scratch(MemoryPool<float> pool, MemoryBuffer1D<float, Stride1D.Dense> memory, int length) : IDisposable
+public sealed class Scratch(MemoryPool<float> pool, MemoryBuffer1D<float, Stride1D.Dense> memory, int length, Transfers transfers)
+    : IDisposable
 {
     public ArrayView<float> View { get; } = memory.View.SubView(0, Math.Max(1, length));
     public int Length => length;
@@ -26,10 +27,17 @@ public sealed class Scratch(MemoryPool<float> pool, MemoryBuffer1D<float, Stride
     public float[] ToArray()
     {
         var host = new float[length];
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         if (length > 0) View.SubView(0, length).CopyToCPU(host);
+        transfers.Down(4L * length, start);
         return host;
     }
 
-    public void CopyFrom(float[] values) => View.SubView(0, values.Length).CopyFromCPU(values);
+    public void CopyFrom(float[] values)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        View.SubView(0, values.Length).CopyFromCPU(values);
+        transfers.Up(4L * values.Length, start);
+    }
     public void Dispose() => pool.Return(memory);
 }

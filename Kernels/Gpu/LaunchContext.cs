@@ -9,20 +9,25 @@ namespace Engine.Kernels.Gpu;
 /// grid-stride loops over a capped number of threads (on ILGPU's CPU accelerator few threads with long
 /// loops run at about plain-C# speed; on a GPU the cap is enough threads to fill every multiprocessor).
 /// </summary>
-public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> floats, MemoryPool<int> ints)
+public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> floats, MemoryPool<int> ints, Transfers transfers)
 {
     /// <summary>Integer batch data (ids, targets, positions) copied to the device; back to the pool on dispose.</summary>
     public IntBuffer Upload(int[] values)
     {
         var buffer = new IntBuffer(ints, ints.Rent(Math.Max(1, values.Length)), values.Length);
-        if (values.Length > 0) buffer.View.SubView(0, values.Length).CopyFromCPU(values);
+        if (values.Length > 0)
+        {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            buffer.View.SubView(0, values.Length).CopyFromCPU(values);
+            transfers.Up(4L * values.Length, start);
+        }
         return buffer;
     }
 
     /// <summary>Zeroed temporary device memory for one launch (partials, per-row figures); back to the pool on dispose.</summary>
     public Scratch Scratch(int length)
     {
-        var scratch = new Scratch(floats, floats.Rent(Math.Max(1, length)), length);
+        var scratch = new Scratch(floats, floats.Rent(Math.Max(1, length)), length, transfers);
         scratch.View.MemSetToZero();
         return scratch;
     }
