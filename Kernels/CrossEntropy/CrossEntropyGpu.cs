@@ -50,8 +50,9 @@ public static class CrossEntropyGpu
             new KernelConfig(rows, k.WarpSize), logits, t.View, dlogits ?? logits, losses.View, vocab, ignoreIndex,
                 gradScale, dlogits is null ? 0 : 1);
         if (count == 0) return 0f;
-        double total = 0;
-        foreach (float l in losses.ToArray()) total += l;   // N scalars out; summed in float64 like the reference
-        return (float)(total / count);
+        // Summed on the device in a fixed order (deterministic), one scalar out instead of N.
+        using var total = k.Scratch(1);
+        Reduce.ReduceGpu.Sum(k, losses.View, total.View);
+        return total.ToArray()[0] / count;
     }
 }
