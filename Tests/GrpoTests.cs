@@ -118,7 +118,8 @@ public class GrpoTests
         (code, stdout, err) = CliTests.Engine("eval", "--checkpoint", Path.Combine(dir, "m"), "--task", "arithmetic", "--n", "5", "--k", "2", "--max-new-tokens", "6", "--json");
         Assert.That(code, Is.EqualTo(0), err);
         var result = JsonDocument.Parse(stdout.Split('\n').Single(l => l.StartsWith("{"))).RootElement;
-        Assert.That(result.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "task", "n", "pass@1", "pass@k", "maj@k", "k", "format_rate", "mean_length" }));
+        Assert.That(result.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "task", "n", "pass@1", "pass@k", "maj@k", "k", "format_rate", "mean_length",
+            "mean_think_length" }));
         Assert.That(result.GetProperty("n").GetInt32(), Is.EqualTo(5));
     }
 }

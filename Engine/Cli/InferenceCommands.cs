@@ -22,6 +22,10 @@ sealed class SampleOptions : CheckpointOptions
     public int TopK { get; set; }
     [Option("top-p", Default = 1f, HelpText = "Nucleus: keep the smallest set with this probability mass (1 = off).")]
     public float TopP { get; set; }
+    [Option("think-min", Default = 0, HelpText = "Budget forcing: no </think> (nor end of text) before this many thinking tokens.")]
+    public int ThinkMin { get; set; }
+    [Option("think-max", Default = -1, HelpText = "Budget forcing: </think> forced after this many thinking tokens (-1: no limit).")]
+    public int ThinkMax { get; set; }
     [Option("stop", HelpText = "Stop strings (repeatable, e.g. --stop \"</answer>\"); kept in the text.")]
     public IEnumerable<string> Stop { get; set; } = [];
     [Option("json", Default = false,
@@ -48,6 +52,10 @@ sealed class EvalOptions : CheckpointOptions
     public bool SampledPass1 { get; set; }
     [Option("max-new-tokens", Default = 48, HelpText = "Task mode: completion budget.")]
     public int MaxNewTokens { get; set; }
+    [Option("think-min", Default = 0, HelpText = "Task mode: budget forcing, no </think> before this many thinking tokens.")]
+    public int ThinkMin { get; set; }
+    [Option("think-max", Default = -1, HelpText = "Task mode: budget forcing, </think> forced after this many thinking tokens.")]
+    public int ThinkMax { get; set; }
     [Option("batch", Default = 8, HelpText = "Sequences per batch.")]
     public int Batch { get; set; }
     [Option("json", Default = false, HelpText = "Print one JSON object on stdout (banners go to stderr).")]
@@ -85,7 +93,8 @@ static class InferenceCommands
         var stdout = JsonOut(o.Json);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
-        var options = new SamplingOptions(o.MaxNewTokens, o.Temperature, o.TopK, o.TopP, o.Stop.ToArray());
+        var options = new SamplingOptions(o.MaxNewTokens, o.Temperature, o.TopK, o.TopP, o.Stop.ToArray(), o.ThinkMin, o.ThinkMax);
+        options.Validate();
         var prompt = tokenizer.Encode(o.Prompt);
         var completions = Generator.Generate(model, tokenizer, Enumerable.Repeat(prompt, o.NumSamples).ToList(), options, new Rng(o.Seed));
         foreach (var c in completions)
@@ -145,10 +154,12 @@ static class InferenceCommands
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data) : task.Generate("test", o.N, o.Seed);
         RlCommands.CheckPrompts("eval", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "the held-out split");
-        var r = Tasks.TaskEval.Evaluate(model, tokenizer, task, problems, o.K, o.MaxNewTokens, o.Temperature, !o.SampledPass1, o.Seed);
+        new Generation.SamplingOptions(o.MaxNewTokens, ThinkMin: o.ThinkMin, ThinkMax: o.ThinkMax).Validate();
+        var r = Tasks.TaskEval.Evaluate(model, tokenizer, task, problems, o.K, o.MaxNewTokens, o.Temperature, !o.SampledPass1, o.Seed,
+            thinkMin: o.ThinkMin, thinkMax: o.ThinkMax);
         if (o.Json) stdout.WriteLine(Json.Serialize(r));
         else stdout.WriteLine($"eval {r.Task}: n {r.N}, pass@1 {r.Pass1:P1}, pass@{r.K} {r.PassK:P1}, maj@{r.K} {r.MajK:P1}, " +
-                              $"format {r.FormatRate:P1}, mean length {r.MeanLength:F1}");
+                              $"format {r.FormatRate:P1}, mean length {r.MeanLength:F1}, mean thinking {r.MeanThinkLength:F1}");
         return 0;
     }
 

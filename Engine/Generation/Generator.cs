@@ -59,7 +59,10 @@ public static class Generator
         // Each prompt's last row, gathered on the device.
         var lastRows = Enumerable.Range(0, B).Select(b => b * promptMax + prompts[b].Length - 1).ToArray();
         var logits = model.Logits(Ops.Embedding(Ops.Reshape(hidden, B * promptMax, C), lastRows));        // [B, V]
-        bool device = onDevice ?? !IsCpu(model.Backend);
+        var budget = o.ForcesBudget ? Budget(tokenizer, o) : null;
+        var thinking = budget is null ? null : prompts.Select(budget.Start).ToArray();
+        // Budget forcing edits and overrides rows of logits: it samples on the host.
+        bool device = (onDevice ?? !IsCpu(model.Backend)) && budget is null;
         var draw = device ? new DeviceDraw(model.Backend, B) : null;
 
         var generated = Enumerable.Range(0, B).Select(_ => new List<int>()).ToArray();
@@ -81,7 +84,11 @@ public static class Generator
                 int b = live[i];
                 positions[i] = prompts[b].Length + step;
                 if (finish[b] is not null) { next[i] = tokenizer.PadId; continue; }
-                var (token, lp) = sampled is not null ? sampled[i] : Sampler.Sample(hostLogits.AsSpan(i * V, V), o, rng);
+                int? forced = budget?.Forced(thinking![b]);
+                var (token, lp) = forced is int f ? (f, LogProb(hostLogits.AsSpan(i * V, V), f, o.Temperature))
+                    : sampled is not null ? sampled[i]
+                    : Sampler.Sample(Suppress(hostLogits.AsSpan(i * V, V), budget?.Suppressed(thinking![b])), o, rng);
+                budget?.Emitted(thinking![b], token);
                 generated[b].Add(token);
                 logprobs[b].Add(lp);
                 next[i] = token;
@@ -115,6 +122,34 @@ public static class Generator
             result[b] = new Completion(prompts[b], gen.ToArray(), logprobs[b].ToArray(), text, finish[b]!);
         }
         return result;
+    }
+
+    static ThinkBudget Budget(ITokenizer tokenizer, SamplingOptions o)
+    {
+        int[] think = tokenizer.Encode("<think>"), end = tokenizer.Encode("</think>");
+        if (think.Length != 1 || end.Length != 1)
+            throw new ArgumentException("sampling: thinking budgets need <think> and </think> as single tokens " +
+                "(the char tokenizer's are; GPT-2's BPE splits them)");
+        return new ThinkBudget(think[0], end[0], tokenizer.EosId, o.ThinkMin, o.ThinkMax);
+    }
+
+    /// <summary>The row with the given tokens made impossible (−∞), or the row itself when there are none.</summary>
+    static ReadOnlySpan<float> Suppress(ReadOnlySpan<float> row, int[]? ids)
+    {
+        if (ids is null || ids.Length == 0) return row;
+        var copy = row.ToArray();
+        foreach (int id in ids) copy[id] = float.NegativeInfinity;
+        return copy;
+    }
+
+    /// <summary>log softmax(row / T)[id] (T = 1 when greedy): a forced token's log-probability under the model.</summary>
+    static float LogProb(ReadOnlySpan<float> row, int id, float temperature)
+    {
+        float t = temperature > 0 ? temperature : 1f;
+        double max = double.NegativeInfinity, sum = 0;
+        foreach (float x in row) max = Math.Max(max, x / t);
+        foreach (float x in row) sum += Math.Exp(x / t - max);
+        return (float)(row[id] / t - max - Math.Log(sum));
     }
 
     static bool IsCpu(Kernels.IBackend backend) => backend is Kernels.CpuBackend or Kernels.TimingBackend { Inner: Kernels.CpuBackend };

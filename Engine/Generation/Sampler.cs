@@ -1,8 +1,11 @@
 namespace Engine.Generation;
 
-/// <summary>How to pick the next token. Temperature 0 is greedy.</summary>
-public sealed record SamplingOptions(int MaxNewTokens = 64, float Temperature = 1f, int TopK = 0, float TopP = 1f, string[]? Stop = null)
+/// <summary>How to pick the next token. Temperature 0 is greedy. ThinkMin/ThinkMax bound the thinking (−1: no maximum).</summary>
+public sealed record SamplingOptions(int MaxNewTokens = 64, float Temperature = 1f, int TopK = 0, float TopP = 1f, string[]? Stop = null,
+    int ThinkMin = 0, int ThinkMax = -1)
 {
+    public bool ForcesBudget => ThinkMin > 0 || ThinkMax >= 0;
+
     public void Validate()
     {
         if (MaxNewTokens < 1) throw new ArgumentException($"sampling: max new tokens must be >= 1, got {MaxNewTokens}");
@@ -10,6 +13,9 @@ public sealed record SamplingOptions(int MaxNewTokens = 64, float Temperature = 
             throw new ArgumentException($"sampling: temperature must be >= 0, got {Temperature}");
         if (TopK < 0) throw new ArgumentException($"sampling: top-k must be >= 0 (0 = off), got {TopK}");
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"sampling: top-p must be in (0, 1], got {TopP}");
+        if (ThinkMin < 0) throw new ArgumentException($"sampling: --think-min must be >= 0, got {ThinkMin}");
+        if (ThinkMax < -1 || (ThinkMax >= 0 && ThinkMax < ThinkMin))
+            throw new ArgumentException($"sampling: --think-max must be >= --think-min ({ThinkMin}), got {ThinkMax}");
     }
 }
 

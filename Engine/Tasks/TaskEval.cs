@@ -15,7 +15,8 @@ public sealed record TaskEvalResult(
     [property: JsonPropertyName("maj@k")] double MajK,
     [property: JsonPropertyName("k")] int K,
     [property: JsonPropertyName("format_rate")] double FormatRate,
-    [property: JsonPropertyName("mean_length")] double MeanLength);
+    [property: JsonPropertyName("mean_length")] double MeanLength,
+    [property: JsonPropertyName("mean_think_length")] double MeanThinkLength);
 
 /// <summary>
 /// Held-out evaluation of a policy on a task: pass@1 (greedy, or the mean over k samples when a
@@ -27,24 +28,25 @@ public static class TaskEval
     public const string Stop = "</answer>";
 
     public static TaskEvalResult Evaluate(Transformer model, ITokenizer tokenizer, IReasoningTask task, IReadOnlyList<Problem> problems,
-        int k, int maxNewTokens, float temperature, bool greedyPass1, int seed, int batch = 64)
+        int k, int maxNewTokens, float temperature, bool greedyPass1, int seed, int batch = 64, int thinkMin = 0, int thinkMax = -1)
     {
         if (k < 1) throw new ArgumentException($"eval: --k must be >= 1, got {k}");
         var rng = new Rng(seed);
         var accuracy = new AccuracyReward(task);
         var format = new FormatReward();
         int n = problems.Count;
-        double pass1 = 0, passK = 0, majK = 0, formatOk = 0, length = 0;
+        double pass1 = 0, passK = 0, majK = 0, formatOk = 0, length = 0, thinkLength = 0;
         foreach (var chunk in problems.Chunk(Math.Max(1, batch / (greedyPass1 ? 1 : k))))
         {
             var prompts = chunk.Select(p => tokenizer.Encode(p.Prompt)).ToList();
             Completion[] first;
             if (greedyPass1)
-                first = Generator.Generate(model, tokenizer, prompts, new SamplingOptions(maxNewTokens, 0f, Stop: [Stop]), rng);
+                first = Generator.Generate(model, tokenizer, prompts, new SamplingOptions(maxNewTokens, 0f, Stop: [Stop],
+                    ThinkMin: thinkMin, ThinkMax: thinkMax), rng);
             else first = [];
             Completion[] sampled = k > 1 || !greedyPass1
                 ? Generator.Generate(model, tokenizer, prompts.SelectMany(p => Enumerable.Repeat(p, k)).ToList(),
-                    new SamplingOptions(maxNewTokens, temperature, Stop: [Stop]), rng)
+                    new SamplingOptions(maxNewTokens, temperature, Stop: [Stop], ThinkMin: thinkMin, ThinkMax: thinkMax), rng)
                 : first;
             for (int i = 0; i < chunk.Length; i++)
             {
@@ -56,12 +58,14 @@ public static class TaskEval
                     pass1 += Correct(first[i]) ? 1 : 0;
                     formatOk += format.Score(p, first[i].Text, new ResponseInfo(first[i].Ids.Length, false));
                     length += first[i].Ids.Length;
+                    thinkLength += ThinkLength(tokenizer, first[i].Text);
                 }
                 else
                 {
                     pass1 += samples.Count(Correct) / (double)k;
                     formatOk += samples.Average(c => format.Score(p, c.Text, new ResponseInfo(c.Ids.Length, false)));
                     length += samples.Average(c => c.Ids.Length);
+                    thinkLength += samples.Average(c => ThinkLength(tokenizer, c.Text));
                 }
                 passK += samples.Any(Correct) ? 1 : 0;
                 var votes = samples.Select(c => ReasoningTasks.ExtractAnswer(c.Text)).Where(a => a is not null)
@@ -69,6 +73,15 @@ public static class TaskEval
                 majK += votes is not null && task.Verify(p, votes.Key!) == Verdict.Correct ? 1 : 0;
             }
         }
-        return new TaskEvalResult(task.Name, n, pass1 / n, passK / n, majK / n, k, formatOk / n, length / n);
+        return new TaskEvalResult(task.Name, n, pass1 / n, passK / n, majK / n, k, formatOk / n, length / n, thinkLength / n);
+    }
+
+    /// <summary>Tokens between the first &lt;think&gt; and the following &lt;/think&gt; (or the end), 0 without thinking.</summary>
+    public static int ThinkLength(ITokenizer tokenizer, string text)
+    {
+        int open = text.IndexOf("<think>", StringComparison.Ordinal);
+        if (open < 0) return 0;
+        int start = open + "<think>".Length, close = text.IndexOf("</think>", start, StringComparison.Ordinal);
+        return tokenizer.Encode(text[start..(close < 0 ? text.Length : close)]).Length;
     }
 }
