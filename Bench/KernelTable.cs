@@ -81,7 +81,9 @@ static class KernelTable
             var files = Engine.Kernels.Gpu.PtxDump.Write(gpu.Launch.Loaded, ptx, gpu.Accelerator);
             Console.WriteLine($"wrote the PTX of {files.Count} kernels to {ptx} (e.g. ptxas -v -arch=sm_90 {files.FirstOrDefault()})");
         }
-        if (failed) Console.Error.WriteLine("Bench: error: a version exceeded 1e-4 relative error or was not deterministic (see the table)");
+        if (failed)
+            Console.Error.WriteLine("Bench: error: a version exceeded 1e-4 relative error or was not deterministic " +
+                "(see the table)");
         return failed ? 1 : 0;
     }
 

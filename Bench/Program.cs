@@ -24,7 +24,8 @@ sealed class BdnOptions
     public string Filter { get; set; } = "*";
 }
 
-[Verb("kernels", HelpText = "Every registered op and GPU version: checked against the CPU reference, then timed, with its share of the device roofline.")]
+[Verb("kernels", HelpText = "Every registered op and GPU version: checked against the CPU reference, then timed, " +
+    "with its share of the device roofline.")]
 sealed class KernelsOptions
 {
     [Option("device", Default = "cuda", HelpText = "cuda | opencl | ilgpu-cpu (the CPU simulator; implies --small).")]
@@ -35,7 +36,8 @@ sealed class KernelsOptions
     public string Op { get; set; } = "all";
     [Option("version", Default = "all", HelpText = "One GPU version number of the op(s), or all.")]
     public string Version { get; set; } = "all";
-    [Option("json", HelpText = "Also write the rows as a JSON array: op, version, shape, max_rel_err, median_ms, rate, unit, roofline_share.")]
+    [Option("json", HelpText = "Also write the rows as a JSON array: op, version, shape, max_rel_err, median_ms, " +
+        "rate, unit, roofline_share.")]
     public string? Json { get; set; }
     [Option("ptx", HelpText = "Also write the PTX of every kernel the run loaded into this folder (for ptxas -v: registers, spills).")]
     public string? Ptx { get; set; }
@@ -94,7 +96,8 @@ static class Program
         // In-process: no per-benchmark project build; a short job keeps the 2048³ GEMM in minutes.
         var job = Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(3).WithIterationCount(9).WithLaunchCount(1);
         var config = ManualConfig.Create(DefaultConfig.Instance).AddJob(job).WithOptions(ConfigOptions.DisableOptimizationsValidator);
-        if (!OpenBlas.Available) config = config.AddFilter(new BenchmarkDotNet.Filters.NameFilter(name => name != nameof(GemmBenchmarks.OpenBlasSgemm)));
+        if (!OpenBlas.Available)
+            config = config.AddFilter(new BenchmarkDotNet.Filters.NameFilter(name => name != nameof(GemmBenchmarks.OpenBlasSgemm)));
         BenchmarkSwitcher.FromTypes([typeof(GemmBenchmarks), typeof(BlockBenchmarks)]).Run(["--filter", filter], config);
         return 0;
     }

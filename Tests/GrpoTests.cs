@@ -28,8 +28,10 @@ public class GrpoTests
         var model = new Transformer(ModelConfig.Preset("micro", tok.VocabSize, 24), Cpu, seed);
         var task = new ArithmeticTask();
         var opt = AdamW.For(model, 0f);
-        var o = new GrpoOptions { Steps = steps, Prompts = 4, GroupSize = 8, MaxNewTokens = 4, Lr = 3e-3f, Seed = seed, Out = dir, LogEvery = 1000, DynamicSampling = dynamic, MaxResampleRounds = 2 };
-        var trainer = new GrpoTrainer(model, null, tok, task, task.Generate("train", 200, seed), new RewardSet([(reward, 1f)]), opt, new Rng(seed), o);
+        var o = new GrpoOptions { Steps = steps, Prompts = 4, GroupSize = 8, MaxNewTokens = 4, Lr = 3e-3f, Seed = seed,
+            Out = dir, LogEvery = 1000, DynamicSampling = dynamic, MaxResampleRounds = 2 };
+        var trainer = new GrpoTrainer(model, null, tok, task, task.Generate("train", 200, seed),
+            new RewardSet([(reward, 1f)]), opt, new Rng(seed), o);
         return trainer.Train(0).ToList();
     }
 
@@ -41,15 +43,19 @@ public class GrpoTests
         double last = rows.TakeLast(5).Average(r => Convert.ToDouble(r["reward/mean"]));
         TestContext.Out.WriteLine($"mean reward {first:F3} -> {last:F3}");
         Assert.That(last, Is.GreaterThan(first + 0.2), $"reward {first:F3} -> {last:F3}");
-        Assert.That(rows[0].Keys, Is.SupersetOf(new[] { "reward/mean", "reward/std", "reward/digit/mean", "accuracy", "format_rate", "completion_length/mean",
-            "completion_length/max", "clipfrac", "approx_kl", "kl", "entropy", "frac_zero_std_groups", "tokens_per_s", "time/sampling", "time/scoring", "time/training" }));
+        Assert.That(rows[0].Keys,
+            Is.SupersetOf(new[] { "reward/mean", "reward/std", "reward/digit/mean", "accuracy", "format_rate",
+            "completion_length/mean",
+            "completion_length/max", "clipfrac", "approx_kl", "kl", "entropy", "frac_zero_std_groups", "tokens_per_s",
+                "time/sampling", "time/scoring", "time/training" }));
     }
 
     [Test]
     public void DynamicSamplingDropsFlatGroupsAndStopsAtItsCap()
     {
         var flat = Run(new Constant(), steps: 2, dynamic: true);
-        Assert.That(flat.Select(r => Convert.ToInt32(r["groups_trained"])), Is.All.EqualTo(0), "every group has equal rewards: none is trained");
+        Assert.That(flat.Select(r => Convert.ToInt32(r["groups_trained"])), Is.All.EqualTo(0),
+            "every group has equal rewards: none is trained");
         Assert.That(flat.Select(r => Convert.ToDouble(r["frac_zero_std_groups"])), Is.All.EqualTo(1.0));
         Assert.That(flat.Select(r => Convert.ToInt32(r["sampling_rounds"])), Is.All.EqualTo(1 + 2),
             "all groups flat: it resamples, and stops after the 2 extra rounds of its cap");
@@ -82,7 +88,8 @@ public class GrpoTests
     [TestCase("--checkpoint", "/no/such/dir", "no such folder")]
     public void BadGrpoInputGivesOneLine(string flag, string value, string message)
     {
-        CliTests.AssertOneLineError(CliTests.Engine("grpo", "--model", "micro", "--steps", "1", "--out", Path.Combine(dir, "bad"), flag, value), message);
+        CliTests.AssertOneLineError(CliTests.Engine("grpo", "--model", "micro", "--steps", "1", "--out",
+            Path.Combine(dir, "bad"), flag, value), message);
     }
 
     [Test]
@@ -110,15 +117,18 @@ public class GrpoTests
         Assert.That(code, Is.EqualTo(0), err);
         var rows = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         Assert.That(rows, Has.Count.EqualTo(3));
-        Assert.That(rows[0].TryGetProperty("prompt", out _) && rows[0].TryGetProperty("answer", out _) && rows[0].TryGetProperty("completion", out _));
+        Assert.That(rows[0].TryGetProperty("prompt", out _) && rows[0].TryGetProperty("answer", out _)
+            && rows[0].TryGetProperty("completion", out _));
 
         var tok = new CharTokenizer();
         var model = new Transformer(ModelConfig.Preset("micro", tok.VocabSize, 32), Cpu, 1);
         Engine.Checkpoints.Checkpoint.Save(Path.Combine(dir, "m"), model, tok);
-        (code, stdout, err) = CliTests.Engine("eval", "--checkpoint", Path.Combine(dir, "m"), "--task", "arithmetic", "--n", "5", "--k", "2", "--max-new-tokens", "6", "--json");
+        (code, stdout, err) = CliTests.Engine("eval", "--checkpoint", Path.Combine(dir, "m"), "--task", "arithmetic",
+            "--n", "5", "--k", "2", "--max-new-tokens", "6", "--json");
         Assert.That(code, Is.EqualTo(0), err);
         var result = JsonDocument.Parse(stdout.Split('\n').Single(l => l.StartsWith("{"))).RootElement;
-        Assert.That(result.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "task", "n", "pass@1", "pass@k", "maj@k", "k", "format_rate", "mean_length",
+        Assert.That(result.EnumerateObject().Select(p => p.Name),
+            Is.EqualTo(new[] { "task", "n", "pass@1", "pass@k", "maj@k", "k", "format_rate", "mean_length",
             "mean_think_length" }));
         Assert.That(result.GetProperty("n").GetInt32(), Is.EqualTo(5));
     }

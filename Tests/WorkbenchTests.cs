@@ -68,7 +68,8 @@ public class WorkbenchTests
             var files = Engine.Kernels.Gpu.PtxDump.Write(gpu.Launch.Loaded, dir);
             var matmul = files.Single(f => Path.GetFileName(f) == "MatmulGpu.Kernel.ptx");
             string ptx = File.ReadAllText(matmul);
-            Assert.That(ptx, Does.Contain(".entry").And.Contain(".target sm_80").And.Contain(".shared"), "a grouped kernel with shared memory");
+            Assert.That(ptx, Does.Contain(".entry").And.Contain(".target sm_80").And.Contain(".shared"),
+                "a grouped kernel with shared memory");
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
@@ -86,7 +87,8 @@ public class WorkbenchTests
             choice.Pin(matmul, 2);
             Assert.That(choice.Of(matmul), Is.EqualTo(2));
             Environment.SetEnvironmentVariable(matmul.EnvironmentVariable, "9");
-            Assert.That(() => new KernelChoice().Of(matmul), Throws.ArgumentException.With.Message.Contains("matmul has versions 1 (naive)"));
+            Assert.That(() => new KernelChoice().Of(matmul),
+                Throws.ArgumentException.With.Message.Contains("matmul has versions 1 (naive)"));
             Assert.That(() => choice.Pin(matmul, 7), Throws.ArgumentException);
         }
         finally { Environment.SetEnvironmentVariable(matmul.EnvironmentVariable, null); }

@@ -27,7 +27,8 @@ public static class MatmulOps
         int m = s.Gemm, n = s.Gemm + (s.Gemm > 1 && s.Gemm < 1000 ? 4 : 0), k = s.Gemm + (s.Gemm > 1 && s.Gemm < 1000 ? 2 : 0);
         foreach (var (ta, tb, acc, label) in new[]
                  {
-                     (false, false, false, "A·B"), (false, true, false, "A·Bᵀ (linear fwd)"), (true, false, true, "Aᵀ·B + C (linear dW)"),
+                     (false, false, false, "A·B"), (false, true, false, "A·Bᵀ (linear fwd)"),
+                         (true, false, true, "Aᵀ·B + C (linear dW)"),
                  })
             yield return new OpCase("matmul", nameof(IBackend.MatMul), $"{label} {m}x{n}x{k}", 2.0 * m * n * k, WorkUnit.Flops,
                 [Uniform(rng, m * k), Uniform(rng, k * n), Uniform(rng, m * n)], [2],
