@@ -186,6 +186,19 @@ public class CliContractTests
         Assert.That(File.ReadAllText(Dir("a/notes.txt")), Is.EqualTo("mine"), "files that are not the run's stay");
     }
 
+    [Test]
+    public void OverwriteRemovesNothingUntilTheInputsHaveLoaded()
+    {
+        Assert.That(Run(["sft", .. Micro, "--steps", "2", "--out", Dir("s")]).Code, Is.EqualTo(0));
+        AssertOneLineError(Run(["sft", .. Micro, "--steps", "2", "--out", Dir("s"), "--overwrite", "--data", Dir("none.jsonl")]),
+            "no such file");
+        Assert.That(File.Exists(Dir("s/final/model.safetensors")), "a bad input leaves the old run alone");
+        // Continuing from the run's own final weights into the same folder: loaded first, then replaced.
+        var again = Run(["sft", "--checkpoint", Dir("s/final"), "--steps", "2", "--out", Dir("s"), "--overwrite"]);
+        Assert.That(again.Code, Is.EqualTo(0), again.Err);
+        Assert.That(Losses(Dir("s")), Has.Length.EqualTo(2));
+    }
+
     // ---- interruption -----------------------------------------------------------------------------
 
     [DllImport("libc", SetLastError = true)]

@@ -53,7 +53,7 @@ static class DemoCommand
             throw new ArgumentException("demo: --sft-steps, --grpo-steps and --eval-n must be >= 1");
         var clock = Stopwatch.StartNew();
         var task = ReasoningTasks.Create(o.Task);
-        string outDir = RunDirs.Fresh("demo", o.Out, o.Overwrite);
+        string outDir = RunDirs.For("demo", o).Claim();
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var tokenizer = new CharTokenizer();
         var cfg = ModelConfig.Preset("tiny", tokenizer.VocabSize, Context);

@@ -92,20 +92,22 @@ static class PpoCommand
         Check.PositiveFinite(o.ClipRangeValue, "--cliprange-value");
         if (o.Warmup < 0 || o.SaveEvery < 0) throw new ArgumentException("ppo: --warmup and --save-every must be >= 0");
         var task = ReasoningTasks.Create(o.Task);
-        string outDir = o.Resume is not null ? RunDirs.Resumed("ppo", o.Resume, o.Out, o.Overwrite, o.Steps)
-            : RunDirs.Fresh("ppo", o.Out, o.Overwrite);
+        var runDir = RunDirs.For("ppo", o, o.Resume, o.Steps);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         // The reference and the critic start from the policy's weights; initial/ keeps them for a resumed run.
-        string start = Path.Combine(o.Resume is null ? outDir : RunDirs.Of(o.Resume), "initial");
-        if (o.Resume is null) Checkpoint.Save(start, policy, tokenizer);
-        var reference = o.Resume is null ? policy.Clone() : Checkpoint.LoadModel(start, backend, flag: "--resume");
+        string? resumedRun = o.Resume is null ? null : RunDirs.Of(o.Resume);
+        var reference = resumedRun is null ? policy.Clone()
+            : Checkpoint.LoadModel(Path.Combine(resumedRun, "initial"), backend, flag: "--resume");
         var critic = o.Resume is not null ? Checkpoint.LoadModel(Path.Combine(o.Resume, "critic"), backend, flag: "--resume")
             : o.Critic is not null ? Checkpoint.LoadModel(o.Critic, backend, withValueHead: true, seed: o.Seed, flag: "--critic")
             : policy.Clone(withValueHead: true, seed: o.Seed);
         IRewardScorer? rm = o.RewardModel is null ? null : RL.RewardModel.Load(o.RewardModel, backend);
         var train = task.Generate("train", 5000, o.Seed);
         RlCommands.CheckPrompts("ppo", train, tokenizer, policy.Config.MaxPositions, "generated problems");
+        var rewards = rm is null ? RewardSet.Parse(o.Rewards, task, o.MaxNewTokens) : null;
+        string outDir = runDir.Claim();
+        if (o.Resume is null) Checkpoint.Save(Path.Combine(outDir, "initial"), policy, tokenizer);
         var options = new PpoOptions
         {
             Steps = o.Steps, Prompts = o.Prompts, MaxNewTokens = o.MaxNewTokens, Temperature = o.Temperature, Lr = o.Lr,
@@ -114,7 +116,6 @@ static class PpoCommand
             PpoEpochs = o.PpoEpochs, MiniBatches = o.MiniBatches, EntropyCoef = o.EntropyCoef,
             MissingEosPenalty = o.MissingEosPenalty, LogEvery = o.LogEvery, SaveEvery = o.SaveEvery, Seed = o.Seed, Out = outDir,
         };
-        var rewards = rm is null ? RewardSet.Parse(o.Rewards, task, o.MaxNewTokens) : null;
         var policyOptimizer = AdamW.For(policy, 0f);
         var criticOptimizer = AdamW.For(critic, 0f);
         var rng = new Rng(o.Seed);

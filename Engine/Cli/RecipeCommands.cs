@@ -81,7 +81,7 @@ static class RecipeCommands
         if (o.N < 1 || o.K < 1 || o.Steps < 1) throw new ArgumentException("distill: --n-problems, --k-samples and --steps must be >= 1");
         Check.PositiveFinite(o.Lr, "--lr");
         var task = ReasoningTasks.Create(o.Task);
-        string outDir = RunDirs.Fresh("distill", o.Out, o.Overwrite);
+        var runDir = RunDirs.For("distill", o);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (teacher, tokenizer) = Checkpoint.Load(o.Teacher, backend, "--teacher");
         Console.WriteLine($"distill: teacher {o.Teacher} ({teacher.ParameterCount:N0} parameters) samples {o.N} × {o.K}");
@@ -89,6 +89,7 @@ static class RecipeCommands
         if (kept.Count < 2)
             throw new InvalidOperationException($"distill: the teacher produced {kept.Count} verified traces; " +
                 $"nothing to distil");
+        string outDir = runDir.Claim();
         Directory.CreateDirectory(outDir);
         RejectionSampling.WriteSft(Path.Combine(outDir, "traces.jsonl"), kept);
         Transformer student = Directory.Exists(o.Student) ? Checkpoint.Load(o.Student, backend, "--student").Model

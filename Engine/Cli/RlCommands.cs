@@ -158,13 +158,14 @@ static class RlCommands
     {
         var task = ReasoningTasks.Create(o.Task);
         Options(o, "");                                  // every option checked before anything is written
-        string outDir = o.Resume is not null ? RunDirs.Resumed("grpo", o.Resume, o.Out, o.Overwrite, o.Steps)
-            : RunDirs.Fresh("grpo", o.Out, o.Overwrite);
-        var options = Options(o, outDir);
+        var runDir = RunDirs.For("grpo", o, o.Resume, o.Steps);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         var train = o.Data is not null ? ReadProblems(o.Data) : task.Generate("train", o.TrainSize, o.Seed);
         CheckPrompts("grpo", train, tokenizer, policy.Config.MaxPositions, o.Data ?? "generated problems");
+        var rewards = RewardSet.Parse(o.Rewards, task, o.MaxNewTokens);
+        string outDir = runDir.Claim();
+        var options = Options(o, outDir);
         var optimizer = AdamW.For(policy, 0f);
         var rng = new Rng(o.Seed);
         int start = 0;
@@ -181,7 +182,6 @@ static class RlCommands
             }
             reference = o.Resume is null ? policy.Clone() : Checkpoint.LoadModel(referenceDir, backend, flag: "--resume");
         }
-        var rewards = RewardSet.Parse(o.Rewards, task, o.MaxNewTokens);
         var trainer = new GrpoTrainer(policy, reference, tokenizer, task, train, rewards, optimizer, rng, options);
         IReadOnlyList<Dictionary<string, object>> rows;
         using (Interrupt.Defer()) rows = trainer.Train(start);

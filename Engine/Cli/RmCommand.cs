@@ -69,7 +69,7 @@ static class RmCommand
         Check.NonNegativeFinite(o.Clip, "--clip");
         if (o.Warmup < 0 || o.EvalEvery < 1) throw new ArgumentException("rm: --warmup must be >= 0 and --eval-every >= 1");
         var task = ReasoningTasks.Create(o.Task);
-        string outDir = RunDirs.Fresh("rm", o.Out, o.Overwrite);
+        var runDir = RunDirs.For("rm", o);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         Transformer rm;
         Tokenizers.ITokenizer tokenizer;
@@ -123,6 +123,7 @@ static class RmCommand
         }
         Console.WriteLine($"rm: {train.Count} training pairs, {test.Count} held out ({source})");
 
+        string outDir = runDir.Claim();
         var options = new RmTrainOptions
         {
             Out = outDir, Head = o.Head, Steps = o.Steps, Batch = o.Batch, Lr = o.Lr, Warmup = o.Warmup, Clip = o.Clip,

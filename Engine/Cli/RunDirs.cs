@@ -11,22 +11,37 @@ namespace Engine.Cli;
 /// </summary>
 static class RunDirs
 {
-    public static string Fresh(string verb, string? requested, bool overwrite)
+    /// <summary>
+    /// A chosen run folder. Choosing checks everything and changes nothing; <see cref="Claim"/>, called once
+    /// the model and data have loaded, removes the run an --overwrite replaces — so a bad input never
+    /// costs the old run.
+    /// </summary>
+    public sealed class RunDir(string path, bool replace)
+    {
+        public string Claim()
+        {
+            if (replace) RemoveRun(path);
+            return path;
+        }
+    }
+
+    /// <summary>The folder for this verb's run: fresh, or (with --resume) the checkpoint's run folder.</summary>
+    public static RunDir For(string verb, IRunOptions o, string? resume = null, int steps = 0) =>
+        resume is null ? Fresh(verb, o.Out, o.Overwrite) : Resumed(verb, resume, o.Out, o.Overwrite, steps);
+
+    static RunDir Fresh(string verb, string? requested, bool overwrite)
     {
         string dir = requested ?? FirstFree(verb);
-        if (requested is not null && HoldsRun(dir))
-        {
-            if (!overwrite)
-                throw new ArgumentException($"--out {dir}: already holds a run (metrics.jsonl, checkpoints or summary.json); " +
-                                            "pass --overwrite to replace it, or name another folder");
-            RemoveRun(dir);
-        }
+        bool replace = requested is not null && HoldsRun(dir);
+        if (replace && !overwrite)
+            throw new ArgumentException($"--out {dir}: already holds a run (metrics.jsonl, checkpoints or summary.json); " +
+                                        "pass --overwrite to replace it, or name another folder");
         Console.WriteLine($"{verb}: run folder {dir}");
-        return dir;
+        return new RunDir(dir, replace);
     }
 
     /// <summary>The folder a resumed run writes into; the checkpoint is checked (same verb, steps left) first.</summary>
-    public static string Resumed(string verb, string checkpoint, string? requested, bool overwrite, int steps)
+    static RunDir Resumed(string verb, string checkpoint, string? requested, bool overwrite, int steps)
     {
         var state = Checkpoint.ResumeState(checkpoint, verb);
         int at = state["step"]!.GetValue<int>();
@@ -38,7 +53,7 @@ static class RunDirs
             return Fresh(verb, requested, overwrite);
         string dir = requested ?? Path.GetRelativePath(Environment.CurrentDirectory, runDir);
         Console.WriteLine($"{verb}: continuing in run folder {dir}");
-        return dir;
+        return new RunDir(dir, replace: false);
     }
 
     /// <summary>The run folder a checkpoint belongs to (its parent), where a run keeps its reference or initial weights.</summary>

@@ -57,11 +57,11 @@ static class TrainCommands
         Check.PositiveFinite(o.Lr, "--lr");
         Check.NonNegativeFinite(o.Clip, "--clip");
         Check.NonNegativeFinite(o.WeightDecay, "--weight-decay");
-        string outDir = o.Resume is not null ? RunDirs.Resumed(kind, o.Resume, o.Out, o.Overwrite, o.Steps)
-            : RunDirs.Fresh(kind, o.Out, o.Overwrite);
+        var runDir = RunDirs.For(kind, o, o.Resume, o.Steps);
         var (_, backend, timing) = ModelSetup.Backend(o.Device, o.Profile);
         var (model, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         var data = makeData(model, tokenizer);
+        string outDir = runDir.Claim();
         var optimizer = AdamW.For(model, o.WeightDecay);
         var rng = new Rng(o.Seed);
         int start = 0;
