@@ -41,13 +41,21 @@ static class KernelTable
         bool failed = false;
         foreach (var declaration in ops)
         {
-            var versions = version == "all" ? declaration.Versions.Select(v => v.Number).ToList()
-                : [int.TryParse(version, out int n) && declaration.Versions.Any(v => v.Number == n) ? n
-                    : throw new ArgumentException($"--version {version}: {declaration.Name} has versions 1..{declaration.Versions.Count}")];
+            // One version number across all ops runs the ops that have it; a single op must have it.
+            int? wanted = version == "all" ? null
+                : int.TryParse(version, out int n) && n > 0 ? n : throw new ArgumentException($"--version {version}: expected a number or all");
+            if (wanted is int w && declaration.Versions.All(v => v.Number != w))
+            {
+                if (op != "all") throw new ArgumentException($"--version {w}: {declaration.Name} has versions 1..{declaration.Versions.Count}");
+                continue;
+            }
+            var versions = wanted is int only ? [only] : declaration.Versions.Select(v => v.Number).ToList();
             foreach (var c in declaration.Cases(sizes, rng))
+            {
+                var expected = Harness.Reference(cpu, c);
                 foreach (int v in versions)
                 {
-                    var check = Harness.Check(c, v, cpu, gpu);
+                    var check = Harness.Check(c, v, cpu, gpu, expected);
                     gpu.Versions.Pin(declaration, v);
                     double ms;
                     try { ms = Harness.MedianMs(gpu, c, repeats); }
@@ -62,7 +70,9 @@ static class KernelTable
                                       $"{row.Rate,10:F1} {row.Unit,-7} {(share is double s ? $"{s:P0}" : "-"),7}" +
                                       (check.Deterministic ? "" : "  NOT DETERMINISTIC"));
                 }
+            }
         }
+        if (rows.Count == 0) throw new ArgumentException($"--version {version}: no op has that version");
         if (json is not null)
         {
             var options = new JsonSerializerOptions

@@ -222,10 +222,7 @@ static class RlCommands
         if (o.Out is null) foreach (var r in rows) Console.WriteLine(r.Text());
         else
         {
-            string? folder = Path.GetDirectoryName(Path.GetFullPath(o.Out));
-            if (folder is not null) Directory.CreateDirectory(folder);
-            Jsonl.Write(o.Out + ".tmp", rows);
-            File.Move(o.Out + ".tmp", o.Out, overwrite: true);
+            Jsonl.WriteAtomic(o.Out, rows);
             Console.Error.WriteLine($"data: wrote {o.N} {task.Name} problems ({o.Split} split) to {o.Out}");
         }
         return 0;

@@ -25,6 +25,15 @@ public static class Jsonl
         row[name] is JsonValue v && v.TryGetValue(out string? s) ? s
             : throw new InvalidDataException($"{path}:{line}: missing string field \"{name}\"");
 
+    /// <summary>Writes beside the target and renames (a killed run never leaves half a file); creates the folder.</summary>
+    public static void WriteAtomic(string path, IEnumerable<JsonObject> rows)
+    {
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder is not null) Directory.CreateDirectory(folder);
+        Write(path + ".tmp", rows);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
     public static void Write(string path, IEnumerable<JsonObject> rows)
     {
         using var w = new StreamWriter(path);

@@ -105,6 +105,7 @@ public static class Generator
                     cache = cache.Keep(keep);
                     (live, next, positions) = (keep.Select(i => live[i]).ToArray(), keep.Select(i => next[i]).ToArray(),
                         keep.Select(i => positions[i]).ToArray());
+                    draw?.Dispose();
                     draw = device ? new DeviceDraw(model.Backend, live.Length) : null;
                 }
             }
@@ -113,6 +114,7 @@ public static class Generator
             logits = model.Logits(model.Hidden(next, live.Length, 1, cache, positions));
         }
 
+        draw?.Dispose();
         var result = new Completion[B];
         for (int b = 0; b < B; b++)
         {
@@ -155,8 +157,15 @@ public static class Generator
     static bool IsCpu(Kernels.IBackend backend) => backend is Kernels.CpuBackend or Kernels.TimingBackend { Inner: Kernels.CpuBackend };
 
     /// <summary>Per step: the rows' uniforms up, SampleTokens on the device, B tokens and log-probs back.</summary>
-    sealed class DeviceDraw(Kernels.IBackend backend, int rows)
+    sealed class DeviceDraw(Kernels.IBackend backend, int rows) : IDisposable
     {
+        public void Dispose()
+        {
+            uniforms.Dispose();
+            tokens.Dispose();
+            logprobs.Dispose();
+        }
+
         readonly Kernels.DeviceBuffer uniforms = backend.Allocate(rows), tokens = backend.Allocate(rows),
             logprobs = backend.Allocate(rows);
         readonly float[] u = new float[rows];

@@ -8,9 +8,6 @@ namespace Engine.Generation;
 /// </summary>
 public sealed class ThinkBudget(int thinkId, int endThinkId, int eosId, int min, int max)
 {
-    public int Min => min;
-    public int Max => max;
-
     /// <summary>Per-row state: inside a thinking block, and how many thinking tokens so far.</summary>
     public sealed class Row
     {

@@ -20,7 +20,10 @@ public sealed class KvCache
         (this.config, this.keys, this.values, Batch, MaxSteps) = (config, keys, values, batch, maxSteps);
     }
 
-    /// <summary>A cache holding only the given rows, in that order (gathered on the device): finished rows leave the batch.</summary>
+    /// <summary>
+    /// A cache holding only the given rows, in that order (gathered on the device): finished rows leave the
+    /// batch. This cache's buffers go back to the pool; use the returned one from now on.
+    /// </summary>
     public KvCache Keep(int[] rows)
     {
         var be = keys[0].Backend;
@@ -31,7 +34,9 @@ public sealed class KvCache
             be.Embedding(rows, all, kept, Batch, rowLength);
             return kept;
         }
-        return new KvCache(config, keys.Select(Gather).ToArray(), values.Select(Gather).ToArray(), rows.Length, MaxSteps);
+        var kept = new KvCache(config, keys.Select(Gather).ToArray(), values.Select(Gather).ToArray(), rows.Length, MaxSteps);
+        foreach (var buffer in keys.Concat(values)) buffer.Dispose();
+        return kept;
     }
 
     public KvCache(Transformer model, int batch, int maxSteps)

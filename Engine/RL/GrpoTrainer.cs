@@ -79,11 +79,9 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
                 rows.Add(row);
                 onStep?.Invoke(step, row);
                 collapse.Observe(step, row);
-                if (o.SaveEvery > 0 && (step + 1) % o.SaveEvery == 0 && step + 1 < o.Steps)
-                    lastCheckpoint = Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1);
-                if (Interrupt.Requested && step + 1 < o.Steps)
-                    throw new InterruptedException(step + 1,
-                        Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1), resumable: true);
+                int next = step + 1;
+                lastCheckpoint = StepCheckpoint.After(step, o.Steps, o.SaveEvery,
+                    () => Save(Path.Combine(o.Out, $"checkpoint-{next}"), next)) ?? lastCheckpoint;
                 report(step, $"reward {row["reward/mean"]:F3} acc {row["accuracy"]:F3} len " +
                     $"{row["completion_length/mean"]:F1} kl {row["kl"]:F4}");
             }

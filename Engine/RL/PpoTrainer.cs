@@ -65,20 +65,18 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         var rows = new List<Dictionary<string, object>>();
         var schedule = new LrSchedule(1f, o.Warmup, o.Steps, MinRatio: 1f);
         using var run = new RunFolder(o.Out, resumeStep: startStep);
+        string? lastCheckpoint = null;
         Progress.Run("ppo", startStep, o.Steps, o.LogEvery, report =>
         {
             for (int step = startStep; step < o.Steps; step++)
             {
-                var row = Step(step, schedule.At(step));
+                var row = Step(step, schedule.At(step), lastCheckpoint);
                 run.Log(row);
                 rows.Add(row);
                 collapse.Observe(step, row);
-                bool last = step + 1 == o.Steps;
-                if (o.SaveEvery > 0 && (step + 1) % o.SaveEvery == 0 && !last)
-                    Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1);
-                if (Interrupt.Requested && !last)
-                    throw new InterruptedException(step + 1,
-                        Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), step + 1), resumable: true);
+                int next = step + 1;
+                lastCheckpoint = StepCheckpoint.After(step, o.Steps, o.SaveEvery,
+                    () => Save(Path.Combine(o.Out, $"checkpoint-{next}"), next)) ?? lastCheckpoint;
                 report(step, $"score {row["reward/mean"]:F3} acc {row["accuracy"]:F3} kl {row["kl"]:F4} value loss {row["loss/value"]:F4}");
             }
         });
@@ -107,7 +105,7 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
     }
 
     /// <summary>One PPO step in its stages: sample, score, per-token rewards and GAE, optimise policy and critic, metrics.</summary>
-    Dictionary<string, object> Step(int step, float lrScale)
+    Dictionary<string, object> Step(int step, float lrScale, string? lastCheckpoint)
     {
         // 1. Sample one completion per prompt.
         var clock = Stopwatch.StartNew();
@@ -138,7 +136,7 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
             LossAggregation.TokenMean, o.MaxNewTokens);
         double vl = 0, vClip = 0;
         var stats = optimisation.Run(step, o.Lr * lrScale, inputs, targets, mask, M, T, oldLogp, adv, null, fo, o.PpoEpochs,
-            o.MiniBatches, lastCheckpoint: null, afterUpdate: (rows, rowMask) =>
+            o.MiniBatches, lastCheckpoint, afterUpdate: (rows, rowMask) =>
             {
                 int m = rows.Length;
                 criticOptimizer.ZeroGrad();

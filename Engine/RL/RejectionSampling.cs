@@ -29,12 +29,6 @@ public static class RejectionSampling
     }
 
     /// <summary>TRL's prompt/completion JSONL, written beside and renamed: a killed run never leaves half a file.</summary>
-    public static void WriteSft(string path, IEnumerable<(string Prompt, string Completion)> rows)
-    {
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder is not null) Directory.CreateDirectory(folder);
-        string tmp = path + ".tmp";
-        Jsonl.Write(tmp, rows.Select(r => new JsonObject { ["prompt"] = r.Prompt, ["completion"] = r.Completion }));
-        File.Move(tmp, path, overwrite: true);
-    }
+    public static void WriteSft(string path, IEnumerable<(string Prompt, string Completion)> rows) =>
+        Jsonl.WriteAtomic(path, rows.Select(r => new JsonObject { ["prompt"] = r.Prompt, ["completion"] = r.Completion }));
 }

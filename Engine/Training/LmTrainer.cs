@@ -93,13 +93,9 @@ public static class LmTrainer
                     row["eval/loss"] = evalLoss;
                 }
                 run.Log(row);
-                if (o.SaveEvery > 0 && (step + 1) % o.SaveEvery == 0 && !last)
-                    lastCheckpoint = Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), model, tokenizer, optimizer, rng, step + 1, o);
-                if (Interrupt.Requested && !last)
-                    throw new InterruptedException(step + 1,
-                        Save(Path.Combine(o.Out, $"checkpoint-{step + 1}"), model, tokenizer, optimizer, rng, step + 1,
-                        o),
-                        resumable: true);
+                int next = step + 1;
+                lastCheckpoint = StepCheckpoint.After(step, o.Steps, o.SaveEvery,
+                    () => Save(Path.Combine(o.Out, $"checkpoint-{next}"), model, tokenizer, optimizer, rng, next, o)) ?? lastCheckpoint;
                 report(step, $"loss {loss:F4} eval {evalLoss:F4} lr {lr:E2} {tps:N0} tok/s");
             }
         });

@@ -14,7 +14,6 @@ public sealed record Sizes(string Name, int Gemm, int Rows, int Cols, int Batch,
     public static readonly Sizes Small = new("small", 37, 7, 33, 2, 5, 4, 2, 8, 50, 6);
     public static readonly Sizes One = new("one", 1, 1, 1, 1, 1, 2, 1, 2, 3, 1);
     public static readonly Sizes Large = new("large", 4096, 8192, 4096, 2, 1024, 8, 8, 64, 50257, 2048);
-    public static readonly Sizes BenchSmall = new("bench-small", 96, 64, 96, 1, 40, 2, 2, 64, 200, 16);
 
     public int Elements => Rows * Cols;
 }
