@@ -43,10 +43,13 @@ static class KernelTable
         {
             // One version number across all ops runs the ops that have it; a single op must have it.
             int? wanted = version == "all" ? null
-                : int.TryParse(version, out int n) && n > 0 ? n : throw new ArgumentException($"--version {version}: expected a number or all");
+                : int.TryParse(version, out int n) && n > 0 ? n
+                    : throw new ArgumentException($"--version {version}: expected a number or all");
             if (wanted is int w && declaration.Versions.All(v => v.Number != w))
             {
-                if (op != "all") throw new ArgumentException($"--version {w}: {declaration.Name} has versions 1..{declaration.Versions.Count}");
+                if (op != "all")
+                    throw new ArgumentException($"--version {w}: {declaration.Name} has versions " +
+                        $"1..{declaration.Versions.Count}");
                 continue;
             }
             var versions = wanted is int only ? [only] : declaration.Versions.Select(v => v.Number).ToList();
