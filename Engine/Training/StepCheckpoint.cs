@@ -7,7 +7,10 @@ namespace Engine.Training;
 /// </summary>
 public static class StepCheckpoint
 {
-    /// <summary>The checkpoint written after <paramref name="step"/>, or null; <paramref name="save"/> writes it and names its folder.</summary>
+    /// <summary>
+    /// The checkpoint written after <paramref name="step"/>, or null; <paramref name="save"/> writes it and
+    /// names its folder.
+    /// </summary>
     public static string? After(int step, int steps, int saveEvery, Func<string> save)
     {
         if (step + 1 >= steps) return null;
