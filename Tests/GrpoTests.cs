@@ -129,7 +129,7 @@ public class GrpoTests
         var result = JsonDocument.Parse(stdout.Split('\n').Single(l => l.StartsWith("{"))).RootElement;
         Assert.That(result.EnumerateObject().Select(p => p.Name),
             Is.EqualTo(new[] { "task", "n", "pass@1", "pass@k", "maj@k", "k", "format_rate", "mean_length",
-            "mean_think_length" }));
+            "mean_think_length", "pass_at" }));
         Assert.That(result.GetProperty("n").GetInt32(), Is.EqualTo(5));
     }
 }

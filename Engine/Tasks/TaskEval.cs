@@ -16,7 +16,8 @@ public sealed record TaskEvalResult(
     [property: JsonPropertyName("k")] int K,
     [property: JsonPropertyName("format_rate")] double FormatRate,
     [property: JsonPropertyName("mean_length")] double MeanLength,
-    [property: JsonPropertyName("mean_think_length")] double MeanThinkLength);
+    [property: JsonPropertyName("mean_think_length")] double MeanThinkLength,
+    [property: JsonPropertyName("pass_at")] SortedDictionary<int, double> PassAt);
 
 /// <summary>
 /// Held-out evaluation of a policy on a task: pass@1 (greedy, or the mean over k samples when a
@@ -36,6 +37,7 @@ public static class TaskEval
         var format = new FormatReward();
         int n = problems.Count;
         double pass1 = 0, passK = 0, majK = 0, formatOk = 0, length = 0, thinkLength = 0;
+        var passAt = PowersOfTwo(k).ToDictionary(j => j, _ => 0.0);
         foreach (var chunk in problems.Chunk(Math.Max(1, batch / (greedyPass1 ? 1 : k))))
         {
             var prompts = chunk.Select(p => tokenizer.Encode(p.Prompt)).ToList();
@@ -68,12 +70,34 @@ public static class TaskEval
                     thinkLength += samples.Average(c => ThinkLength(tokenizer, c.Text));
                 }
                 passK += samples.Any(Correct) ? 1 : 0;
+                int correct = samples.Count(Correct);
+                foreach (int j in passAt.Keys) passAt[j] += PassAt(samples.Length, correct, j);
                 var votes = samples.Select(c => ReasoningTasks.ExtractAnswer(c.Text)).Where(a => a is not null)
                     .GroupBy(a => a).OrderByDescending(g => g.Count()).FirstOrDefault();
                 majK += votes is not null && task.Verify(p, votes.Key!) == Verdict.Correct ? 1 : 0;
             }
         }
-        return new TaskEvalResult(task.Name, n, pass1 / n, passK / n, majK / n, k, formatOk / n, length / n, thinkLength / n);
+        return new TaskEvalResult(task.Name, n, pass1 / n, passK / n, majK / n, k, formatOk / n, length / n, thinkLength / n,
+            new SortedDictionary<int, double>(passAt.ToDictionary(p => p.Key, p => p.Value / n)));
+    }
+
+    static IEnumerable<int> PowersOfTwo(int k)
+    {
+        for (int j = 1; j <= k; j *= 2) yield return j;
+        if ((k & (k - 1)) != 0) yield return k;
+    }
+
+    /// <summary>
+    /// The unbiased pass@k estimate from n samples of which c are correct (Chen et al. 2021, the Codex paper):
+    /// 1 − C(n−c, k) / C(n, k), the chance that k samples drawn without replacement include a correct one.
+    /// </summary>
+    public static double PassAt(int n, int c, int k)
+    {
+        if (k > n) throw new ArgumentException($"pass@{k} needs at least {k} samples, got {n}");
+        if (n - c < k) return 1.0;
+        double missAll = 1.0;
+        for (int i = n - c + 1; i <= n; i++) missAll *= 1.0 - (double)k / i;         // Π (1 − k/i), numerically stable
+        return 1.0 - missAll;
     }
 
     /// <summary>Tokens between the first &lt;think&gt; and the following &lt;/think&gt; (or the end), 0 without thinking.</summary>
