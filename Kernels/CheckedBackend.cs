@@ -289,12 +289,6 @@ public abstract class CheckedBackend : IBackend
     }
     protected abstract void SumBackwardCore(DeviceBuffer dout, DeviceBuffer dx, float scale);
 
-    public float SumOfSquares(DeviceBuffer x)
-    {
-        return SumOfSquaresCore(x);
-    }
-    protected abstract float SumOfSquaresCore(DeviceBuffer x);
-
     public void SampleTokens(DeviceBuffer logits, DeviceBuffer uniforms, DeviceBuffer tokens, DeviceBuffer logprobs, int rows,
         int vocab, float temperature, int topK, float topP)
     {

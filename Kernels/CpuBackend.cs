@@ -208,9 +208,6 @@ public sealed class CpuBackend : CheckedBackend
     protected override void SumBackwardCore(DeviceBuffer dout, DeviceBuffer dx, float scale) =>
         ReduceCpu.SumBackward(D(dout, "sum_backward", "dout")[0], scale, D(dx, "sum_backward", "dx"));
 
-    protected override float SumOfSquaresCore(DeviceBuffer x) =>
-        (float)ReduceCpu.SumOfSquares(D(x, "sum_of_squares", "x"));
-
     protected override void SampleTokensCore(DeviceBuffer logits, DeviceBuffer uniforms, DeviceBuffer tokens, DeviceBuffer logprobs,
         int rows, int vocab, float temperature, int topK, float topP) =>
         Sampling.SamplingCpu.Sample(D(logits, "sample_tokens", "logits"), D(uniforms, "sample_tokens", "uniforms"),

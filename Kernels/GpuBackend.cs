@@ -247,13 +247,6 @@ public sealed class GpuBackend : CheckedBackend
     protected override void SumBackwardCore(DeviceBuffer dout, DeviceBuffer dx, float scale) =>
         ReduceGpu.SumBackward(Launch, V(dout, "sum_backward", "dout"), V(dx, "sum_backward", "dx"), scale);
 
-    protected override float SumOfSquaresCore(DeviceBuffer x)
-    {
-        using var result = (GpuBuffer)Allocate(1);
-        ReduceGpu.Sum(Launch, V(x, "sum_of_squares", "x"), result.View, square: true);
-        return result.ToArray()[0];
-    }
-
     protected override void SampleTokensCore(DeviceBuffer logits, DeviceBuffer uniforms, DeviceBuffer tokens, DeviceBuffer logprobs,
         int rows, int vocab, float temperature, int topK, float topP) =>
         Sampling.SamplingGpu.Run(Launch, V(logits, "sample_tokens", "logits"), V(uniforms, "sample_tokens", "uniforms"),

@@ -108,9 +108,7 @@ public interface IBackend : IDisposable
     // ---- reductions ---------------------------------------------------------------------------
     void Sum(DeviceBuffer x, DeviceBuffer output);                                 // output[1] = Σx
     void SumBackward(DeviceBuffer dout, DeviceBuffer dx, float scale);             // dx += scale·dout[0]
-    /// <summary>Σx² of a buffer, returned to the host (the global gradient norm is built from these).</summary>
-    float SumOfSquares(DeviceBuffer x);
-    /// <summary>sums[index] = Σx², left on the device: the global gradient norm reads one scalar, not one per tensor.</summary>
+    /// <summary>sums[index] = Σx², left on the device: the global gradient norm reads all of them in one copy.</summary>
     void SumOfSquaresInto(DeviceBuffer x, DeviceBuffer sums, int index);
 
     // ---- optimiser ----------------------------------------------------------------------------

@@ -192,9 +192,6 @@ public sealed class TimingBackend(IBackend inner) : IBackend
     public void SumBackward(DeviceBuffer dout, DeviceBuffer dx, float scale) =>
         Time(() => inner.SumBackward(dout, dx, scale));
 
-    public float SumOfSquares(DeviceBuffer x) =>
-        Time(() => inner.SumOfSquares(x));
-
     public void SumOfSquaresInto(DeviceBuffer x, DeviceBuffer sums, int index) =>
         Time(() => inner.SumOfSquaresInto(x, sums, index));
 

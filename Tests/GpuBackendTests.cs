@@ -83,7 +83,8 @@ public class GpuBackendTests
         var s = Pair(1);
         cpu.Sum(a.Cpu, s.Cpu); gpu.Sum(a.Gpu, s.Gpu); Same("sum", s);
         cpu.SumBackward(s.Cpu, y.Cpu, 0.5f); gpu.SumBackward(s.Gpu, y.Gpu, 0.5f); Same("sum_backward", y);
-        Same("sum_of_squares", [cpu.SumOfSquares(a.Cpu)], [gpu.SumOfSquares(a.Gpu)]);
+        var sq = Pair(3);
+        cpu.SumOfSquaresInto(a.Cpu, sq.Cpu, 1); gpu.SumOfSquaresInto(a.Gpu, sq.Gpu, 1); Same("sum_of_squares_into", sq);
         var m = Pair(n); var v = Pair(R(n).Select(Math.Abs).ToArray());
         cpu.AdamW(y.Cpu, a.Cpu, m.Cpu, v.Cpu, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 3);
         gpu.AdamW(y.Gpu, a.Gpu, m.Gpu, v.Gpu, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 3);

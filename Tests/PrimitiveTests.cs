@@ -133,7 +133,6 @@ public class PrimitiveTests
         float norm = GradClip.ClipGlobalNorm(ps, maxNorm: 0f);
         Assert.That(norm, Is.EqualTo(expected).Within(1e-5 * expected));
         var calls = timing.Report().ToDictionary(r => r.Op, r => r.Calls);
-        Assert.That(calls.GetValueOrDefault(nameof(IBackend.SumOfSquares)), Is.EqualTo(0), "no host round trip per tensor");
         Assert.That(calls[nameof(IBackend.SumOfSquaresInto)], Is.EqualTo(ps.Count));
     }
 

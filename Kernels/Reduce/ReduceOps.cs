@@ -16,9 +16,6 @@ public static class ReduceOps
         OpDeclaration.Single("sum-backward", nameof(IBackend.SumBackward), "grid-stride loop (ReduceGpu.cs)", (s, r) =>
             [new OpCase("sum-backward", nameof(IBackend.SumBackward), $"{s.Elements}", Bytes(2, s.Elements), WorkUnit.Bytes,
                 [Uniform(r, 1), Uniform(r, s.Elements)], [1], (be, x) => be.SumBackward(x[0], x[1], 0.5f))]),
-        OpDeclaration.Single("sum-of-squares", nameof(IBackend.SumOfSquares), Kernel, (s, r) =>
-            [new OpCase("sum-of-squares", nameof(IBackend.SumOfSquares), $"{s.Elements}", Bytes(1, s.Elements), WorkUnit.Bytes,
-                [Uniform(r, s.Elements), new float[1]], [1], (be, x) => x[1].CopyFrom([be.SumOfSquares(x[0])]))]),
         OpDeclaration.Single("sum-of-squares-into", nameof(IBackend.SumOfSquaresInto), Kernel, (s, r) =>
             [new OpCase("sum-of-squares-into", nameof(IBackend.SumOfSquaresInto), $"{s.Elements} into slot 2 of 4", Bytes(1, s.Elements),
                 WorkUnit.Bytes, [Uniform(r, s.Elements), Uniform(r, 4)], [1], (be, x) => be.SumOfSquaresInto(x[0], x[1], 2))]),
