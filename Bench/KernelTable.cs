@@ -83,10 +83,7 @@ static class KernelTable
                 WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
                 Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
             };
-            File.WriteAllText(json, JsonSerializer.Serialize(rows.Select(r => new
-            {
-                r.Op, r.Version, r.Shape, MaxRelErr = r.MaxRelErr, r.MedianMs, r.Rate, r.Unit, r.RooflineShare,
-            }), options));
+            File.WriteAllText(json, JsonSerializer.Serialize(rows, options));
             Console.WriteLine($"wrote {json} ({rows.Count} rows)");
         }
         if (ptx is not null)

@@ -157,7 +157,7 @@ static class RlCommands
     public static int Grpo(GrpoCliOptions o)
     {
         var task = ReasoningTasks.Create(o.Task);
-        Options(o, "");                                  // every option checked before anything is written
+        var options = Options(o, "");                    // every option checked before anything is written
         var runDir = RunDirs.For("grpo", o, o.Resume, o.Steps);
         var (_, backend, _) = ModelSetup.Backend(o.Device, false);
         var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
@@ -165,7 +165,7 @@ static class RlCommands
         CheckPrompts("grpo", train, tokenizer, policy.Config.MaxPositions, o.Data ?? "generated problems");
         var rewards = RewardSet.Parse(o.Rewards, task, o.MaxNewTokens);
         string outDir = runDir.Claim();
-        var options = Options(o, outDir);
+        options = options with { Out = outDir };
         var optimizer = AdamW.For(policy, 0f);
         var rng = new Rng(o.Seed);
         int start = 0;

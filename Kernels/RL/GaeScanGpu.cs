@@ -48,15 +48,7 @@ public static class GaeScanGpu
         mapN[2 * j] = e;
         mapN[2 * j + 1] = g;
         Group.Barrier();
-        if (j == 0)
-        {
-            float carry = 0f;
-            for (int c = threads - 1; c >= 0; c--)
-            {
-                carryN[c] = carry;
-                carry = mapN[2 * c] + mapN[2 * c + 1] * carry;
-            }
-        }
+        if (j == 0) Carries(mapN, carryN, threads);
         Group.Barrier();
 
         // 2. The chunk's map for A, with N now known at every step of the chunk.
@@ -74,15 +66,7 @@ public static class GaeScanGpu
         mapA[2 * j] = d;
         mapA[2 * j + 1] = cm;
         Group.Barrier();
-        if (j == 0)
-        {
-            float carry = 0f;
-            for (int c = threads - 1; c >= 0; c--)
-            {
-                carryA[c] = carry;
-                carry = mapA[2 * c] + mapA[2 * c + 1] * carry;
-            }
-        }
+        if (j == 0) Carries(mapA, carryA, threads);
         Group.Barrier();
 
         // 3. Walk the chunk with both carries: advantages and returns.
@@ -96,6 +80,17 @@ public static class GaeScanGpu
             if (mask[o + t] != 0f) a = r[o + t] + gamma * n - vt + gl * a;
             adv[o + t] = a;
             ret[o + t] = a + vt;
+        }
+    }
+
+    /// <summary>One thread, right to left: what enters each chunk from its right, given each chunk's (offset, multiplier).</summary>
+    static void Carries(ArrayView<float> maps, ArrayView<float> carries, int chunks)
+    {
+        float carry = 0f;
+        for (int c = chunks - 1; c >= 0; c--)
+        {
+            carries[c] = carry;
+            carry = maps[2 * c] + maps[2 * c + 1] * carry;
         }
     }
 
