@@ -12,6 +12,18 @@ public static class Backend
 {
     public static readonly string[] Names = ["auto", "cpu", "cuda", "opencl", "ilgpu-cpu"];
 
+    /// <param name="precision">fp32 | tf32 | 3xtf32: how GPU matmuls and attention multiply (<see cref="Precision"/>);
+    /// the CPU backend always computes in fp32 and says so on stderr when asked for another.</param>
+    public static IBackend Create(string device, string precision = "fp32")
+    {
+        var p = PrecisionNames.Parse(precision);
+        var backend = Create(device);
+        if (backend is GpuBackend gpu) gpu.Precision = p;
+        else if (p != Precision.Fp32)
+            Console.Error.WriteLine($"engine: note: --precision {precision} applies to GPU devices; the CPU backend computes in fp32");
+        return backend;
+    }
+
     public static IBackend Create(string device) => device.ToLowerInvariant() switch
     {
         "cpu" => new CpuBackend(),

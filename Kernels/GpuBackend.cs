@@ -58,6 +58,9 @@ public sealed class GpuBackend : CheckedBackend
     /// <summary>Which version of each op this backend runs: the default, ENGINE_KERNEL_&lt;OP&gt;=N, or one pinned with Pin.</summary>
     public KernelChoice Versions { get; } = new();
 
+    /// <summary>How matmuls and attention multiply (--precision); fp32 unless set.</summary>
+    public Precision Precision { get; set; } = Precision.Fp32;
+
     public override DeviceBuffer Allocate(int length) => new GpuBuffer(this, length);
     public override void Synchronize()
     {

@@ -91,7 +91,7 @@ static class InferenceCommands
         Check.AtLeast(o.NumSamples, 1, "--num-samples");
         Check.AtLeast(o.MaxNewTokens, 1, "--max-new-tokens");
         var stdout = JsonOut(o.Json);
-        var (_, backend, _) = ModelSetup.Backend(o.Device, false);
+        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         var options = new SamplingOptions(o.MaxNewTokens, o.Temperature, o.TopK, o.TopP, o.Stop.ToArray(), o.ThinkMin, o.ThinkMax);
         options.Validate();
@@ -119,7 +119,7 @@ static class InferenceCommands
         if (!File.Exists(o.Data)) throw new ArgumentException($"--data {o.Data}: no such file");
         Check.AtLeast(o.Batch, 1, "--batch");
         var stdout = JsonOut(o.Json);
-        var (_, backend, _) = ModelSetup.Backend(o.Device, false);
+        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         int context = model.Config.MaxPositions;
         IReadOnlyList<LmBatch> batches;
@@ -150,7 +150,7 @@ static class InferenceCommands
             throw new ArgumentException("eval: --n-problems, --k-samples, --max-new-tokens and --batch must be >= 1");
         Check.PositiveFinite(o.Temperature, "--temperature");
         var stdout = JsonOut(o.Json);
-        var (_, backend, _) = ModelSetup.Backend(o.Device, false);
+        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data) : task.Generate("test", o.N, o.Seed);
         RlCommands.CheckPrompts("eval", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "the held-out split");

@@ -8,9 +8,10 @@ namespace Engine.Cli;
 /// <summary>Turns --checkpoint / --model / --tokenizer / --device into a model, its tokenizer and a backend.</summary>
 static class ModelSetup
 {
-    public static (IBackend Device, IBackend Backend, TimingBackend? Timing) Backend(string device, bool profile)
+    public static (IBackend Device, IBackend Backend, TimingBackend? Timing) Backend(string device, string precision,
+        bool profile)
     {
-        var be = Engine.Backend.Create(device);
+        var be = Engine.Backend.Create(device, precision);
         Console.WriteLine($"device: {be.Name}");
         var timing = profile ? new TimingBackend(be) : null;
         return (be, timing ?? be, timing);

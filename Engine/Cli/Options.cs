@@ -16,6 +16,9 @@ abstract class CommonOptions : VerbOptions
     public int Seed { get; set; }
     [Option("device", Default = "auto", HelpText = "auto | cpu | cuda | opencl | ilgpu-cpu.")]
     public string Device { get; set; } = "auto";
+    [Option("precision", Default = "fp32",
+        HelpText = "GPU matmul/attention arithmetic: fp32 | tf32 (tensor cores, 10-bit mantissa inputs) | 3xtf32 (tensor cores, fp32-class).")]
+    public string Precision { get; set; } = "fp32";
 }
 
 /// <summary>Verbs that read an existing model: --checkpoint only.</summary>

@@ -159,7 +159,7 @@ static class RlCommands
         var task = ReasoningTasks.Create(o.Task);
         var options = Options(o, "");                    // every option checked before anything is written
         var runDir = RunDirs.For("grpo", o, o.Resume, o.Steps);
-        var (_, backend, _) = ModelSetup.Backend(o.Device, false);
+        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
         var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         var train = o.Data is not null ? ReadProblems(o.Data) : task.Generate("train", o.TrainSize, o.Seed);
         CheckPrompts("grpo", train, tokenizer, policy.Config.MaxPositions, o.Data ?? "generated problems");
