@@ -237,7 +237,8 @@ public sealed class GpuBackend : CheckedBackend
         EmbeddingGpu.Forward(Launch, ids, V(table, "embedding", "table"), V(output, "embedding", "out"), cols);
 
     protected override void EmbeddingBackwardCore(int[] ids, DeviceBuffer dout, DeviceBuffer dtable, int vocab, int cols) =>
-        EmbeddingGpu.Backward(Launch, ids, V(dout, "embedding_backward", "dout"), V(dtable, "embedding_backward", "dtable"), cols);
+        EmbeddingOps.BackwardGpu[Versions.Of(EmbeddingOps.Backward) - 1].Run(Launch, ids, V(dout, "embedding_backward", "dout"),
+            V(dtable, "embedding_backward", "dtable"), vocab, cols);
 
     protected override float CrossEntropyCore(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows,
         int vocab, int ignoreIndex, float scale) =>

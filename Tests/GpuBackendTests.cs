@@ -231,29 +231,34 @@ public class GpuBackendTests
     [Test]
     public void ATrainingStepCopiesToTheHostTheSameFewTimesWhateverTheDepth()
     {
-        long CopiesPerStep(int layers)
+        (long Down, long Up) CopiesPerStep(int layers)
         {
             var cfg = Engine.Model.ModelConfig.Preset("micro", 30, 8) with { Layers = layers };
             var model = new Engine.Model.Transformer(cfg, gpu, seed: 1);
             var optimizer = Engine.Training.AdamW.For(model, 0.1f);
             int[] ids = Enumerable.Range(0, 16).Select(i => i % 30).ToArray(), targets = ids.Select(i => (i + 1) % 30).ToArray();
-            long Step()
+            (long, long) Step()
             {
-                long before = gpu.Transfers.ToHost;
+                long before = gpu.Transfers.ToHost, beforeUp = gpu.Transfers.ToDevice;
                 optimizer.ZeroGrad();
                 var loss = Engine.Autograd.Ops.CrossEntropy(model.Forward(ids, 2, 8), targets);
                 loss.Backward();
                 Engine.Training.GradClip.ClipGlobalNorm(optimizer.Parameters, 1f);
                 optimizer.Update(1e-3f);
                 _ = loss.Item();
-                return gpu.Transfers.ToHost - before;
+                return (gpu.Transfers.ToHost - before, gpu.Transfers.ToDevice - beforeUp);
             }
             Step();
             return Step();
         }
-        long two = CopiesPerStep(2), four = CopiesPerStep(4);
-        TestContext.Out.WriteLine($"device→host copies per step: {two} (2 layers), {four} (4 layers)");
+        var (two, twoUp) = CopiesPerStep(2);
+        var (four, fourUp) = CopiesPerStep(4);
+        TestContext.Out.WriteLine($"device→host copies per step: {two} (2 layers), {four} (4 layers); " +
+                                  $"host→device: {twoUp}, {fourUp}");
         Assert.That(four, Is.EqualTo(two), "no copy per layer or per tensor");
         Assert.That(two, Is.LessThanOrEqualTo(5));
+        // In: the batch only (token ids and targets, each uploaded where a kernel reads them), whatever the depth.
+        Assert.That(fourUp, Is.EqualTo(twoUp), "no upload per layer or per tensor");
+        Assert.That(twoUp, Is.LessThanOrEqualTo(6));
     }
 }

@@ -58,6 +58,43 @@ public class WorkbenchTests
         }
     }
 
+    /// <summary>Both embedding-backward versions sum each id's rows in ascending row order, then add the sum to the
+    /// table: the same bits as each other (the CPU reference adds row by row into the table, so it is only close),
+    /// with many repeats of few ids, one id only, and a single row.</summary>
+    [TestCase(97, 13, 11)]
+    [TestCase(40, 1, 5)]
+    [TestCase(1, 7, 3)]
+    public void EmbeddingBackwardVersionsGiveTheReferenceBits(int rows, int vocab, int cols)
+    {
+        var rng = new Random(rows * 31 + vocab);
+        int[] ids = CaseData.Ints(rng, rows, vocab);
+        float[] dout = CaseData.Uniform(rng, rows * cols), table = CaseData.Uniform(rng, vocab * cols);
+        float[] Run(IBackend be)
+        {
+            using var d = be.Allocate(dout.Length);
+            using var t = be.Allocate(table.Length);
+            d.CopyFrom(dout);
+            t.CopyFrom(table);
+            be.EmbeddingBackward(ids, d, t, vocab, cols);
+            return t.ToArray();
+        }
+        float[] reference = Run(cpu);
+        float[]? first = null;
+        try
+        {
+            foreach (var v in Engine.Kernels.Embedding.EmbeddingOps.BackwardGpu)
+            {
+                gpu.Versions.Pin(Engine.Kernels.Embedding.EmbeddingOps.Backward, v.Version.Number);
+                float[] got = Run(gpu);
+                string what = $"embedding-backward v{v.Version.Number} {rows} rows of {vocab}x{cols}";
+                Assert.That(got, Is.EqualTo(reference).Within(1e-5f), what);
+                if (first is null) first = got;
+                else Assert.That(got, Is.EqualTo(first), what + ": not the same bits as v1");
+            }
+        }
+        finally { gpu.Versions.Pin(Engine.Kernels.Embedding.EmbeddingOps.Backward, 0); }
+    }
+
     [Test]
     public void PtxOfTheLoadedKernelsIsWritten()
     {

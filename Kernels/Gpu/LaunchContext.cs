@@ -24,6 +24,14 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         return buffer;
     }
 
+    /// <summary>Zeroed temporary integer device memory (counts, offsets, indices); back to the pool on dispose.</summary>
+    public IntBuffer IntScratch(int length)
+    {
+        var buffer = new IntBuffer(ints, ints.Rent(Math.Max(1, length)), length);
+        buffer.View.MemSetToZero();
+        return buffer;
+    }
+
     /// <summary>Zeroed temporary device memory for one launch (partials, per-row figures); back to the pool on dispose.</summary>
     public Scratch Scratch(int length)
     {
