@@ -14,21 +14,22 @@ public static class Backend
 
     /// <param name="precision">fp32 | tf32 | 3xtf32: how GPU matmuls and attention multiply (<see cref="Precision"/>);
     /// the CPU backend always computes in fp32 and says so on stderr when asked for another.</param>
-    public static IBackend Create(string device, string precision = "fp32")
+    /// <param name="deviceTiming">GPU backends record device events so --profile times kernels on the device.</param>
+    public static IBackend Create(string device, string precision = "fp32", bool deviceTiming = false)
     {
         var p = PrecisionNames.Parse(precision);
-        var backend = Create(device);
+        var backend = Create(device, deviceTiming);
         if (backend is GpuBackend gpu) gpu.Precision = p;
         else if (p != Precision.Fp32)
             Console.Error.WriteLine($"engine: note: --precision {precision} applies to GPU devices; the CPU backend computes in fp32");
         return backend;
     }
 
-    public static IBackend Create(string device) => device.ToLowerInvariant() switch
+    public static IBackend Create(string device, bool deviceTiming) => device.ToLowerInvariant() switch
     {
         "cpu" => new CpuBackend(),
-        "auto" => GpuDevice.CudaAvailable() ? new GpuBackend("cuda") : new CpuBackend(),
-        "cuda" or "opencl" or "ilgpu-cpu" => new GpuBackend(device.ToLowerInvariant()),
+        "auto" => GpuDevice.CudaAvailable() ? new GpuBackend("cuda", deviceTiming) : new CpuBackend(),
+        "cuda" or "opencl" or "ilgpu-cpu" => new GpuBackend(device.ToLowerInvariant(), deviceTiming),
         _ => throw new ArgumentException($"--device {device}: unknown device; expected one of {string.Join(", ", Names)}"),
     };
 }

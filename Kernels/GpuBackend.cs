@@ -35,9 +35,11 @@ public sealed class GpuBackend : CheckedBackend
     public bool Disposed { get; private set; }
 
     /// <param name="kind">cuda | opencl | ilgpu-cpu</param>
-    public GpuBackend(string kind)
+    /// <param name="deviceTiming">Let <see cref="Mark"/> record device events (--profile times kernels with them).</param>
+    public GpuBackend(string kind, bool deviceTiming = false)
     {
-        (context, Accelerator) = GpuDevice.Open(kind);
+        (context, Accelerator) = GpuDevice.Open(kind, deviceTiming);
+        DeviceTiming = deviceTiming;
         Floats = new MemoryPool<float>(Accelerator);
         ints = new MemoryPool<int>(Accelerator);
         Launch = new LaunchContext(Accelerator, Floats, ints, Transfers);
@@ -57,6 +59,12 @@ public sealed class GpuBackend : CheckedBackend
 
     /// <summary>Which version of each op this backend runs: the default, ENGINE_KERNEL_&lt;OP&gt;=N, or one pinned with Pin.</summary>
     public KernelChoice Versions { get; } = new();
+
+    public bool DeviceTiming { get; }
+
+    /// <summary>A timestamp recorded on the device's stream when the work launched before it has run (an event on
+    /// CUDA); null unless the backend was opened with deviceTiming. Marking does not wait for the device.</summary>
+    public ProfilingMarker? Mark() => DeviceTiming ? Accelerator.DefaultStream.AddProfilingMarker() : null;
 
     /// <summary>How matmuls and attention multiply (--precision); fp32 unless set.</summary>
     public Precision Precision { get; set; } = Precision.Fp32;

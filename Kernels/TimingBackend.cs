@@ -4,43 +4,92 @@ using System.Runtime.CompilerServices;
 namespace Engine.Kernels;
 
 /// <summary>
-/// A decorator that times every primitive of the backend it wraps (synchronising the device around
-/// each call, so GPU times are real) and reports where a step spends its time, per op, as
-/// nietras/Llm.cs does. Wrap a backend in it with --profile; remove it and nothing else changes.
-/// The forwarding members at the bottom are generated from IBackend by tools/gen-timing-backend.py; each
-/// hands its call to <see cref="Time"/>, which names the op by [CallerMemberName] (as Llm.cs's TimeLlm).
+/// A decorator that times every primitive of the backend it wraps and reports where a step spends its time, per op,
+/// as nietras/Llm.cs does. Wrap a backend in it with --profile; remove it and nothing else changes. On a GPU backend
+/// opened with device timing, each call is bracketed by two device events (no synchronisation: the kernels' own
+/// time on the device, read back in batches); otherwise the device is synchronised around each call and the host
+/// stopwatch times it. The forwarding members at the bottom are generated from IBackend by
+/// tools/gen-timing-backend.py; each hands its call to <see cref="Time"/>, which names the op by [CallerMemberName]
+/// (as Llm.cs's TimeLlm).
 /// </summary>
 public sealed class TimingBackend(IBackend inner) : IBackend
 {
     readonly Dictionary<string, (int Calls, double Seconds)> totals = [];
+    readonly List<(string Op, ILGPU.Runtime.ProfilingMarker Start, ILGPU.Runtime.ProfilingMarker End)> pending = [];
+    readonly GpuBackend? events = inner is GpuBackend { DeviceTiming: true } g ? g : null;
+    long hostTimedCalls;
+
     public string Name => inner.Name + " [timed]";
     public IBackend Inner => inner;
 
-    /// <summary>Runs one primitive between two device synchronisations and books its time under its caller's name.</summary>
+    /// <summary>True when calls are timed by device events rather than by synchronising around them.</summary>
+    public bool DeviceTimed => events is not null;
+
+    /// <summary>Runs one primitive and books its time under its caller's name.</summary>
     void Time(Action call, [CallerMemberName] string op = "") => Time(() => { call(); return 0; }, op);
 
     T Time<T>(Func<T> call, [CallerMemberName] string op = "")
     {
+        if (events is not null)
+        {
+            var start = events.Mark()!;
+            T value = call();
+            lock (totals)
+            {
+                pending.Add((op, start, events.Mark()!));
+                if (pending.Count >= 4096) Resolve();       // bounded: a few thousand events outstanding at most
+            }
+            return value;
+        }
         inner.Synchronize();
-        long start = Stopwatch.GetTimestamp();
+        long t0 = Stopwatch.GetTimestamp();
         T result = call();
         inner.Synchronize();
-        double s = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        lock (totals)
-        {
-            totals.TryGetValue(op, out var t);
-            totals[op] = (t.Calls + 1, t.Seconds + s);
-        }
+        Book(op, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        Interlocked.Increment(ref hostTimedCalls);
         return result;
     }
 
-    public void Reset() { lock (totals) totals.Clear(); }
+    void Book(string op, double seconds)
+    {
+        lock (totals)
+        {
+            totals.TryGetValue(op, out var t);
+            totals[op] = (t.Calls + 1, t.Seconds + seconds);
+        }
+    }
+
+    /// <summary>Reads the device time between each recorded pair of events (waits for them), then frees them.</summary>
+    void Resolve()
+    {
+        lock (totals)
+        {
+            foreach (var (op, start, end) in pending)
+            {
+                Book(op, end.MeasureFrom(start).TotalSeconds);
+                start.Dispose();
+                end.Dispose();
+            }
+            pending.Clear();
+        }
+    }
+
+    public void Reset()
+    {
+        lock (totals)
+        {
+            Resolve();
+            totals.Clear();
+        }
+        Interlocked.Exchange(ref hostTimedCalls, 0);
+    }
 
     /// <summary>Ops sorted by total time: calls, total ms, share of the timed total.</summary>
     public IReadOnlyList<(string Op, int Calls, double Milliseconds, double Share)> Report()
     {
         lock (totals)
         {
+            Resolve();
             double all = totals.Values.Sum(t => t.Seconds);
             return totals.OrderByDescending(kv => kv.Value.Seconds)
                 .Select(kv => (kv.Key, kv.Value.Calls, kv.Value.Seconds * 1e3, all > 0 ? kv.Value.Seconds / all : 0))
@@ -51,14 +100,14 @@ public sealed class TimingBackend(IBackend inner) : IBackend
     public string FormatReport()
     {
         var sb = new System.Text.StringBuilder();
-        sb.AppendLine($"{"op",-22} {"calls",8} {"total ms",10} {"share",7}");
-        foreach (var (op, calls, ms, share) in Report())
+        var ops = Report();
+        sb.AppendLine($"{"op",-22} {"calls",8} {(DeviceTimed ? "device ms" : "total ms"),10} {"share",7}");
+        foreach (var (op, calls, ms, share) in ops)
             sb.AppendLine($"{op,-22} {calls,8} {ms,10:F1} {share,7:P1}");
         if (inner is GpuBackend gpu)
         {
-            // The profiler's own synchronisations (two per timed call) are left out.
-            long own;
-            lock (totals) own = 2L * totals.Values.Sum(t => (long)t.Calls);
+            // The profiler's own synchronisations (two per host-timed call; none with device events) are left out.
+            long own = 2L * Interlocked.Read(ref hostTimedCalls);
             sb.AppendLine($"{"transfer",-22} {"count",8} {"total ms",10} {"MB",7}");
             foreach (var (name, count, ms, mb) in gpu.Transfers.Rows(own))
                 sb.AppendLine($"{name,-22} {count,8} {ms,10:F1} {mb,7:F1}");

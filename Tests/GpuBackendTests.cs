@@ -261,4 +261,31 @@ public class GpuBackendTests
         Assert.That(fourUp, Is.EqualTo(twoUp), "no upload per layer or per tensor");
         Assert.That(twoUp, Is.LessThanOrEqualTo(6));
     }
+
+    /// <summary>
+    /// --profile on a GPU backend times kernels with device events: every call is booked under its op with a
+    /// non-negative device time, and the profiler adds no device-wide synchronisation of its own.
+    /// </summary>
+    [Test]
+    public void TheProfilerTimesKernelsWithDeviceEventsAndNoSynchronisation()
+    {
+        using var device = new GpuBackend("ilgpu-cpu", deviceTiming: true);
+        var timing = new TimingBackend(device);
+        Assert.That(timing.DeviceTimed);
+        var rng = new Random(5);
+        using var a = device.Allocate(6 * 5);
+        using var b = device.Allocate(5 * 7);
+        using var c = device.Allocate(6 * 7);
+        a.CopyFrom(Enumerable.Range(0, 30).Select(_ => (float)rng.NextDouble()).ToArray());
+        b.CopyFrom(Enumerable.Range(0, 35).Select(_ => (float)rng.NextDouble()).ToArray());
+        long syncs = device.Transfers.Synchronizations;
+        for (int i = 0; i < 3; i++) timing.MatMul(a, b, c, 6, 7, 5, false, false, false);
+        timing.Fill(c, 1f);
+        Assert.That(device.Transfers.Synchronizations, Is.EqualTo(syncs), "no synchronise around timed calls");
+        var report = timing.Report().ToDictionary(r => r.Op);
+        Assert.That(report[nameof(IBackend.MatMul)].Calls, Is.EqualTo(3));
+        Assert.That(report[nameof(IBackend.Fill)].Calls, Is.EqualTo(1));
+        Assert.That(report.Values.All(r => r.Milliseconds >= 0), "device times");
+        Assert.That(timing.FormatReport(), Does.Contain("device ms").And.Contain("synchronise"));
+    }
 }

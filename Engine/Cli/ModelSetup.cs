@@ -11,7 +11,7 @@ static class ModelSetup
     public static (IBackend Device, IBackend Backend, TimingBackend? Timing) Backend(string device, string precision,
         bool profile)
     {
-        var be = Engine.Backend.Create(device, precision);
+        var be = Engine.Backend.Create(device, precision, deviceTiming: profile);
         Console.WriteLine($"device: {be.Name}");
         var timing = profile ? new TimingBackend(be) : null;
         return (be, timing ?? be, timing);

@@ -22,24 +22,25 @@ public static class GpuDevice
         catch (Exception) { return false; }   // no driver, no libcuda: no CUDA
     }
 
-    /// <summary>kind: cuda | opencl | ilgpu-cpu.</summary>
-    public static (Context Context, Accelerator Accelerator) Open(string kind)
+    /// <summary>kind: cuda | opencl | ilgpu-cpu. profiling: streams can record timed device events (for --profile).</summary>
+    public static (Context Context, Accelerator Accelerator) Open(string kind, bool profiling = false)
     {
+        Context.Builder Build(Context.Builder b) => profiling ? b.EnableAlgorithms().Profiling() : b.EnableAlgorithms();
         Context? context = null;
         try
         {
             switch (kind)
             {
                 case "cuda":
-                    context = Context.Create(b => b.Cuda().EnableAlgorithms());
+                    context = Context.Create(b => Build(b.Cuda()));
                     if (context.GetCudaDevices().Count == 0) throw new NotSupportedException("--device cuda: no CUDA device found");
                     return (context, context.CreateCudaAccelerator(0));
                 case "opencl":
-                    context = Context.Create(b => b.OpenCL().EnableAlgorithms());
+                    context = Context.Create(b => Build(b.OpenCL()));
                     if (context.GetCLDevices().Count == 0) throw new NotSupportedException("--device opencl: no OpenCL device found");
                     return (context, context.CreateCLAccelerator(0));
                 case "ilgpu-cpu":
-                    context = Context.Create(b => b.CPU().EnableAlgorithms());
+                    context = Context.Create(b => Build(b.CPU()));
                     return (context, context.CreateCPUAccelerator(0));
                 default:
                     throw new ArgumentException($"gpu: unknown device kind '{kind}'");
