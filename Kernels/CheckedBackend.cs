@@ -11,6 +11,8 @@ public abstract class CheckedBackend : IBackend
 {
     public abstract string Name { get; }
     public abstract DeviceBuffer Allocate(int length);
+    public virtual DeviceBuffer[] AllocateContiguous(IReadOnlyList<int> lengths) => lengths.Select(Allocate).ToArray();
+    public virtual DeviceBuffer? Join(IReadOnlyList<DeviceBuffer> parts) => parts.Count == 1 ? parts[0] : null;
     public abstract void Synchronize();
     public abstract void Dispose();
 

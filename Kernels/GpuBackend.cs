@@ -70,6 +70,34 @@ public sealed class GpuBackend : CheckedBackend
     public Precision Precision { get; set; } = Precision.Fp32;
 
     public override DeviceBuffer Allocate(int length) => new GpuBuffer(this, length);
+
+    public override DeviceBuffer[] AllocateContiguous(IReadOnlyList<int> lengths)
+    {
+        var arena = new GpuArena(this, lengths.Sum(l => (long)l));
+        var parts = new DeviceBuffer[lengths.Count];
+        long at = 0;
+        for (int i = 0; i < parts.Length; i++)
+        {
+            parts[i] = new GpuBuffer(this, arena, at, lengths[i]);
+            at += lengths[i];
+        }
+        return parts;
+    }
+
+    public override DeviceBuffer? Join(IReadOnlyList<DeviceBuffer> parts)
+    {
+        if (parts.Count == 0) return null;
+        if (parts.Count == 1) return parts[0];
+        if (parts[0] is not GpuBuffer { Arena: { } arena } first || !ReferenceEquals(first.Backend, this)) return null;
+        long end = first.Offset, length = 0;
+        foreach (var part in parts)
+        {
+            if (part is not GpuBuffer g || !ReferenceEquals(g.Arena, arena) || g.Offset != end) return null;
+            end += g.Length;
+            length += g.Length;
+        }
+        return length > int.MaxValue ? null : new GpuBuffer(this, arena, first.Offset, (int)length);
+    }
     public override void Synchronize()
     {
         long start = System.Diagnostics.Stopwatch.GetTimestamp();

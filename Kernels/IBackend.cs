@@ -16,6 +16,12 @@ public interface IBackend : IDisposable
     string Name { get; }
 
     DeviceBuffer Allocate(int length);               // zero-filled
+    /// <summary>Zero-filled buffers laid end to end in one allocation where the backend can (a GPU), so that a run of
+    /// them can be viewed as one buffer (<see cref="Join"/>): one launch updates them all. Elsewhere, separate buffers.</summary>
+    DeviceBuffer[] AllocateContiguous(IReadOnlyList<int> lengths);
+    /// <summary>One buffer viewing <paramref name="parts"/> when they lie end to end, in order, in one contiguous
+    /// allocation (no copy: writes go to the parts); null when they do not.</summary>
+    DeviceBuffer? Join(IReadOnlyList<DeviceBuffer> parts);
     /// <summary>Waits until every launched op has finished (a no-op on the CPU); timers call it.</summary>
     void Synchronize();
     void Fill(DeviceBuffer x, float value);

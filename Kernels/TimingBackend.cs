@@ -121,6 +121,12 @@ public sealed class TimingBackend(IBackend inner) : IBackend
     public DeviceBuffer Allocate(int length) =>
         inner.Allocate(length);
 
+    public DeviceBuffer[] AllocateContiguous(IReadOnlyList<int> lengths) =>
+        inner.AllocateContiguous(lengths);
+
+    public DeviceBuffer? Join(IReadOnlyList<DeviceBuffer> parts) =>
+        inner.Join(parts);
+
     public void Synchronize() =>
         inner.Synchronize();
 

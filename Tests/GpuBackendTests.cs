@@ -288,4 +288,39 @@ public class GpuBackendTests
         Assert.That(report.Values.All(r => r.Milliseconds >= 0), "device times");
         Assert.That(timing.FormatReport(), Does.Contain("device ms").And.Contain("synchronise"));
     }
+
+    /// <summary>
+    /// Multi-tensor AdamW: a Transformer on a GPU keeps its parameters and gradients end to end, so AdamW updates the
+    /// decayed and the not-decayed group in one launch each — and the weights after three steps are the same bits as
+    /// with one launch per tensor.
+    /// </summary>
+    [Test]
+    public void MultiTensorAdamWEqualsPerTensorAdamWBitForBit()
+    {
+        float[][] Train(bool multiTensor, out int adamwCalls)
+        {
+            var timing = new TimingBackend(gpu);
+            var cfg = Engine.Model.ModelConfig.Preset("micro", 30, 8) with { Layers = 2 };
+            var model = new Engine.Model.Transformer(cfg, timing, seed: 3);
+            bool Decays((string Name, Engine.Autograd.Tensor Param) n) => Engine.Model.Transformer.Decays(n.Name, n.Param);
+            var optimizer = new Engine.Training.AdamW(model.Named.Where(Decays).Select(n => n.Param),
+                model.Named.Where(n => !Decays(n)).Select(n => n.Param)) { WeightDecay = 0.1f, MultiTensor = multiTensor };
+            int[] ids = Enumerable.Range(0, 16).Select(i => (i * 7) % 30).ToArray(), targets = ids.Select(i => (i + 3) % 30).ToArray();
+            for (int step = 0; step < 3; step++)
+            {
+                optimizer.ZeroGrad();
+                Engine.Autograd.Ops.CrossEntropy(model.Forward(ids, 2, 8), targets).Backward();
+                Engine.Training.GradClip.ClipGlobalNorm(optimizer.Parameters, 1f);
+                optimizer.Update(1e-2f);
+            }
+            adamwCalls = timing.Report().Single(r => r.Op == nameof(IBackend.AdamW)).Calls;
+            return model.Parameters.Select(p => p.ToArray()).ToArray();
+        }
+        var fused = Train(true, out int fusedCalls);
+        var perTensor = Train(false, out int perTensorCalls);
+        TestContext.Out.WriteLine($"AdamW launches in 3 steps: {fusedCalls} multi-tensor, {perTensorCalls} per tensor");
+        Assert.That(fusedCalls, Is.EqualTo(3 * 2), "one launch per group (decayed, not decayed) per step");
+        Assert.That(perTensorCalls, Is.GreaterThan(fusedCalls));
+        for (int i = 0; i < fused.Length; i++) Assert.That(fused[i], Is.EqualTo(perTensor[i]), $"parameter {i}");
+    }
 }

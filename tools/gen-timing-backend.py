@@ -8,7 +8,7 @@ body=body.replace('string Name { get; }','')
 decls=[' '.join(d.split()) for d in body.split(';') if d.strip()]
 out=[]
 for d in decls:
-    ret,name,params=re.match(r'(\w+\??) (\w+)\((.*)\)$',d).groups()
+    ret,name,params=re.match(r'([\w\[\]<>]+\??) (\w+)\((.*)\)$',d).groups()
     plist=[p.strip() for p in params.split(',')] if params.strip() else []
     argnames=[p.split('=')[0].split()[-1] for p in plist]
     sig=', '.join(plist)
@@ -21,7 +21,7 @@ for d in decls:
         if len(lines[-1])+len(piece.rstrip())>116: lines[-1]=lines[-1].rstrip(); lines.append('        ')
         lines[-1]+=piece
     lines[-1]+=') =>'
-    body=call if name in ('Allocate','Synchronize') else f"Time(() => {call})"
+    body=call if name in ('Allocate','AllocateContiguous','Join','Synchronize') else f"Time(() => {call})"
     out.append('\n'.join(lines)+'\n        '+body+';')
 members='\n\n'.join(out)
 tpl=open(''+ROOT+'/Kernels/TimingBackend.cs').read()

@@ -15,7 +15,7 @@ public sealed class Tensor
 {
     public int[] Shape { get; }
     public int Size { get; }
-    public DeviceBuffer Data { get; }
+    public DeviceBuffer Data { get; private set; }
     /// <summary>The backend ops on this tensor run on (a decorator such as TimingBackend wraps the buffer's own).</summary>
     public IBackend Backend { get; }
 
@@ -125,21 +125,39 @@ public sealed class Tensor
 
     // ---- gradients ----------------------------------------------------------------------------
 
+    /// <summary>Where a parameter's gradient lives once it has one (see <see cref="MoveTo"/>); null: allocated on use.</summary>
+    (ContiguousGrads Group, int Index)? gradStorage;
+
+    /// <summary>
+    /// Moves a parameter into storage chosen by its owner (a slice of one allocation shared with the other
+    /// parameters, so that one launch can update them all), with the zero-filled buffer its gradient will use.
+    /// </summary>
+    internal void MoveTo(DeviceBuffer data, ContiguousGrads grads, int index)
+    {
+        if (!RequiresGrad || Grad is not null || data.Length != Size || grads.Sizes[index] != Size)
+            throw new InvalidOperationException($"move: {this} is not a fresh parameter of {Size} elements");
+        Backend.Copy(Data, data);
+        var old = Data;
+        Data = data;
+        old.Dispose();
+        gradStorage = (grads, index);
+    }
+
     /// <summary>The gradient buffer, created zero-filled the first time an op adds into it.</summary>
     internal DeviceBuffer GradBuffer()
     {
-        Grad ??= Zeros(Backend, Shape);
+        Grad ??= gradStorage is var (group, i) ? Wrap(Backend, group.Buffers[i], Shape) : Zeros(Backend, Shape);
         return Grad.Data;
     }
 
     /// <summary>
     /// Adds a gradient computed elsewhere; a tensor without one yet takes the buffer itself (no copy), as
-    /// the fused policy loss hands over the dlogits it wrote in place.
+    /// the fused policy loss hands over the dlogits it wrote in place — unless its gradient has a place of its own.
     /// </summary>
     internal void AddGrad(DeviceBuffer gradient)
     {
-        if (Grad is null) Grad = Wrap(Backend, gradient, Shape);
-        else Backend.Axpy(1f, gradient, Grad.Data);
+        if (Grad is null && gradStorage is null) Grad = Wrap(Backend, gradient, Shape);
+        else Backend.Axpy(1f, gradient, GradBuffer());
     }
 
     public void ZeroGrad()
@@ -192,4 +210,15 @@ public sealed class Tensor
         }
         return order;
     }
+}
+
+/// <summary>
+/// The gradients of a group of parameters laid end to end (IBackend.AllocateContiguous), allocated zero-filled when
+/// the first of them is needed: a model that is never trained (a frozen reference, a sampler) never pays for them.
+/// </summary>
+public sealed class ContiguousGrads(IBackend backend, IReadOnlyList<int> sizes)
+{
+    DeviceBuffer[]? buffers;
+    public IReadOnlyList<int> Sizes => sizes;
+    public IReadOnlyList<DeviceBuffer> Buffers => buffers ??= backend.AllocateContiguous(sizes);
 }

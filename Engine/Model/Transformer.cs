@@ -79,6 +79,25 @@ public sealed class Transformer
         ValueW = Opt(config.ValueHead, "v_head.summary.weight", () => init.Normal(std, 1, C));
         ValueB = Opt(config.ValueHead, "v_head.summary.bias", () => init.Zeros(1));
         Named = named;
+        Pack(backend, named);
+    }
+
+    /// <summary>
+    /// Lays the parameters end to end, decayed and not decayed apart, with their gradients likewise, where the backend
+    /// can (a GPU; the CPU keeps separate arrays): AdamW then updates each group in one launch (<see cref="AdamW"/>).
+    /// </summary>
+    static void Pack(IBackend backend, List<(string Name, Tensor Param)> named)
+    {
+        foreach (bool decay in new[] { true, false })
+        {
+            var group = named.Where(n => Decays(n.Name, n.Param) == decay).Select(n => n.Param).ToList();
+            if (group.Count < 2) continue;
+            var sizes = group.Select(p => p.Size).ToList();
+            var data = backend.AllocateContiguous(sizes);
+            if (backend.Join(data) is null) return;                     // no contiguous storage on this backend
+            var grads = new ContiguousGrads(backend, sizes);
+            for (int i = 0; i < group.Count; i++) group[i].MoveTo(data[i], grads, i);
+        }
     }
 
     public IEnumerable<Tensor> Parameters => Named.Select(n => n.Param);

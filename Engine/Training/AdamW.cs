@@ -7,13 +7,19 @@ namespace Engine.Training;
 /// <summary>
 /// AdamW over a set of parameters, PyTorch's defaults (β = 0.9, 0.999; eps = 1e-8). Parameters
 /// are given in two groups: decayed (matrices) and not decayed (norms, biases, embeddings), as
-/// GPT-2 and nanoGPT train. The moments live on the parameters' backend.
+/// GPT-2 and nanoGPT train. The moments live on the parameters' backend, each group's end to end; where a group's
+/// parameters and gradients also lie end to end (a Transformer on a GPU), the group is one launch over the joined
+/// buffers (multi-tensor AdamW) — elementwise, so the same bits as one launch per tensor.
 /// </summary>
 public sealed class AdamW
 {
     sealed record Slot(Tensor Param, DeviceBuffer M, DeviceBuffer V, bool Decay);
 
     readonly List<Slot> slots = [];
+    readonly List<Slot[]> groups = [];
+
+    /// <summary>One launch per group where the buffers join (default); false: one launch per tensor.</summary>
+    public bool MultiTensor { get; init; } = true;
     public float Beta1 { get; init; } = 0.9f;
     public float Beta2 { get; init; } = 0.999f;
     public float Eps { get; init; } = 1e-8f;
@@ -30,14 +36,22 @@ public sealed class AdamW
 
     public AdamW(IEnumerable<Tensor> decayed, IEnumerable<Tensor>? notDecayed = null)
     {
-        foreach (var p in decayed) Add(p, true);
-        foreach (var p in notDecayed ?? []) Add(p, false);
+        Add(decayed.ToList(), true);
+        Add((notDecayed ?? []).ToList(), false);
     }
 
-    void Add(Tensor p, bool decay)
+    void Add(List<Tensor> group, bool decay)
     {
-        if (!p.RequiresGrad) throw new ArgumentException($"adamw: parameter {p} does not require grad");
-        slots.Add(new Slot(p, p.Backend.Allocate(p.Size), p.Backend.Allocate(p.Size), decay));
+        if (group.Count == 0) return;
+        foreach (var p in group)
+            if (!p.RequiresGrad) throw new ArgumentException($"adamw: parameter {p} does not require grad");
+        var sizes = group.Select(p => p.Size).ToList();
+        var be = group[0].Backend;
+        var m = be.AllocateContiguous(sizes);
+        var v = be.AllocateContiguous(sizes);
+        var added = group.Select((p, i) => new Slot(p, m[i], v[i], decay)).ToArray();
+        slots.AddRange(added);
+        groups.Add(added);
     }
 
     public IEnumerable<Tensor> Parameters => slots.Select(s => s.Param);
@@ -49,9 +63,31 @@ public sealed class AdamW
     public void Update(float lr)
     {
         Step++;
-        foreach (var s in slots)
-            if (s.Param.Grad is not null)
-                s.Param.Backend.AdamW(s.Param.Data, s.Param.Grad.Data, s.M, s.V, lr, Beta1, Beta2, Eps, s.Decay ? WeightDecay : 0f, Step);
+        foreach (var group in groups)
+        {
+            float wd = group[0].Decay ? WeightDecay : 0f;
+            if (MultiTensor && Joined(group) is var (p, g, m, v))
+            {
+                group[0].Param.Backend.AdamW(p, g, m, v, lr, Beta1, Beta2, Eps, wd, Step);
+                continue;
+            }
+            foreach (var s in group)
+                if (s.Param.Grad is not null)
+                    s.Param.Backend.AdamW(s.Param.Data, s.Param.Grad.Data, s.M, s.V, lr, Beta1, Beta2, Eps, wd, Step);
+        }
+    }
+
+    /// <summary>The group's parameters, gradients and moments each as one buffer, when every one of them has a
+    /// gradient and all four lie end to end; otherwise null.</summary>
+    static (DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer)? Joined(Slot[] group)
+    {
+        if (group.Length < 2 || group.Any(s => s.Param.Grad is null)) return null;
+        var be = group[0].Param.Backend;
+        var p = be.Join(group.Select(s => s.Param.Data).ToList());
+        var g = be.Join(group.Select(s => s.Param.Grad!.Data).ToList());
+        var m = be.Join(group.Select(s => s.M).ToList());
+        var v = be.Join(group.Select(s => s.V).ToList());
+        return p is null || g is null || m is null || v is null ? null : (p, g, m, v);
     }
 
     public void ZeroGrad()

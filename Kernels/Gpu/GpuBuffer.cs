@@ -3,11 +3,26 @@ using ILGPU.Runtime;
 
 namespace Engine.Kernels.Gpu;
 
-/// <summary>A float buffer on the accelerator: a view of Length elements into a pooled device allocation.</summary>
+/// <summary>
+/// A float buffer on the accelerator: a view of Length elements into a pooled device allocation it owns, or into a
+/// shared <see cref="GpuArena"/> (several tensors end to end, see IBackend.AllocateContiguous) that it keeps alive.
+/// </summary>
 public sealed class GpuBuffer : DeviceBuffer
 {
     readonly GpuBackend backend;
     MemoryBuffer1D<float, Stride1D.Dense>? memory;
+
+    /// <summary>The arena this buffer is a slice of, and where in it; null for a buffer with its own memory.</summary>
+    internal GpuArena? Arena { get; }
+    internal long Offset { get; }
+
+    internal GpuBuffer(GpuBackend backend, GpuArena arena, long offset, int length) : base(length)
+    {
+        this.backend = backend;
+        Arena = arena;
+        Offset = offset;
+        View = arena.View.SubView(offset, length);
+    }
 
     internal GpuBuffer(GpuBackend backend, int length) : base(length)
     {
@@ -51,6 +66,30 @@ public sealed class GpuBuffer : DeviceBuffer
     }
 
     ~GpuBuffer()
+    {
+        var m = Interlocked.Exchange(ref memory, null);
+        if (m is not null && !backend.Disposed) backend.Floats.Return(m);
+    }
+}
+
+/// <summary>One device allocation that several buffers slice (zeroed once); back to the pool when the last of them
+/// (and the arena) is collected.</summary>
+public sealed class GpuArena
+{
+    readonly GpuBackend backend;
+    MemoryBuffer1D<float, Stride1D.Dense>? memory;
+
+    internal GpuArena(GpuBackend backend, long length)
+    {
+        this.backend = backend;
+        memory = backend.Floats.Rent(Math.Max(1, length));
+        View = memory.View.SubView(0, Math.Max(1, length));
+        View.MemSetToZero();
+    }
+
+    public ArrayView<float> View { get; }
+
+    ~GpuArena()
     {
         var m = Interlocked.Exchange(ref memory, null);
         if (m is not null && !backend.Disposed) backend.Floats.Return(m);
