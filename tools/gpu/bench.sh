@@ -15,3 +15,19 @@ timeout 150 python3 tools/torch_bench.py --json "$out/torch.json" > "$out/torch.
   || echo "torch_bench exited $? (see $out/torch.txt)"
 python3 tools/gpu/merge.py --ours "$out/kernels.json" --torch "$out/torch.json" \
   --title "$gpu, $(date -u +%Y-%m-%d)" --out "$out/bench"
+
+# Whole steps at GPT-2 124M size (issues: the GPU training step, rollouts): the engine's own figures, then PyTorch's.
+# The engine prints tokens/s and, with --profile, the step split (device-event kernel times, copies, syncs).
+if [ "${STEPS:-1}" = 1 ]; then
+  timeout 300 bash .gpu/run.sh engine.dll pretrain --device cuda --model gpt2-124m --tokenizer gpt2 --context 1024 \
+    --batch 4 --steps 12 --warmup 2 --eval-every 0 --log-every 1 --profile --out "$out/pretrain-124m" --overwrite \
+    > "$out/engine-train-step.txt" 2>&1 || echo "engine pretrain exited $? (see $out/engine-train-step.txt)"
+  ck="$out/pretrain-124m/final"                  # random GPT-2 124M weights: speed does not depend on them
+  { time timeout 200 bash .gpu/run.sh engine.dll sample --device cuda --checkpoint "$ck" --prompt "12+7=" \
+      --num-samples 64 --max-new-tokens 128 > /dev/null ; } > "$out/engine-decode.txt" 2>&1 || true
+  timeout 240 bash .gpu/run.sh engine.dll grpo --device cuda --checkpoint "$ck" --task arithmetic --steps 1 \
+    --prompts 8 --group-size 8 --max-new-tokens 128 --out "$out/grpo-124m" --overwrite > "$out/engine-grpo-step.txt" 2>&1 \
+    || echo "engine grpo exited $? (see $out/engine-grpo-step.txt; time/sampling in $out/grpo-124m/metrics.jsonl)"
+  timeout 240 python3 tools/torch_gpt2.py --json "$out/torch-steps.json" > "$out/torch-steps.txt" 2>&1 \
+    || echo "torch_gpt2 exited $? (see $out/torch-steps.txt)"
+fi
