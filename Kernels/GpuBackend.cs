@@ -152,7 +152,8 @@ public sealed class GpuBackend : CheckedBackend
         ElementwiseGpu.BiasAdd(Launch, V(x, "bias_add", "x"), V(bias, "bias_add", "bias"), V(output, "bias_add", "out"), rows, cols);
 
     protected override void BiasBackwardCore(DeviceBuffer dout, DeviceBuffer dbias, int rows, int cols) =>
-        ElementwiseGpu.ColumnSum(Launch, V(dout, "bias_backward", "dout"), V(dbias, "bias_backward", "dbias"), rows, cols);
+        ElementwiseOps.BiasBackwardGpu[Versions.Of(ElementwiseOps.BiasBackward) - 1].Run(Launch,
+            V(dout, "bias_backward", "dout"), V(dbias, "bias_backward", "dbias"), rows, cols);
 
     protected override void GeluCore(DeviceBuffer x, DeviceBuffer output) =>
         ActivationGpu.Gelu(Launch, V(x, "gelu", "x"), V(output, "gelu", "out"));
@@ -180,7 +181,7 @@ public sealed class GpuBackend : CheckedBackend
         DeviceBuffer rstd, int rows, int cols, float eps)
     {
         const string op = "layernorm";
-        NormGpu.LayerNorm(Launch, V(x, op, "x"), V(weight, op, "weight"), V(bias, op, "bias"), V(output, op, "out"),
+        NormOps.LayerNormGpu[Versions.Of(NormOps.LayerNorm) - 1].Run(Launch, V(x, op, "x"), V(weight, op, "weight"), V(bias, op, "bias"), V(output, op, "out"),
             V(mean, op, "mean"), V(rstd, op, "rstd"), rows, cols, eps);
     }
 
@@ -189,7 +190,7 @@ public sealed class GpuBackend : CheckedBackend
         DeviceBuffer dweight, DeviceBuffer dbias, int rows, int cols)
     {
         const string op = "layernorm_backward";
-        NormGpu.LayerNormBackward(Launch, V(x, op, "x"), V(weight, op, "weight"), V(mean, op, "mean"),
+        NormOps.LayerNormBackwardGpu[Versions.Of(NormOps.LayerNormBackward) - 1].Run(Launch, V(x, op, "x"), V(weight, op, "weight"), V(mean, op, "mean"),
             V(rstd, op, "rstd"), V(dout, op, "dout"),
             V(dx, op, "dx"), V(dweight, op, "dweight"), V(dbias, op, "dbias"), rows, cols);
     }
@@ -198,24 +199,25 @@ public sealed class GpuBackend : CheckedBackend
         int rows, int cols, float eps)
     {
         const string op = "rmsnorm";
-        NormGpu.RmsNorm(Launch, V(x, op, "x"), V(weight, op, "weight"), V(output, op, "out"), V(rstd, op, "rstd"), rows, cols, eps);
+        NormOps.RmsNormGpu[Versions.Of(NormOps.RmsNorm) - 1].Run(Launch, V(x, op, "x"), V(weight, op, "weight"),
+            V(output, op, "out"), V(rstd, op, "rstd"), rows, cols, eps);
     }
 
     protected override void RmsNormBackwardCore(DeviceBuffer x, DeviceBuffer weight, DeviceBuffer rstd, DeviceBuffer dout, DeviceBuffer dx,
         DeviceBuffer dweight, int rows, int cols)
     {
         const string op = "rmsnorm_backward";
-        NormGpu.RmsNormBackward(Launch, V(x, op, "x"), V(weight, op, "weight"), V(rstd, op, "rstd"),
+        NormOps.RmsNormBackwardGpu[Versions.Of(NormOps.RmsNormBackward) - 1].Run(Launch, V(x, op, "x"), V(weight, op, "weight"), V(rstd, op, "rstd"),
             V(dout, op, "dout"), V(dx, op, "dx"), V(dweight, op, "dweight"), rows, cols);
     }
 
     protected override void SoftmaxCore(DeviceBuffer x, DeviceBuffer output, int rows, int cols) =>
-        SoftmaxGpu.Forward(Launch, V(x, "softmax", "x"), V(output, "softmax", "out"), rows, cols);
+        SoftmaxOps.ForwardGpu[Versions.Of(SoftmaxOps.Forward) - 1].Run(Launch, V(x, "softmax", "x"), V(output, "softmax", "out"), rows, cols);
 
     protected override void SoftmaxBackwardCore(DeviceBuffer y, DeviceBuffer dy, DeviceBuffer dx, int rows, int cols)
     {
         const string op = "softmax_backward";
-        SoftmaxGpu.Backward(Launch, V(y, op, "y"), V(dy, op, "dy"), V(dx, op, "dx"), rows, cols);
+        SoftmaxOps.BackwardGpu[Versions.Of(SoftmaxOps.Backward) - 1].Run(Launch, V(y, op, "y"), V(dy, op, "dy"), V(dx, op, "dx"), rows, cols);
     }
 
     static void HeadDim(string op, int headDim)
@@ -278,7 +280,7 @@ public sealed class GpuBackend : CheckedBackend
 
     protected override float CrossEntropyCore(DeviceBuffer logits, int[] targets, DeviceBuffer? dlogits, int rows,
         int vocab, int ignoreIndex, float scale) =>
-        CrossEntropyGpu.Forward(Launch, V(logits, "cross_entropy", "logits"), targets,
+        CrossEntropyOps.Gpu[Versions.Of(CrossEntropyOps.CrossEntropy) - 1].Run(Launch, V(logits, "cross_entropy", "logits"), targets,
             dlogits is null ? null : V(dlogits, "cross_entropy", "dlogits"), rows, vocab, ignoreIndex, scale);
 
     protected override void SumCore(DeviceBuffer x, DeviceBuffer output) =>

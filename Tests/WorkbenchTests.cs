@@ -59,6 +59,31 @@ public class WorkbenchTests
         }
     }
 
+    /// <summary>
+    /// The row and column-sum kernels at more rows than one group or one column chunk holds (70 rows: 9 groups of 8
+    /// warps, the last part empty; 3 chunks of 32 rows), every version against the CPU reference.
+    /// </summary>
+    [TestCase("layernorm")]
+    [TestCase("layernorm-backward")]
+    [TestCase("rmsnorm")]
+    [TestCase("rmsnorm-backward")]
+    [TestCase("softmax")]
+    [TestCase("softmax-backward")]
+    [TestCase("cross-entropy")]
+    [TestCase("bias-backward")]
+    public void RowKernelsAcrossGroupsAndChunks(string op)
+    {
+        var declaration = KernelRegistry.Find(op);
+        var sizes = Sizes.Small with { Name = "rows", Rows = 70, Cols = 45, Vocab = 61, Tokens = 70 };
+        foreach (var version in declaration.Versions)
+            foreach (var c in declaration.Cases(sizes, new Random(70)))
+            {
+                var r = Harness.Check(c, version.Number, cpu, gpu);
+                Assert.That(r.MaxRelErr, Is.LessThanOrEqualTo(1e-4), $"{op} v{version.Number} {c.Shape}");
+                Assert.That(r.Deterministic, $"{op} v{version.Number} {c.Shape}: two runs differ");
+            }
+    }
+
     /// <summary>Both embedding-backward versions sum each id's rows in ascending row order, then add the sum to the
     /// table: the same bits as each other (the CPU reference adds row by row into the table, so it is only close),
     /// with many repeats of few ids, one id only, and a single row.</summary>

@@ -39,18 +39,28 @@ public static class CrossEntropyGpu
     }
 
     public static float Forward(LaunchContext k, ArrayView<float> logits, int[] targets, ArrayView<float>? dlogits,
-        int rows, int vocab, int ignoreIndex, float scale)
+        int rows, int vocab, int ignoreIndex, float scale) =>
+        Run(k, logits, targets, dlogits, rows, vocab, ignoreIndex, scale, (t, d, losses, gradScale, writeGrad) =>
+            k.Grouped<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float, int>(Kernel)(
+                new KernelConfig(rows, k.WarpSize), logits, t, d, losses, vocab, ignoreIndex, gradScale, writeGrad));
+
+    /// <summary>How a version launches its row kernel: targets, dlogits (logits when not written), per-row losses,
+    /// the gradient's scale, and whether to write it.</summary>
+    internal delegate void RowLaunch(ArrayView<int> targets, ArrayView<float> dlogits, ArrayView<float> losses,
+        float gradScale, int writeGrad);
+
+    /// <summary>The host side every version shares: targets up, the row kernel, the per-row losses summed on the
+    /// device in a fixed order (deterministic), one scalar down.</summary>
+    internal static float Run(LaunchContext k, ArrayView<float> logits, int[] targets, ArrayView<float>? dlogits,
+        int rows, int vocab, int ignoreIndex, float scale, RowLaunch launch)
     {
         if (rows == 0) return 0f;
         int count = targets.Count(t => t != ignoreIndex);
         using var t = k.Upload(targets);
         using var losses = k.Scratch(rows);
         float gradScale = count == 0 ? 0f : scale / count;
-        k.Grouped<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float, int>(Kernel)(
-            new KernelConfig(rows, k.WarpSize), logits, t.View, dlogits ?? logits, losses.View, vocab, ignoreIndex,
-                gradScale, dlogits is null ? 0 : 1);
+        launch(t.View, dlogits ?? logits, losses.View, gradScale, dlogits is null ? 0 : 1);
         if (count == 0) return 0f;
-        // Summed on the device in a fixed order (deterministic), one scalar out instead of N.
         using var total = k.Scratch(1);
         Reduce.ReduceGpu.Sum(k, losses.View, total.View);
         return total.ToArray()[0] / count;

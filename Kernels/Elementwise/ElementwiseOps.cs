@@ -1,3 +1,5 @@
+using ILGPU;
+using Engine.Kernels.Gpu;
 using Engine.Kernels.Workbench;
 using static Engine.Kernels.Workbench.CaseData;
 
@@ -11,6 +13,22 @@ public static class ElementwiseOps
     static OpCase Case(string op, string primitive, Sizes s, int arrays, float[][] inputs, int[] outputs,
         Action<IBackend, DeviceBuffer[]> run) =>
         new(op, primitive, $"{s.Elements}", Bytes(arrays, s.Elements), WorkUnit.Bytes, inputs, outputs, run);
+
+    public delegate void ColumnSumLaunch(LaunchContext k, ArrayView<float> dout, ArrayView<float> dcol, int rows, int cols);
+
+    // Version 2 is the default by design (rows/32 times the threads), not yet by a GPU measurement.
+    public static readonly (KernelVersion Version, ColumnSumLaunch Run)[] BiasBackwardGpu =
+    [
+        (new(1, "thread-per-column", "column sums, one thread per column over every row (ElementwiseGpu.cs)"),
+            ElementwiseGpu.ColumnSum),
+        (new(2, "two-stage", "partial sums per 32-row chunk and column, then the chunks in order (ColumnSumGpu.cs)"),
+            ColumnSumGpu.Sum),
+    ];
+
+    public static readonly OpDeclaration BiasBackward = new("bias-backward", nameof(IBackend.BiasBackward),
+        BiasBackwardGpu.Select(v => v.Version).ToArray(), 2, (s, r) =>
+            [Case("bias-backward", nameof(IBackend.BiasBackward), s, 1, [Uniform(r, s.Elements), Uniform(r, s.Cols)], [1],
+                (be, x) => be.BiasBackward(x[0], x[1], s.Rows, s.Cols))]);
 
     public static readonly OpDeclaration[] All =
     [
@@ -38,9 +56,6 @@ public static class ElementwiseOps
         OpDeclaration.Single("bias-add", nameof(IBackend.BiasAdd), Kernel, (s, r) =>
             [Case("bias-add", nameof(IBackend.BiasAdd), s, 2, [Uniform(r, s.Elements), Uniform(r, s.Cols), new float[s.Elements]], [2],
                 (be, x) => be.BiasAdd(x[0], x[1], x[2], s.Rows, s.Cols))]),
-        OpDeclaration.Single("bias-backward", nameof(IBackend.BiasBackward),
-            "column sums, one thread per column (ElementwiseGpu.cs)", (s, r) =>
-            [Case("bias-backward", nameof(IBackend.BiasBackward), s, 1, [Uniform(r, s.Elements), Uniform(r, s.Cols)], [1],
-                (be, x) => be.BiasBackward(x[0], x[1], s.Rows, s.Cols))]),
+        BiasBackward,
     ];
 }
