@@ -284,7 +284,7 @@ public sealed class GpuBackend : CheckedBackend
             dlogits is null ? null : V(dlogits, "cross_entropy", "dlogits"), rows, vocab, ignoreIndex, scale);
 
     protected override void SumCore(DeviceBuffer x, DeviceBuffer output) =>
-        ReduceGpu.Sum(Launch, V(x, "sum", "x"), V(output, "sum", "out"));
+        ReduceOps.SumGpu[Versions.Of(ReduceOps.Sum) - 1].Run(Launch, V(x, "sum", "x"), V(output, "sum", "out"));
 
     protected override void SumBackwardCore(DeviceBuffer dout, DeviceBuffer dx, float scale) =>
         ReduceGpu.SumBackward(Launch, V(dout, "sum_backward", "dout"), V(dx, "sum_backward", "dx"), scale);
@@ -295,7 +295,8 @@ public sealed class GpuBackend : CheckedBackend
             V(tokens, "sample_tokens", "tokens"), V(logprobs, "sample_tokens", "logprobs"), rows, vocab, temperature, topK, topP);
 
     protected override void SumOfSquaresIntoCore(DeviceBuffer x, DeviceBuffer sums, int index) =>
-        ReduceGpu.Sum(Launch, V(x, "sum_of_squares_into", "x"), V(sums, "sum_of_squares_into", "sums").SubView(index, 1), square: true);
+        ReduceOps.SumOfSquaresGpu[Versions.Of(ReduceOps.SumOfSquares) - 1].Run(Launch, V(x, "sum_of_squares_into", "x"),
+            V(sums, "sum_of_squares_into", "sums").SubView(index, 1));
 
     protected override void AdamWCore(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, float lr,
         float beta1, float beta2,

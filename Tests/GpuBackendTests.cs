@@ -323,4 +323,55 @@ public class GpuBackendTests
         Assert.That(perTensorCalls, Is.GreaterThan(fusedCalls));
         for (int i = 0; i < fused.Length; i++) Assert.That(fused[i], Is.EqualTo(perTensor[i]), $"parameter {i}");
     }
+
+    /// <summary>Gradient clipping on a GPU reads each group of a Transformer's gradients as one buffer: two
+    /// sum-of-squares launches and two scales a step, whatever the depth, and the norm of the per-tensor sums.</summary>
+    [Test]
+    public void ClippingReducesEachContiguousGroupOnce()
+    {
+        var timing = new TimingBackend(gpu);
+        var cfg = Engine.Model.ModelConfig.Preset("micro", 30, 8) with { Layers = 3 };
+        var model = new Engine.Model.Transformer(cfg, timing, seed: 4);
+        int[] ids = Enumerable.Range(0, 16).Select(i => (i * 5) % 30).ToArray(), targets = ids.Select(i => (i + 1) % 30).ToArray();
+        Engine.Autograd.Ops.CrossEntropy(model.Forward(ids, 2, 8), targets).Backward();
+        double expected = Math.Sqrt(model.Parameters.Sum(p => p.Grad!.ToArray().Sum(g => (double)g * g)));
+        var parameters = Engine.Training.AdamW.For(model, 0.1f).Parameters;     // grouped, as the trainers pass them
+        timing.Reset();
+        float norm = Engine.Training.GradClip.ClipGlobalNorm(parameters, 1e-3f);
+        var calls = timing.Report().ToDictionary(r => r.Op, r => r.Calls);
+        Assert.That(norm, Is.EqualTo(expected).Within(1e-5 * expected));
+        Assert.That(calls[nameof(IBackend.SumOfSquaresInto)], Is.EqualTo(2), "decayed and not-decayed groups");
+        Assert.That(calls[nameof(IBackend.Scale)], Is.EqualTo(2));
+        double after = Math.Sqrt(model.Parameters.Sum(p => p.Grad!.ToArray().Sum(g => (double)g * g)));
+        Assert.That(after, Is.EqualTo(1e-3).Within(1e-8), "clipped to the limit");
+    }
+
+    /// <summary>Both sum versions over many groups' worth of elements (40,001: three 16,384-element chunks for v2).</summary>
+    [Test]
+    public void SumVersionsOverSeveralGroups()
+    {
+        var rng = new Random(8);
+        float[] x = Enumerable.Range(0, 40_001).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        double sum = x.Sum(v => (double)v), squares = x.Sum(v => (double)v * v);
+        using var xb = gpu.Allocate(x.Length);
+        using var outb = gpu.Allocate(1);
+        xb.CopyFrom(x);
+        try
+        {
+            foreach (var (version, _) in Engine.Kernels.Reduce.ReduceOps.SumGpu)
+            {
+                gpu.Versions.Pin(Engine.Kernels.Reduce.ReduceOps.Sum, version.Number);
+                gpu.Versions.Pin(Engine.Kernels.Reduce.ReduceOps.SumOfSquares, version.Number);
+                gpu.Sum(xb, outb);
+                Assert.That(outb.ToArray()[0], Is.EqualTo(sum).Within(1e-3), $"sum v{version.Number}");
+                gpu.SumOfSquaresInto(xb, outb, 0);
+                Assert.That(outb.ToArray()[0], Is.EqualTo(squares).Within(1e-5 * squares), $"sum of squares v{version.Number}");
+            }
+        }
+        finally
+        {
+            gpu.Versions.Pin(Engine.Kernels.Reduce.ReduceOps.Sum, 0);
+            gpu.Versions.Pin(Engine.Kernels.Reduce.ReduceOps.SumOfSquares, 0);
+        }
+    }
 }

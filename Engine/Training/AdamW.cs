@@ -104,19 +104,44 @@ public static class GradClip
     {
         var withGrad = parameters.Where(p => p.Grad is not null).ToList();
         if (withGrad.Count == 0) return 0f;
-        // Every tensor's Σg² into one device buffer, read back in one copy (one round trip a step, not one per
-        // tensor) and summed in float64 in a fixed order, as the per-tensor loop did: the same bits as before.
+        // Σg² of each run of gradients that lie end to end (a whole group of a Transformer's on a GPU, one tensor
+        // each on the CPU) into one device buffer, read back in one copy and summed in float64 in a fixed order:
+        // one round trip a step, and on the CPU the same bits as a loop over tensors.
         var be = withGrad[0].Backend;
-        using var sums = be.Allocate(withGrad.Count);
-        for (int i = 0; i < withGrad.Count; i++) be.SumOfSquaresInto(withGrad[i].Grad!.Data, sums, i);
+        var runs = Runs(be, withGrad.Select(p => p.Grad!.Data).ToList());
+        using var sums = be.Allocate(runs.Count);
+        for (int i = 0; i < runs.Count; i++) be.SumOfSquaresInto(runs[i], sums, i);
         double sumSq = 0;
         foreach (float s in sums.ToArray()) sumSq += s;
         float norm = (float)Math.Sqrt(sumSq);
         if (maxNorm > 0 && norm > maxNorm)
         {
             float scale = maxNorm / (norm + 1e-6f);
-            foreach (var p in withGrad) p.Backend.Scale(p.Grad!.Data, scale, p.Grad!.Data);
+            foreach (var run in runs) be.Scale(run, scale, run);
         }
         return norm;
+    }
+
+    /// <summary>The buffers grouped into maximal runs that the backend joins into one (see IBackend.Join).</summary>
+    static List<DeviceBuffer> Runs(IBackend be, IReadOnlyList<DeviceBuffer> parts)
+    {
+        var runs = new List<DeviceBuffer>();
+        var current = new List<DeviceBuffer>();
+        DeviceBuffer? joined = null;
+        foreach (var part in parts)
+        {
+            if (current.Count > 0 && be.Join([.. current, part]) is { } longer)
+            {
+                current.Add(part);
+                joined = longer;
+                continue;
+            }
+            if (joined is not null) runs.Add(joined);
+            current.Clear();
+            current.Add(part);
+            joined = part;
+        }
+        if (joined is not null) runs.Add(joined);
+        return runs;
     }
 }
