@@ -40,6 +40,27 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         return scratch;
     }
 
+    readonly Dictionary<string, MemoryBuffer1D<float, Stride1D.Dense>> constants = [];
+
+    /// <summary>A small table that depends only on its key (RoPE's frequencies for a θ and head size), uploaded the
+    /// first time it is asked for and kept on the device: not one copy per call.</summary>
+    public ArrayView<float> Constant(string key, Func<float[]> make)
+    {
+        lock (constants)
+        {
+            if (!constants.TryGetValue(key, out var buffer))
+            {
+                float[] values = make();
+                buffer = accelerator.Allocate1D<float>(Math.Max(1, values.Length));
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                if (values.Length > 0) buffer.View.SubView(0, values.Length).CopyFromCPU(values);
+                transfers.Up(4L * values.Length, start);
+                constants[key] = buffer;
+            }
+            return buffer.View;
+        }
+    }
+
     public Accelerator Accelerator => accelerator;
     public bool IsCpu => accelerator.AcceleratorType == AcceleratorType.CPU;
     public int WarpSize => accelerator.WarpSize;

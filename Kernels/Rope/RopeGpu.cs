@@ -8,7 +8,7 @@ namespace Engine.Kernels.Rope;
 /// <summary>Rotary embedding, one thread per (row, head, pair); RopeCpu is the reference.</summary>
 public static class RopeGpu
 {
-    /// <summary>freqs[i] = θ^(−2i/D), computed on the host in float64 (as the reference) and uploaded.</summary>
+    /// <summary>freqs[i] = θ^(−2i/D), computed on the host in float64 (as the reference), uploaded once per θ and D.</summary>
     static void Kernel(Index1D i, ArrayView<float> x, ArrayView<float> y, ArrayView<int> positions, ArrayView<float> freqs,
         int heads, int headDim, float sign, int accumulate, int n, int stride)
     {
@@ -31,12 +31,14 @@ public static class RopeGpu
     {
         int half = headDim / 2, n = positions.Length * heads * half, t = k.Threads(n);
         if (n == 0) return;
-        var freqs = new float[half];
-        for (int i = 0; i < half; i++) freqs[i] = (float)Math.Pow(theta, -2.0 * i / headDim);
+        var freqs = k.Constant($"rope θ={theta:R} D={headDim}", () =>
+        {
+            var f = new float[half];
+            for (int i = 0; i < half; i++) f[i] = (float)Math.Pow(theta, -2.0 * i / headDim);
+            return f;
+        });
         using var pos = k.Upload(positions);
-        using var f = k.Scratch(half);
-        f.CopyFrom(freqs);
         k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, float, int, int, int>(Kernel)(
-            t, x, y, pos.View, f.View, heads, headDim, backward ? -1f : 1f, backward ? 1 : 0, n, t);
+            t, x, y, pos.View, freqs, heads, headDim, backward ? -1f : 1f, backward ? 1 : 0, n, t);
     }
 }
