@@ -267,7 +267,8 @@ public sealed class GpuBackend : CheckedBackend
     {
         const string op = "attention_cached";
         HeadDim(op, headDim);
-        AttentionGpu.Cached(Launch, V(q, op, "q"), V(kCache, op, "kCache"), V(vCache, op, "vCache"),
+        AttentionOps.CachedGpu[Versions.Of(AttentionOps.Cached) - 1].Run(Launch, V(q, op, "q"), V(kCache, op, "kCache"),
+            V(vCache, op, "vCache"),
             V(output, op, "out"), positions, batch, steps, maxSteps, qHeads, kvHeads, headDim);
     }
 

@@ -67,6 +67,32 @@ public static class AttentionOps
                 s.Batch, s.Steps, s.Heads, s.KvHeads, s.HeadDim))];
     }
 
+
+    /// <summary>How the GPU backend calls a cached-attention (decode) version.</summary>
+    public delegate void CachedLaunch(LaunchContext kernels, ArrayView<float> q, ArrayView<float> kCache,
+        ArrayView<float> vCache, ArrayView<float> o, int[] positions, int batch, int steps, int maxSteps, int qHeads,
+        int kvHeads, int headDim);
+
+    // Version 2 is the default by design (rows × splits warps instead of one thread per row), not yet measured.
+    public static readonly (KernelVersion Version, CachedLaunch Run)[] CachedGpu =
+    [
+        (new(1, "row-per-thread", "one thread per query row over the cache (AttentionGpu.cs)"), AttentionGpu.Cached),
+        (new(2, "flash-decoding", "a warp per (query row, 64-key split), lanes over D, then the splits combined " +
+            "(AttentionDecodeGpu.cs)"), AttentionDecodeGpu.Cached),
+    ];
+
+    public static readonly OpDeclaration Cached = new("attention-cached", nameof(IBackend.AttentionCached),
+        CachedGpu.Select(v => v.Version).ToArray(), 2, (s, r) =>
+        {
+            int maxSteps = s.Steps + 3, nq = s.Batch * s.Steps * s.Heads * s.HeadDim, nc = s.Batch * maxSteps * s.KvHeads * s.HeadDim;
+            int[] positions = Enumerable.Range(0, s.Batch * s.Steps).Select(i => 3 + i % s.Steps).ToArray();
+            return [new OpCase("attention-cached", nameof(IBackend.AttentionCached), Shape(s) + $" cache {maxSteps}",
+                4.0 * s.Batch * s.Heads * s.Steps * maxSteps * s.HeadDim, WorkUnit.Flops,
+                [Uniform(r, nq), Uniform(r, nc), Uniform(r, nc), new float[nq]], [3],
+                (be, x) => be.AttentionCached(x[0], x[1], x[2], x[3], positions, s.Batch, s.Steps, maxSteps, s.Heads,
+                    s.KvHeads, s.HeadDim))];
+        });
+
     public static readonly OpDeclaration[] All =
     [
         Forward, Backward,
@@ -79,17 +105,6 @@ public static class AttentionOps
                 [Uniform(r, s.Batch * s.Steps * cols), Uniform(r, s.Batch * maxSteps * cols)], [1],
                 (be, x) => be.KvCacheWrite(x[0], x[1], positions, s.Batch, s.Steps, maxSteps, cols))];
         }),
-        OpDeclaration.Single("attention-cached", nameof(IBackend.AttentionCached),
-            "one thread per query row over the cache (AttentionGpu.cs)",
-            (s, r) =>
-        {
-            int maxSteps = s.Steps + 3, nq = s.Batch * s.Steps * s.Heads * s.HeadDim, nc = s.Batch * maxSteps * s.KvHeads * s.HeadDim;
-            int[] positions = Enumerable.Range(0, s.Batch * s.Steps).Select(i => 3 + i % s.Steps).ToArray();
-            return [new OpCase("attention-cached", nameof(IBackend.AttentionCached), Shape(s) + $" cache {maxSteps}",
-                4.0 * s.Batch * s.Heads * s.Steps * maxSteps * s.HeadDim, WorkUnit.Flops,
-                [Uniform(r, nq), Uniform(r, nc), Uniform(r, nc), new float[nq]], [3],
-                (be, x) => be.AttentionCached(x[0], x[1], x[2], x[3], positions, s.Batch, s.Steps, maxSteps, s.Heads,
-                    s.KvHeads, s.HeadDim))];
-        }),
+        Cached,
     ];
 }
