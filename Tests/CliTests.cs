@@ -146,4 +146,43 @@ public class CliTests
             Assert.That(stdout, Does.Contain("--seed").And.Contain("--device").And.Contain("--checkpoint"), verb);
         }
     }
+
+    /// <summary>
+    /// Inference-time scaling from the CLI: eval --reward-model reports best-of-j (and maj@j, pass@j) for j = 1, 2, 4
+    /// and draws the curves; eval --budgets reports a row per thinking budget whose mean thinking length stays within
+    /// it (budget forcing), and draws accuracy against the budget.
+    /// </summary>
+    [Test]
+    public void EvalReportsBestOfAndBudgets()
+    {
+        string policy = Dir("scale-policy"), rm = Dir("scale-rm");
+        Assert.That(Engine(["pretrain", .. Micro, "--steps", "2", "--eval-every", "0", "--out", policy]).Code, Is.Zero);
+        var (code, _, err) = Engine("rm", "--checkpoint", Path.Combine(policy, "final"), "--steps", "2", "--pairs", "40",
+            "--batch", "4", "--out", rm);
+        Assert.That(code, Is.Zero, err);
+        string png = Path.Combine(Dir("scale-plot"), "scaling.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(png)!);
+        string[] eval = ["eval", "--checkpoint", Path.Combine(policy, "final"), "--task", "arithmetic", "--n-problems", "3",
+            "--k-samples", "4", "--max-new-tokens", "6", "--json"];
+        (code, var stdout, err) = Engine([.. eval, "--reward-model", Path.Combine(rm, "final"), "--plot", png]);
+        Assert.That(code, Is.Zero, err);
+        var r = JsonDocument.Parse(stdout).RootElement;
+        foreach (var key in new[] { "best_of", "maj_at", "pass_at" })
+        {
+            var keys = r.GetProperty(key).EnumerateObject().Select(p => p.Name).ToArray();
+            Assert.That(keys, Is.EqualTo(new[] { "1", "2", "4" }), key);
+            Assert.That(r.GetProperty(key).EnumerateObject().All(p => p.Value.GetDouble() is >= 0 and <= 1), key);
+        }
+        Assert.That(new FileInfo(png).Length, Is.GreaterThan(1000), "the PNG was written");
+
+        (code, stdout, err) = Engine([.. eval, "--budgets", "0,3", "--plot", png]);
+        Assert.That(code, Is.Zero, err);
+        var rows = JsonDocument.Parse(stdout).RootElement.GetProperty("budgets").EnumerateArray().ToArray();
+        Assert.That(rows.Select(x => x.GetProperty("budget").GetInt32()), Is.EqualTo(new[] { 0, 3 }));
+        foreach (var row in rows)
+            Assert.That(row.GetProperty("mean_think_length").GetDouble(), Is.LessThanOrEqualTo(row.GetProperty("budget").GetInt32()));
+        (code, _, err) = Engine([.. eval, "--budgets", "4", "--think-max", "2"]);
+        Assert.That(code, Is.Not.Zero);
+        Assert.That(err, Does.Contain("engine: error: eval: --budgets sets --think-max per budget"));
+    }
 }

@@ -58,6 +58,15 @@ sealed class EvalOptions : CheckpointOptions
     public int ThinkMax { get; set; }
     [Option("batch", Default = 8, HelpText = "Sequences per batch.")]
     public int Batch { get; set; }
+    [Option("reward-model", HelpText = "Task mode: best-of-j for j = 1, 2, 4, ... k — the k samples scored by this reward " +
+        "model (either head), the highest-scored answer checked.")]
+    public string? RewardModel { get; set; }
+    [Option("budgets", Separator = ',', HelpText = "Task mode: thinking budgets, e.g. 0,8,16,32 — pass@1 and mean thinking " +
+        "length at each, </think> forced at the budget (budget forcing).")]
+    public IEnumerable<int> Budgets { get; set; } = [];
+    [Option("plot", HelpText = "Task mode: a PNG of accuracy against samples per problem (pass@j, maj@j, best-of-j), or " +
+        "against the budget with --budgets.")]
+    public string? Plot { get; set; }
     [Option("json", Default = false, HelpText = "Print one JSON object on stdout (banners go to stderr).")]
     public bool Json { get; set; }
 }
@@ -155,11 +164,63 @@ static class InferenceCommands
         var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data) : task.Generate("test", o.N, o.Seed);
         RlCommands.CheckPrompts("eval", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "the held-out split");
         new Generation.SamplingOptions(o.MaxNewTokens, ThinkMin: o.ThinkMin, ThinkMax: o.ThinkMax).Validate();
+        var budgets = o.Budgets.ToList();
+        if (budgets.Count > 0) return EvalBudgets(o, stdout, model, tokenizer, task, problems, budgets);
+        var scorer = o.RewardModel is null ? null : RL.RewardModel.Load(o.RewardModel, backend);
         var r = Tasks.TaskEval.Evaluate(model, tokenizer, task, problems, o.K, o.MaxNewTokens, o.Temperature, !o.SampledPass1, o.Seed,
-            thinkMin: o.ThinkMin, thinkMax: o.ThinkMax);
+            thinkMin: o.ThinkMin, thinkMax: o.ThinkMax, scorer: scorer);
         if (o.Json) stdout.WriteLine(Json.Serialize(r));
-        else stdout.WriteLine($"eval {r.Task}: n {r.N}, pass@1 {r.Pass1:P1}, pass@{r.K} {r.PassK:P1}, maj@{r.K} {r.MajK:P1}, " +
-                              $"format {r.FormatRate:P1}, mean length {r.MeanLength:F1}, mean thinking {r.MeanThinkLength:F1}");
+        else
+        {
+            stdout.WriteLine($"eval {r.Task}: n {r.N}, pass@1 {r.Pass1:P1}, pass@{r.K} {r.PassK:P1}, maj@{r.K} {r.MajK:P1}, " +
+                             $"format {r.FormatRate:P1}, mean length {r.MeanLength:F1}, mean thinking {r.MeanThinkLength:F1}");
+            if (r.BestOf is { } best)
+                stdout.WriteLine("best-of-j: " + string.Join(", ", best.Select(b => $"{b.Key}: {b.Value:P1}")));
+        }
+        if (o.Plot is not null)
+        {
+            var series = new List<(string, double[], double[])>
+            {
+                ("pass@j", r.PassAt.Keys.Select(j => (double)j).ToArray(), r.PassAt.Values.ToArray()),
+                ("maj@j", r.MajAt.Keys.Select(j => (double)j).ToArray(), r.MajAt.Values.ToArray()),
+            };
+            if (r.BestOf is { } b) series.Add(("best-of-j (reward model)", b.Keys.Select(j => (double)j).ToArray(), b.Values.ToArray()));
+            Curves.SaveXY(o.Plot, $"{r.Task}: accuracy against samples per problem (n {r.N})", "samples per problem (j)",
+                "accuracy", series, logX: true);
+            Console.Error.WriteLine($"eval: wrote {o.Plot}");
+        }
+        return 0;
+    }
+
+    /// <summary>--budgets: the held-out evaluation once per thinking budget (budget forcing), one row each.</summary>
+    static int EvalBudgets(EvalOptions o, TextWriter stdout, Model.Transformer model, Tokenizers.ITokenizer tokenizer,
+        Tasks.IReasoningTask task, IReadOnlyList<Tasks.Problem> problems, List<int> budgets)
+    {
+        if (o.ThinkMax >= 0 || o.ThinkMin > 0) throw new ArgumentException("eval: --budgets sets --think-max per budget; drop --think-min/--think-max");
+        if (o.RewardModel is not null) throw new ArgumentException("eval: --budgets and --reward-model are separate studies; use one");
+        if (budgets.Any(b => b < 0)) throw new ArgumentException("eval: --budgets must be >= 0");
+        var rows = new List<Dictionary<string, object>>();
+        foreach (int b in budgets)
+        {
+            var r = Tasks.TaskEval.Evaluate(model, tokenizer, task, problems, o.K, o.MaxNewTokens, o.Temperature, !o.SampledPass1,
+                o.Seed, thinkMax: b);
+            rows.Add(new() { ["budget"] = b, ["pass@1"] = r.Pass1, [$"pass@{r.K}"] = r.PassK, [$"maj@{r.K}"] = r.MajK,
+                ["format_rate"] = r.FormatRate, ["mean_think_length"] = r.MeanThinkLength, ["mean_length"] = r.MeanLength });
+            if (!o.Json)
+                stdout.WriteLine($"eval {r.Task} budget {b}: pass@1 {r.Pass1:P1}, mean thinking {r.MeanThinkLength:F1}, " +
+                                 $"format {r.FormatRate:P1}");
+        }
+        if (o.Json)
+            stdout.WriteLine(Json.Serialize(new Dictionary<string, object>
+                { ["task"] = task.Name, ["n"] = problems.Count, ["k"] = o.K, ["budgets"] = rows }));
+        if (o.Plot is not null)
+        {
+            double[] xs = budgets.Select(b => (double)b).ToArray();
+            Curves.SaveXY(o.Plot, $"{task.Name}: accuracy against the thinking budget (n {problems.Count})",
+                "thinking budget (tokens, forced)", "pass@1",
+                [("pass@1", xs, rows.Select(r => (double)r["pass@1"]).ToArray())], logX: false);
+            Console.Error.WriteLine($"eval: wrote {o.Plot}");
+        }
         return 0;
     }
 

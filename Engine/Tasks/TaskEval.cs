@@ -17,19 +17,26 @@ public sealed record TaskEvalResult(
     [property: JsonPropertyName("format_rate")] double FormatRate,
     [property: JsonPropertyName("mean_length")] double MeanLength,
     [property: JsonPropertyName("mean_think_length")] double MeanThinkLength,
-    [property: JsonPropertyName("pass_at")] SortedDictionary<int, double> PassAt);
+    [property: JsonPropertyName("pass_at")] SortedDictionary<int, double> PassAt,
+    [property: JsonPropertyName("maj_at")] SortedDictionary<int, double> MajAt,
+    [property: JsonPropertyName("best_of"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    SortedDictionary<int, double>? BestOf = null);
 
 /// <summary>
 /// Held-out evaluation of a policy on a task: pass@1 (greedy, or the mean over k samples when a
 /// temperature is given), pass@k (any of k samples correct), maj@k (the most frequent answer among
 /// the k is correct), the strict format rate and the mean completion length (of the pass@1 samples).
+/// Inference-time scaling on the same samples, for j = 1, 2, 4, … k: pass@j (unbiased estimate), maj@j (majority of
+/// the first j samples) and, given a reward model, best-of-j (the first j samples' highest-scored answer; ties go to
+/// the earliest sample).
 /// </summary>
 public static class TaskEval
 {
     public const string Stop = "</answer>";
 
     public static TaskEvalResult Evaluate(Transformer model, ITokenizer tokenizer, IReasoningTask task, IReadOnlyList<Problem> problems,
-        int k, int maxNewTokens, float temperature, bool greedyPass1, int seed, int batch = 64, int thinkMin = 0, int thinkMax = -1)
+        int k, int maxNewTokens, float temperature, bool greedyPass1, int seed, int batch = 64, int thinkMin = 0, int thinkMax = -1,
+        RL.IRewardScorer? scorer = null)
     {
         if (k < 1) throw new ArgumentException($"eval: --k must be >= 1, got {k}");
         var rng = new Rng(seed);
@@ -38,6 +45,8 @@ public static class TaskEval
         int n = problems.Count;
         double pass1 = 0, passK = 0, majK = 0, formatOk = 0, length = 0, thinkLength = 0;
         var passAt = PowersOfTwo(k).ToDictionary(j => j, _ => 0.0);
+        var majAt = PowersOfTwo(k).ToDictionary(j => j, _ => 0.0);
+        var bestOf = scorer is null ? null : PowersOfTwo(k).ToDictionary(j => j, _ => 0.0);
         foreach (var chunk in problems.Chunk(Math.Max(1, batch / (greedyPass1 ? 1 : k))))
         {
             var prompts = chunk.Select(p => tokenizer.Encode(p.Prompt)).ToList();
@@ -72,13 +81,38 @@ public static class TaskEval
                 passK += samples.Any(Correct) ? 1 : 0;
                 int correct = samples.Count(Correct);
                 foreach (int j in passAt.Keys) passAt[j] += PassAt(samples.Length, correct, j);
-                var votes = samples.Select(c => ReasoningTasks.ExtractAnswer(c.Text)).Where(a => a is not null)
-                    .GroupBy(a => a).OrderByDescending(g => g.Count()).FirstOrDefault();
-                majK += votes is not null && task.Verify(p, votes.Key!) == Verdict.Correct ? 1 : 0;
+                majK += MajorityCorrect(task, p, samples) ? 1 : 0;
+                foreach (int j in majAt.Keys) majAt[j] += MajorityCorrect(task, p, samples.Take(j)) ? 1 : 0;
+                if (bestOf is not null)
+                {
+                    float[] scores = scorer!.Score(samples.Select(c => (p.Prompt, c.Text)).ToList());
+                    foreach (int j in bestOf.Keys) bestOf[j] += Correct(samples[BestIndex(scores, j)]) ? 1 : 0;
+                }
             }
         }
         return new TaskEvalResult(task.Name, n, pass1 / n, passK / n, majK / n, k, formatOk / n, length / n, thinkLength / n,
-            new SortedDictionary<int, double>(passAt.ToDictionary(p => p.Key, p => p.Value / n)));
+            Mean(passAt, n), Mean(majAt, n), bestOf is null ? null : Mean(bestOf, n));
+    }
+
+    static SortedDictionary<int, double> Mean(Dictionary<int, double> sums, int n) =>
+        new(sums.ToDictionary(p => p.Key, p => p.Value / n));
+
+    /// <summary>The most frequent extracted answer among the samples is correct (ties: the answer seen first).</summary>
+    static bool MajorityCorrect(IReasoningTask task, Problem p, IEnumerable<Completion> samples)
+    {
+        var votes = samples.Select(c => ReasoningTasks.ExtractAnswer(c.Text)).Where(a => a is not null)
+            .GroupBy(a => a).OrderByDescending(g => g.Count()).FirstOrDefault();
+        return votes is not null && task.Verify(p, votes.Key!) == Verdict.Correct;
+    }
+
+    /// <summary>Best-of-j: the index of the highest score among the first j (the earliest on ties).</summary>
+    public static int BestIndex(IReadOnlyList<float> scores, int j)
+    {
+        if (j < 1 || j > scores.Count) throw new ArgumentException($"best-of-{j} needs 1..{scores.Count} scored samples");
+        int best = 0;
+        for (int i = 1; i < j; i++)
+            if (scores[i] > scores[best]) best = i;
+        return best;
     }
 
     static IEnumerable<int> PowersOfTwo(int k)

@@ -60,4 +60,29 @@ public static class Curves
         plt.SavePng(tmp, 900, 500);
         File.Move(tmp, path, overwrite: true);
     }
+
+    /// <summary>Lines of y against x (accuracy against samples or budget), a marker at each point.</summary>
+    public static void SaveXY(string path, string title, string xLabel, string yLabel,
+        IReadOnlyList<(string Label, double[] Xs, double[] Ys)> series, bool logX)
+    {
+        var plt = new ScottPlot.Plot();
+        foreach (var (label, xs, ys) in series)
+        {
+            var line = plt.Add.Scatter(logX ? xs.Select(Math.Log2).ToArray() : xs, ys);
+            line.LegendText = label;
+            line.MarkerSize = 6;
+        }
+        if (logX)
+        {
+            double[] ticks = series.SelectMany(s => s.Xs).Distinct().Order().ToArray();
+            plt.Axes.Bottom.SetTicks(ticks.Select(Math.Log2).ToArray(), ticks.Select(t => t.ToString("0")).ToArray());
+        }
+        plt.Title(title);
+        plt.XLabel(xLabel);
+        plt.YLabel(yLabel);
+        plt.ShowLegend();
+        string tmp = path + ".tmp.png";
+        plt.SavePng(tmp, 900, 500);
+        File.Move(tmp, path, overwrite: true);
+    }
 }
