@@ -185,4 +185,30 @@ public class CliTests
         Assert.That(code, Is.Not.Zero);
         Assert.That(err, Does.Contain("engine: error: eval: --budgets sets --think-max per budget"));
     }
+
+    /// <summary>
+    /// Thinking on and off: SFT on data that mixes both modes (every other prompt ends in " /no_think" and is answered
+    /// directly) teaches a micro model the switch: greedy completions of held-out problems open &lt;think&gt; in every
+    /// case with thinking on and in none with it off.
+    /// </summary>
+    [Test]
+    public void SftLearnsTheThinkingSwitch()
+    {
+        string data = Dir("modes.jsonl"), sft = Dir("modes-sft");
+        Assert.That(Engine("data", "--task", "multisum", "--n", "600", "--thinking-modes", "--out", data).Code, Is.Zero);
+        string[] lines = File.ReadAllLines(data);
+        Assert.That(lines.Count(l => l.Contains(" /no_think") && !l.Contains("<think>")), Is.EqualTo(300), "half off, no thinking");
+        var (code, _, err) = Engine("sft", "--data", data, "--model", "micro", "--tokenizer", "char", "--context", "64",
+            "--steps", "100", "--batch", "8", "--lr", "3e-3", "--warmup", "10", "--eval-every", "0", "--out", sft);
+        Assert.That(code, Is.Zero, err);
+        double ThinkRate(string mode)
+        {
+            var (c, stdout, e) = Engine("eval", "--checkpoint", Path.Combine(sft, "final"), "--task", "multisum", "--n", "12",
+                "--k", "1", "--max-new-tokens", "40", "--thinking", mode, "--json");
+            Assert.That(c, Is.Zero, e);
+            return JsonDocument.Parse(stdout).RootElement.GetProperty("think_rate").GetDouble();
+        }
+        Assert.That(ThinkRate("on"), Is.EqualTo(1.0), "thinking on: every completion thinks");
+        Assert.That(ThinkRate("off"), Is.EqualTo(0.0), "thinking off: no completion contains <think>");
+    }
 }

@@ -102,3 +102,52 @@ public class TaskRewardTests
         Assert.Throws<ArgumentException>(() => RewardSet.Parse("speed:1", Arithmetic, 20));
     }
 }
+
+/// <summary>Thinking modes and the variable-length task, against hand-worked values.</summary>
+public class ThinkingModeTests
+{
+    static readonly Engine.Tasks.Problem On = new("12+7+33=", "52", "<think>12+7=19 19+33=52</think><answer>52</answer>");
+
+    [Test]
+    public void OffAddsTheMarkerAndAnswersDirectly()
+    {
+        var off = Engine.Tasks.ThinkingModes.Off(On);
+        Assert.That(off.Prompt, Is.EqualTo("12+7+33= /no_think"));
+        Assert.That(off.Completion, Is.EqualTo("<answer>52</answer>"));
+        Assert.That(Engine.Tasks.ThinkingModes.Off(off), Is.SameAs(off), "idempotent");
+        var mixed = Engine.Tasks.ThinkingModes.Mix([On, On, On, On]);
+        Assert.That(mixed.Select(p => Engine.Tasks.ThinkingModes.IsOff(p.Prompt)), Is.EqualTo(new[] { false, true, false, true }));
+    }
+
+    [TestCase(false, "<think>12+7=19 19+33=52</think><answer>52</answer>", 1f)]
+    [TestCase(false, "<answer>52</answer>", 0f)]
+    [TestCase(true, "<answer>52</answer>", 1f)]
+    [TestCase(true, " <answer>51</answer> ", 1f)]             // the format, not the answer
+    [TestCase(true, "<think>12+7=19</think><answer>52</answer>", 0f)]
+    [TestCase(true, "<answer>52</answer><think>", 0f)]
+    public void TheFormatRewardFollowsTheMode(bool off, string response, float expected)
+    {
+        var p = off ? Engine.Tasks.ThinkingModes.Off(On) : On;
+        Assert.That(new Engine.Rewards.FormatReward().Score(p, response, new Engine.Rewards.ResponseInfo(10, false)),
+            Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void MultiSumWorkedSolutionsGrowWithTheTerms()
+    {
+        var task = new Engine.Tasks.MultiSumTask();
+        var problems = task.Generate("train", 300, 1);
+        Assert.That(problems.Select(p => p.Prompt.Count(c => c == '+') + 1).Distinct().Order(), Is.EqualTo(new[] { 2, 3, 4, 5, 6 }));
+        foreach (var p in problems)
+        {
+            long sum = p.Prompt.TrimEnd('=').Split('+').Sum(long.Parse);
+            Assert.That(p.Answer, Is.EqualTo(sum.ToString()), p.Prompt);
+            Assert.That(task.Verify(p, p.Answer), Is.EqualTo(Engine.Tasks.Verdict.Correct));
+            int steps = p.Completion!.Split(' ').Length;                     // one running-total step per extra term
+            Assert.That(steps, Is.EqualTo(p.Prompt.Count(c => c == '+')), p.Completion);
+        }
+        var test = task.Generate("test", 100, 1).Select(p => p.Prompt).ToHashSet();
+        Assert.That(problems.Any(p => test.Contains(p.Prompt)), Is.False, "held-out split disjoint");
+        Assert.That(task.Verify(problems[0], "x"), Is.EqualTo(Engine.Tasks.Verdict.Malformed));
+    }
+}

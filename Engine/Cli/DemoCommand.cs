@@ -16,7 +16,7 @@ namespace Engine.Cli;
     "with verifiable rewards → eval.")]
 sealed class DemoOptions : CommonOptions, IRunOptions
 {
-    [Option("task", Default = "arithmetic", HelpText = "arithmetic | countdown.")]
+    [Option("task", Default = "arithmetic", HelpText = "arithmetic | countdown | multisum.")]
     public string Task { get; set; } = "arithmetic";
     [Option("out", HelpText = "Checkpoints, metrics, curves and summary.json. Default: a new runs/demo, runs/demo-2, ...")]
     public string? Out { get; set; }

@@ -40,7 +40,7 @@ sealed class EvalOptions : CheckpointOptions
         "{\"prompt\",\"completion\"} (completion tokens only). Task mode: a .jsonl of {\"prompt\",\"answer\"} " +
         "problems.")]
     public string? Data { get; set; }
-    [Option("task", HelpText = "Task mode: arithmetic | countdown — pass@1, pass@k, maj@k on the held-out split (or on --data).")]
+    [Option("task", HelpText = "Task mode: arithmetic | countdown | multisum — pass@1, pass@k, maj@k on the held-out split (or on --data).")]
     public string? Task { get; set; }
     [Option("n-problems", Default = 200, HelpText = "Task mode: held-out problems (short form: --n).")]
     public int N { get; set; }
@@ -58,6 +58,9 @@ sealed class EvalOptions : CheckpointOptions
     public int ThinkMax { get; set; }
     [Option("batch", Default = 8, HelpText = "Sequences per batch.")]
     public int Batch { get; set; }
+    [Option("thinking", HelpText = "Task mode: on | off — off asks every problem with the prompt marker \" /no_think\" " +
+        "(answer directly); the result's think_rate is the share of completions that open <think>.")]
+    public string? Thinking { get; set; }
     [Option("reward-model", HelpText = "Task mode: best-of-j for j = 1, 2, 4, ... k — the k samples scored by this reward " +
         "model (either head), the highest-scored answer checked.")]
     public string? RewardModel { get; set; }
@@ -161,7 +164,8 @@ static class InferenceCommands
         var stdout = JsonOut(o.Json);
         var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
-        var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data) : task.Generate("test", o.N, o.Seed);
+        var problems = Tasks.ThinkingModes.Apply(
+            o.Data is not null ? RlCommands.ReadProblems(o.Data) : task.Generate("test", o.N, o.Seed), o.Thinking);
         RlCommands.CheckPrompts("eval", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "the held-out split");
         new Generation.SamplingOptions(o.MaxNewTokens, ThinkMin: o.ThinkMin, ThinkMax: o.ThinkMax).Validate();
         var budgets = o.Budgets.ToList();
@@ -173,7 +177,8 @@ static class InferenceCommands
         else
         {
             stdout.WriteLine($"eval {r.Task}: n {r.N}, pass@1 {r.Pass1:P1}, pass@{r.K} {r.PassK:P1}, maj@{r.K} {r.MajK:P1}, " +
-                             $"format {r.FormatRate:P1}, mean length {r.MeanLength:F1}, mean thinking {r.MeanThinkLength:F1}");
+                             $"format {r.FormatRate:P1}, mean length {r.MeanLength:F1}, mean thinking {r.MeanThinkLength:F1}, " +
+                             $"thinking in {r.ThinkRate:P0}");
             if (r.BestOf is { } best)
                 stdout.WriteLine("best-of-j: " + string.Join(", ", best.Select(b => $"{b.Key}: {b.Value:P1}")));
         }

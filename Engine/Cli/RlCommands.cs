@@ -15,7 +15,7 @@ namespace Engine.Cli;
 [Verb("grpo", HelpText = "GRPO with verifiable rewards (Dr. GRPO, RLOO, DAPO options) on a task's problems.")]
 sealed class GrpoCliOptions : ModelOptions, IRunOptions
 {
-    [Option("task", Default = "arithmetic", HelpText = "arithmetic | countdown: generates problems and verifies answers.")]
+    [Option("task", Default = "arithmetic", HelpText = "arithmetic | countdown | multisum: generates problems and verifies answers.")]
     public string Task { get; set; } = "arithmetic";
     [Option("data", HelpText = "JSONL of {\"prompt\",\"answer\"} to train on instead of generated problems (verified by --task).")]
     public string? Data { get; set; }
@@ -82,7 +82,7 @@ sealed class GrpoCliOptions : ModelOptions, IRunOptions
 [Verb("data", HelpText = "Write a task's problems as JSONL {\"prompt\",\"answer\",\"completion\"} (train or held-out split).")]
 sealed class DataOptions : VerbOptions
 {
-    [Option("task", Default = "arithmetic", HelpText = "arithmetic | countdown.")]
+    [Option("task", Default = "arithmetic", HelpText = "arithmetic | countdown | multisum.")]
     public string Task { get; set; } = "arithmetic";
     [Option("n-problems", Default = 100, HelpText = "Problems (short form: --n).")]
     public int N { get; set; }
@@ -92,6 +92,9 @@ sealed class DataOptions : VerbOptions
     public int Seed { get; set; }
     [Option("out", HelpText = "Output file (default: stdout).")]
     public string? Out { get; set; }
+    [Option("thinking-modes", Default = false, HelpText = "Every other problem asked with thinking off (prompt ending " +
+        "\" /no_think\", completion the answer alone): SFT data that teaches the switch.")]
+    public bool ThinkingModes { get; set; }
 }
 
 static class RlCommands
@@ -213,6 +216,7 @@ static class RlCommands
         Check.AtLeast(o.N, 1, "--n-problems");
         if (o.Split is not ("train" or "test")) throw new ArgumentException($"--split {o.Split}: expected train or test");
         var problems = task.Generate(o.Split, o.N, o.Seed);
+        if (o.ThinkingModes) problems = Tasks.ThinkingModes.Mix(problems);
         var rows = problems.Select(p =>
         {
             var row = new JsonObject { ["prompt"] = p.Prompt, ["answer"] = p.Answer };

@@ -30,13 +30,15 @@ public sealed class AccuracyReward(IReasoningTask task, float wellFormedWrong = 
 
 /// <summary>
 /// The reasoning format: exactly "&lt;think&gt;…&lt;/think&gt;&lt;answer&gt;…&lt;/answer&gt;" scores 1 (strict); with
-/// partial credit each of the four tags present exactly once and in order adds 0.25.
+/// partial credit each of the four tags present exactly once and in order adds 0.25. A prompt asked with thinking
+/// off (<see cref="ThinkingModes"/>) wants exactly "&lt;answer&gt;…&lt;/answer&gt;": 1, or 0 (any &lt;think&gt; fails).
 /// </summary>
 public sealed class FormatReward(bool partial = false) : IRewardFunction
 {
     const string NoTag = "(?:(?!</?think>|</?answer>).)*";       // any text without a reasoning or answer tag
     static readonly Regex Strict = new($"^<think>{NoTag}</think><answer>{NoTag}</answer>$",
         RegexOptions.Singleline | RegexOptions.Compiled);
+    static readonly Regex AnswerOnly = new($"^<answer>{NoTag}</answer>$", RegexOptions.Singleline | RegexOptions.Compiled);
     static readonly string[] Tags = ["<think>", "</think>", "<answer>", "</answer>"];
 
     public string Name => "format";
@@ -44,6 +46,7 @@ public sealed class FormatReward(bool partial = false) : IRewardFunction
     public float Score(Problem problem, string response, ResponseInfo info)
     {
         string text = response.Trim();
+        if (ThinkingModes.IsOff(problem.Prompt)) return AnswerOnly.IsMatch(text) ? 1f : 0f;
         if (!partial) return Strict.IsMatch(text) ? 1f : 0f;
         float score = 0f;
         int last = -1;

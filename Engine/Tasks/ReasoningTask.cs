@@ -24,12 +24,13 @@ public interface IReasoningTask
 
 public static class ReasoningTasks
 {
-    public static readonly string[] Names = ["arithmetic", "countdown"];
+    public static readonly string[] Names = ["arithmetic", "countdown", "multisum"];
 
     public static IReasoningTask Create(string name) => name.ToLowerInvariant() switch
     {
         "arithmetic" => new ArithmeticTask(),
         "countdown" => new CountdownTask(),
+        "multisum" => new MultiSumTask(),
         _ => throw new ArgumentException($"--task {name}: unknown task; expected {string.Join(" or ", Names)}"),
     };
 

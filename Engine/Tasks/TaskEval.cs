@@ -17,6 +17,7 @@ public sealed record TaskEvalResult(
     [property: JsonPropertyName("format_rate")] double FormatRate,
     [property: JsonPropertyName("mean_length")] double MeanLength,
     [property: JsonPropertyName("mean_think_length")] double MeanThinkLength,
+    [property: JsonPropertyName("think_rate")] double ThinkRate,
     [property: JsonPropertyName("pass_at")] SortedDictionary<int, double> PassAt,
     [property: JsonPropertyName("maj_at")] SortedDictionary<int, double> MajAt,
     [property: JsonPropertyName("best_of"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -43,7 +44,7 @@ public static class TaskEval
         var accuracy = new AccuracyReward(task);
         var format = new FormatReward();
         int n = problems.Count;
-        double pass1 = 0, passK = 0, majK = 0, formatOk = 0, length = 0, thinkLength = 0;
+        double pass1 = 0, passK = 0, majK = 0, formatOk = 0, length = 0, thinkLength = 0, thinks = 0;
         var passAt = PowersOfTwo(k).ToDictionary(j => j, _ => 0.0);
         var majAt = PowersOfTwo(k).ToDictionary(j => j, _ => 0.0);
         var bestOf = scorer is null ? null : PowersOfTwo(k).ToDictionary(j => j, _ => 0.0);
@@ -70,6 +71,7 @@ public static class TaskEval
                     formatOk += format.Score(p, first[i].Text, new ResponseInfo(first[i].Ids.Length, false));
                     length += first[i].Ids.Length;
                     thinkLength += ThinkLength(tokenizer, first[i].Text);
+                    thinks += Thinks(first[i].Text) ? 1 : 0;
                 }
                 else
                 {
@@ -77,6 +79,7 @@ public static class TaskEval
                     formatOk += samples.Average(c => format.Score(p, c.Text, new ResponseInfo(c.Ids.Length, false)));
                     length += samples.Average(c => c.Ids.Length);
                     thinkLength += samples.Average(c => ThinkLength(tokenizer, c.Text));
+                    thinks += samples.Average(c => Thinks(c.Text) ? 1.0 : 0.0);
                 }
                 passK += samples.Any(Correct) ? 1 : 0;
                 int correct = samples.Count(Correct);
@@ -90,7 +93,7 @@ public static class TaskEval
                 }
             }
         }
-        return new TaskEvalResult(task.Name, n, pass1 / n, passK / n, majK / n, k, formatOk / n, length / n, thinkLength / n,
+        return new TaskEvalResult(task.Name, n, pass1 / n, passK / n, majK / n, k, formatOk / n, length / n, thinkLength / n, thinks / n,
             Mean(passAt, n), Mean(majAt, n), bestOf is null ? null : Mean(bestOf, n));
     }
 
@@ -133,6 +136,8 @@ public static class TaskEval
         for (int i = n - c + 1; i <= n; i++) missAll *= 1.0 - (double)k / i;         // Π (1 − k/i), numerically stable
         return 1.0 - missAll;
     }
+
+    static bool Thinks(string text) => text.Contains("<think>", StringComparison.Ordinal);
 
     /// <summary>Tokens between the first &lt;think&gt; and the following &lt;/think&gt; (or the end), 0 without thinking.</summary>
     public static int ThinkLength(ITokenizer tokenizer, string text)
