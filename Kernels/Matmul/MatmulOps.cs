@@ -17,6 +17,10 @@ public static class MatmulOps
     [
         (new(1, "naive", "one thread per output, the reference loop (MatmulNaiveGpu.cs)"), MatmulNaiveGpu.Run),
         (new(2, "tiled", "shared-memory tiles, 4×4 outputs per thread (MatmulGpu.cs)"), MatmulGpu.Run),
+        (new(3, "tiled128", "128×128 tiles, 256 threads, 8×8 per thread, double-buffered, 128-bit loads " +
+                            "(MatmulTiledGpu.cs)", Wide: true), MatmulTiledGpu.Run),
+        (new(4, "skinny", "few rows of A: a warp (or thread) per column of C, 4 rows per pass " +
+                          "(MatmulSkinnyGpu.cs)"), MatmulSkinnyGpu.Run),
     ];
 
     public static readonly OpDeclaration MatMul = new("matmul", nameof(IBackend.MatMul), Gpu.Select(v => v.Version).ToArray(),
