@@ -35,6 +35,7 @@ public struct FragC
 /// tile with K = 8, called by all 32 lanes of a warp together. Its twin gathers each lane's row of A and
 /// columns of B with warp shuffles and sums in k order in fp32; the hardware's internal summation order is not
 /// specified, so GPU and twin may differ in the last bits.</item>
+/// <item><see cref="Mma3"/>: the three MMAs of 3×TF32 on a split pair (twin: one gather for all three).</item>
 /// </list>
 /// Warp size 32 is required (the fragment layout is defined over 32 lanes): launchers check
 /// <see cref="RequireWarp32"/>; tests run on the 32-wide CPU accelerator (<c>ilgpu-cpu32</c>).
@@ -102,34 +103,112 @@ public static class TensorCore
         MmaTwin(a, b, ref c);
     }
 
+    /// <summary>3×TF32 (hi·hi + hi·lo + lo·hi ≈ fp32 product): c += alo·bhi, then ahi·blo, then ahi·bhi — three
+    /// MMAs, the small terms first. Same as three <see cref="Mma"/> calls; the twin gathers each fragment pair
+    /// once.</summary>
+    public static void Mma3(FragA ahi, FragA alo, FragB bhi, FragB blo, ref FragC c)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            Mma(alo, bhi, ref c);
+            Mma(ahi, blo, ref c);
+            Mma(ahi, bhi, ref c);
+            return;
+        }
+        var a = new Pair<FragA> { Hi = Truncate(ahi), Lo = Truncate(alo) };
+        var b = new Pair<FragB> { Hi = Truncate(bhi), Lo = Truncate(blo) };
+        Gather(a, b, out var rows, out var cols);
+        Accumulate(rows.Lo, cols.Hi, ref c);
+        Accumulate(rows.Hi, cols.Lo, ref c);
+        Accumulate(rows.Hi, cols.Hi, ref c);
+    }
+
+    // ---- the software twin: shuffles in the PTX fragment layout, then a k-ordered fp32 sum ----
+
+    struct Pair<T> where T : struct
+    {
+        public T Hi, Lo;
+    }
+
+    /// <summary>What a lane needs for its four outputs: A's rows g and g+8 and B's columns 2t and 2t+1, for
+    /// k = 0..7. Rows: R[kk] holds A[g][kk], A[g+8][kk], A[g][kk+4], A[g+8][kk+4] (the fragment of lane 4g+kk).
+    /// Columns: C0[kk] holds B[kk][2t], B[kk+4][2t] (lane 8t+kk), C1[kk] the same of column 2t+1 (lane 8t+4+kk).</summary>
+    struct Gathered
+    {
+        public FragA R0, R1, R2, R3;
+        public FragB C00, C01, C02, C03, C10, C11, C12, C13;
+    }
+
+    static FragA Truncate(FragA x) => new() { A0 = Truncate(x.A0), A1 = Truncate(x.A1), A2 = Truncate(x.A2),
+        A3 = Truncate(x.A3) };
+
+    static FragB Truncate(FragB x) => new() { B0 = Truncate(x.B0), B1 = Truncate(x.B1) };
+
     static float Truncate(float x) => Interop.IntAsFloat(Interop.FloatAsInt(x) & 0xFFFFE000u);
 
     static void MmaTwin(FragA a, FragB b, ref FragC c)
     {
+        Gather(new Pair<FragA> { Hi = Truncate(a) }, new Pair<FragB> { Hi = Truncate(b) }, out var rows, out var cols);
+        Accumulate(rows.Hi, cols.Hi, ref c);
+    }
+
+    /// <summary>12 shuffles of whole fragments (every lane takes part, in the same order, as a shuffle requires).
+    /// A shuffle costs milliseconds on ILGPU's CPU accelerator, so hi and lo travel together.</summary>
+    static void Gather(Pair<FragA> a, Pair<FragB> b, out Pair<Gathered> rows, out Pair<Gathered> cols)
+    {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        rows = default;
+        cols = default;
+        var r = Warp.Shuffle(a, 4 * g);
+        rows.Hi.R0 = r.Hi; rows.Lo.R0 = r.Lo;
+        r = Warp.Shuffle(a, 4 * g + 1);
+        rows.Hi.R1 = r.Hi; rows.Lo.R1 = r.Lo;
+        r = Warp.Shuffle(a, 4 * g + 2);
+        rows.Hi.R2 = r.Hi; rows.Lo.R2 = r.Lo;
+        r = Warp.Shuffle(a, 4 * g + 3);
+        rows.Hi.R3 = r.Hi; rows.Lo.R3 = r.Lo;
+        var q = Warp.Shuffle(b, 8 * t);
+        cols.Hi.C00 = q.Hi; cols.Lo.C00 = q.Lo;
+        q = Warp.Shuffle(b, 8 * t + 1);
+        cols.Hi.C01 = q.Hi; cols.Lo.C01 = q.Lo;
+        q = Warp.Shuffle(b, 8 * t + 2);
+        cols.Hi.C02 = q.Hi; cols.Lo.C02 = q.Lo;
+        q = Warp.Shuffle(b, 8 * t + 3);
+        cols.Hi.C03 = q.Hi; cols.Lo.C03 = q.Lo;
+        q = Warp.Shuffle(b, 8 * t + 4);
+        cols.Hi.C10 = q.Hi; cols.Lo.C10 = q.Lo;
+        q = Warp.Shuffle(b, 8 * t + 5);
+        cols.Hi.C11 = q.Hi; cols.Lo.C11 = q.Lo;
+        q = Warp.Shuffle(b, 8 * t + 6);
+        cols.Hi.C12 = q.Hi; cols.Lo.C12 = q.Lo;
+        q = Warp.Shuffle(b, 8 * t + 7);
+        cols.Hi.C13 = q.Hi; cols.Lo.C13 = q.Lo;
+    }
+
+    /// <summary>c += A·B over k = 0..7 in order, in fp32 (products of TF32 values are exact in fp32).</summary>
+    static void Accumulate(Gathered a, Gathered b, ref FragC c)
+    {
         float d0 = c.C0, d1 = c.C1, d2 = c.C2, d3 = c.C3;
-        float x0 = Truncate(a.A0), x1 = Truncate(a.A1), x2 = Truncate(a.A2), x3 = Truncate(a.A3);
-        float y0 = Truncate(b.B0), y1 = Truncate(b.B1);
-        // Pass 1 takes k = 0..3 (registers A0/A1 and B0), pass 2 k = 4..7 (A2/A3 and B1): every lane shuffles in
-        // the same order, as a warp shuffle requires.
-        for (int half = 0; half < 2; half++)
-        {
-            for (int kk = 0; kk < 4; kk++)
-            {
-                int fromA = g * 4 + kk, fromB0 = 8 * t + kk, fromB1 = 8 * t + 4 + kk;
-                float rowG = Warp.Shuffle(half == 0 ? x0 : x2, fromA);       // A[g][k]
-                float rowG8 = Warp.Shuffle(half == 0 ? x1 : x3, fromA);      // A[g+8][k]
-                float col0 = Warp.Shuffle(half == 0 ? y0 : y1, fromB0);      // B[k][2t]
-                float col1 = Warp.Shuffle(half == 0 ? y0 : y1, fromB1);      // B[k][2t+1]
-                d0 += rowG * col0;
-                d1 += rowG * col1;
-                d2 += rowG8 * col0;
-                d3 += rowG8 * col1;
-            }
-        }
+        Step(a.R0.A0, a.R0.A1, b.C00.B0, b.C10.B0, ref d0, ref d1, ref d2, ref d3);   // k = 0
+        Step(a.R1.A0, a.R1.A1, b.C01.B0, b.C11.B0, ref d0, ref d1, ref d2, ref d3);
+        Step(a.R2.A0, a.R2.A1, b.C02.B0, b.C12.B0, ref d0, ref d1, ref d2, ref d3);
+        Step(a.R3.A0, a.R3.A1, b.C03.B0, b.C13.B0, ref d0, ref d1, ref d2, ref d3);
+        Step(a.R0.A2, a.R0.A3, b.C00.B1, b.C10.B1, ref d0, ref d1, ref d2, ref d3);   // k = 4
+        Step(a.R1.A2, a.R1.A3, b.C01.B1, b.C11.B1, ref d0, ref d1, ref d2, ref d3);
+        Step(a.R2.A2, a.R2.A3, b.C02.B1, b.C12.B1, ref d0, ref d1, ref d2, ref d3);
+        Step(a.R3.A2, a.R3.A3, b.C03.B1, b.C13.B1, ref d0, ref d1, ref d2, ref d3);
         c.C0 = d0;
         c.C1 = d1;
         c.C2 = d2;
         c.C3 = d3;
+    }
+
+    static void Step(float rowG, float rowG8, float col0, float col1, ref float d0, ref float d1, ref float d2,
+        ref float d3)
+    {
+        d0 += rowG * col0;
+        d1 += rowG * col1;
+        d2 += rowG8 * col0;
+        d3 += rowG8 * col1;
     }
 }

@@ -21,8 +21,38 @@ public static class MatmulOps
                             "(MatmulTiledGpu.cs)", Wide: true), MatmulTiledGpu.Run),
         (new(4, "skinny", "few rows of A: a warp (or thread) per column of C, 4 rows per pass " +
                           "(MatmulSkinnyGpu.cs)"), MatmulSkinnyGpu.Run),
+        // TF32 rounds each input to 10 mantissa bits: against the fp32 reference at K ≤ 40 with inputs in [-1, 1]
+        // that is ~1e-3; 1e-2 still catches any tiling or fragment error (those are O(1)). GemmGpuTests checks v5
+        // tightly against a reference computed on TF32-rounded inputs.
+        (new(5, "tf32", "TF32 tensor cores, m16n8k8 MMA, 128×128 tiles, 64×32 per warp (MatmulTf32Gpu.cs)",
+            Wide: true, Tolerance: 1e-2), MatmulTf32Gpu.Run),
+        (new(6, "3xtf32", "3×TF32 tensor cores, fp32-class accuracy (Matmul3xTf32Gpu.cs)", Wide: true),
+            Matmul3xTf32Gpu.Run),
     ];
 
+    /// <summary>Rows of A up to which the skinny version (v4) is the fp32 default: the decode range (1…64
+    /// tokens against a weight). Not measured on a GPU yet: the crossover with v3 is owed (BENCHMARKS.md).</summary>
+    public const int SkinnyRows = 64;
+
+    /// <summary>
+    /// The version a GEMM runs when none is pinned (ENGINE_KERNEL_MATMUL or KernelChoice.Pin win over this):
+    /// <list type="bullet">
+    /// <item>tf32 → v5, 3xtf32 → v6 (tensor cores; they refuse devices without 32-lane warps);</item>
+    /// <item>fp32 on a device whose groups hold fewer than 256 threads (ILGPU's default CPU accelerator, used by
+    /// most tests) → v2, as before these versions existed;</item>
+    /// <item>fp32 otherwise: M ≤ <see cref="SkinnyRows"/> → v4 (skinny), else v3 (128×128 tiles; it hands
+    /// operands of 2³¹ elements or more to v2).</item>
+    /// </list>
+    /// </summary>
+    public static int Choose(Precision precision, int m, int n, int k, int maxGroup) => precision switch
+    {
+        Precision.Tf32 => 5,
+        Precision.ThreeXTf32 => 6,
+        _ => maxGroup < GemmTiles.Threads ? 2 : m <= SkinnyRows ? 4 : 3,
+    };
+
+    /// <summary>Default: the version <see cref="KernelChoice.Of"/> reports; the GPU backend picks by
+    /// <see cref="Choose"/> instead unless a version is pinned.</summary>
     public static readonly OpDeclaration MatMul = new("matmul", nameof(IBackend.MatMul), Gpu.Select(v => v.Version).ToArray(),
         Default: 2, Cases);
 
