@@ -22,6 +22,21 @@ public static class GpuDevice
         catch (Exception) { return false; }   // no driver, no libcuda: no CUDA
     }
 
+    /// <summary>ILGPU's optimisation level for every kernel of a context: ENGINE_ILGPU_OPT=O0|O1|O2, else O1 (ILGPU's
+    /// Release). O2 turns generic loads into ld.global and keeps CudaAsm.EmitRef operands out of local memory
+    /// (v5/v6 need it); it can also raise register pressure, so it is a switch to measure, not a default yet.</summary>
+    public static OptimizationLevel Optimization()
+    {
+        string? level = Environment.GetEnvironmentVariable("ENGINE_ILGPU_OPT");
+        return level switch
+        {
+            null or "" or "O1" => OptimizationLevel.O1,
+            "O0" => OptimizationLevel.O0,
+            "O2" => OptimizationLevel.O2,
+            _ => throw new ArgumentException($"ENGINE_ILGPU_OPT={level}: expected O0, O1 or O2"),
+        };
+    }
+
     /// <summary>kind: cuda | opencl | ilgpu-cpu | ilgpu-cpu32. ilgpu-cpu simulates warps of 4 and groups of 16 threads;
     /// ilgpu-cpu32 simulates a CUDA-shaped device (warps of 32, groups up to 1024) for the kernels that need it
     /// (256-thread GEMM tiles, tensor-core fragments), at a higher cost per group.</summary>
@@ -33,18 +48,18 @@ public static class GpuDevice
             switch (kind)
             {
                 case "cuda":
-                    context = Context.Create(b => b.Cuda().EnableAlgorithms());
+                    context = Context.Create(b => b.Cuda().EnableAlgorithms().Optimize(Optimization()));
                     if (context.GetCudaDevices().Count == 0) throw new NotSupportedException("--device cuda: no CUDA device found");
                     return (context, context.CreateCudaAccelerator(0));
                 case "opencl":
-                    context = Context.Create(b => b.OpenCL().EnableAlgorithms());
+                    context = Context.Create(b => b.OpenCL().EnableAlgorithms().Optimize(Optimization()));
                     if (context.GetCLDevices().Count == 0) throw new NotSupportedException("--device opencl: no OpenCL device found");
                     return (context, context.CreateCLAccelerator(0));
                 case "ilgpu-cpu":
-                    context = Context.Create(b => b.CPU().EnableAlgorithms());
+                    context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(Optimization()));
                     return (context, context.CreateCPUAccelerator(0));
                 case "ilgpu-cpu32":
-                    context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
+                    context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms().Optimize(Optimization()));
                     return (context, context.CreateCPUAccelerator(0));
                 default:
                     throw new ArgumentException($"gpu: unknown device kind '{kind}'");
