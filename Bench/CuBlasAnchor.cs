@@ -55,7 +55,8 @@ static class CuBlasAnchor
         {
             if (Measure(gpu, g, repeats, mode) is not double gflops) yield break;
             double ms = 2.0 * g.M * g.N * g.K / (gflops * 1e9) * 1e3;
-            Console.WriteLine($"{"matmul " + name,-20} {"",2} {g.Shape,-34} {"",11} {ms,10:F3} {gflops,10:F1} GFLOP/s " +
+            Console.WriteLine($"{"matmul " + name,-20} {"",2} {g.Shape,-34} {"",11} {ms,10:F3} {gflops,10:F1} " +
+                              "GFLOP/s " +
                               $"{(sgemm4096 is double s ? $"{gflops / s:P0}" : "-"),7}");
             yield return new KernelTable.Row("matmul " + name, 0, g.Shape, 0, ms, gflops, "GFLOP/s", gflops / sgemm4096,
                 precision);

@@ -57,7 +57,8 @@ static class KernelTable
             }
             var versions = wanted is int only ? [only] : declaration.Versions.Select(v => v.Number).ToList();
             var gemms = gemmShapes ? Engine.Kernels.Matmul.MatmulOps.Gpt2Shapes().ToList() : null;
-            var cases = gemms?.Select(g => Engine.Kernels.Matmul.MatmulOps.Case(rng, g)) ?? declaration.Cases(sizes, rng);
+            var cases = gemms?.Select(g => Engine.Kernels.Matmul.MatmulOps.Case(rng, g))
+                        ?? declaration.Cases(sizes, rng);
             int index = 0;
             foreach (var c in cases)
             {
@@ -107,7 +108,8 @@ static class KernelTable
             Console.WriteLine($"wrote the PTX of {files.Count} kernels to {ptx} (e.g. ptxas -v -arch=sm_90 {files.FirstOrDefault()})");
         }
         if (failed)
-            Console.Error.WriteLine("Bench: error: a version exceeded its tolerance (1e-4 unless it states one) or was not deterministic " +
+            Console.Error.WriteLine("Bench: error: a version exceeded its tolerance (1e-4 unless it states one) or " +
+                "was not deterministic " +
                 "(see the table)");
         return failed ? 1 : 0;
     }

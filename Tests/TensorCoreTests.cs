@@ -48,7 +48,8 @@ public class TensorCoreTests
             TensorCore.Split(x, out float hi, out float lo);
             Assert.That(U(hi) & 0x1FFFu, Is.Zero, "hi is TF32");
             Assert.That(U(lo) & 0x1FFFu, Is.Zero, "lo is TF32");
-            Assert.That(Math.Abs((double)hi + lo - x), Is.LessThanOrEqualTo(Math.Abs(x) * Math.Pow(2, -21)), $"x = {x:R}");
+            Assert.That(Math.Abs((double)hi + lo - x), Is.LessThanOrEqualTo(Math.Abs(x) * Math.Pow(2, -21)),
+                $"x = {x:R}");
         }
     }
 
@@ -57,7 +58,8 @@ public class TensorCoreTests
     static void MmaKernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
     {
         int lane = Group.IdxX, g = lane >> 2, t = lane & 3;
-        var fa = new FragA { A0 = a[g * 8 + t], A1 = a[(g + 8) * 8 + t], A2 = a[g * 8 + t + 4], A3 = a[(g + 8) * 8 + t + 4] };
+        var fa = new FragA
+            { A0 = a[g * 8 + t], A1 = a[(g + 8) * 8 + t], A2 = a[g * 8 + t + 4], A3 = a[(g + 8) * 8 + t + 4] };
         var fb = new FragB { B0 = b[t * 8 + g], B1 = b[(t + 4) * 8 + g] };
         var fc = new FragC { C0 = c[g * 8 + 2 * t], C1 = c[g * 8 + 2 * t + 1], C2 = c[(g + 8) * 8 + 2 * t],
             C3 = c[(g + 8) * 8 + 2 * t + 1] };

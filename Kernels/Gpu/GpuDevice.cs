@@ -59,7 +59,8 @@ public static class GpuDevice
                     context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(Optimization()));
                     return (context, context.CreateCPUAccelerator(0));
                 case "ilgpu-cpu32":
-                    context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms().Optimize(Optimization()));
+                    context = Context.Create(b =>
+                        b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms().Optimize(Optimization()));
                     return (context, context.CreateCPUAccelerator(0));
                 default:
                     throw new ArgumentException($"gpu: unknown device kind '{kind}'");

@@ -4,7 +4,8 @@ using ILGPU.Runtime.Cuda;
 namespace Engine.Kernels.Gpu;
 
 /// <summary>A's fragment of one m16n8k8 TF32 MMA as one lane holds it (PTX ISA, "Matrix Fragments for mma.m16n8k8",
-/// .tf32): with g = lane / 4 and t = lane % 4, A0 = A[g][t], A1 = A[g+8][t], A2 = A[g][t+4], A3 = A[g+8][t+4].</summary>
+/// .tf32): with g = lane / 4 and t = lane % 4, A0 = A[g][t], A1 = A[g+8][t], A2 = A[g][t+4], A3 =
+/// A[g+8][t+4].</summary>
 public struct FragA
 {
     public float A0, A1, A2, A3;
@@ -16,7 +17,8 @@ public struct FragB
     public float B0, B1;
 }
 
-/// <summary>The accumulator fragment (16×8): C0 = C[g][2t], C1 = C[g][2t+1], C2 = C[g+8][2t], C3 = C[g+8][2t+1].</summary>
+/// <summary>The accumulator fragment (16×8): C0 = C[g][2t], C1 = C[g][2t+1], C2 = C[g+8][2t], C3 =
+/// C[g+8][2t+1].</summary>
 public struct FragC
 {
     public float C0, C1, C2, C3;
@@ -42,7 +44,8 @@ public struct FragC
 /// </summary>
 public static class TensorCore
 {
-    /// <summary>TF32 rounding of x (cvt.rna.tf32.f32): nearest, ties away from zero; Inf and NaN pass through.</summary>
+    /// <summary>TF32 rounding of x (cvt.rna.tf32.f32): nearest, ties away from zero; Inf and NaN pass
+    /// through.</summary>
     public static float RoundTf32(float x)
     {
         if (CudaAsm.IsSupported)
@@ -55,7 +58,8 @@ public static class TensorCore
         return RoundTf32Soft(x);
     }
 
-    /// <summary>The software twin of <see cref="RoundTf32"/>, also usable on the host (CPU references, tests).</summary>
+    /// <summary>The software twin of <see cref="RoundTf32"/>, also usable on the host (CPU references,
+    /// tests).</summary>
     public static float RoundTf32Soft(float x)
     {
         uint bits = Interop.FloatAsInt(x);
@@ -76,12 +80,13 @@ public static class TensorCore
     public static void RequireWarp32(int warpSize, string kernel)
     {
         if (warpSize != 32)
-            throw new NotSupportedException($"{kernel}: tensor-core fragments need warp size 32, this device has {warpSize} " +
+            throw new NotSupportedException($"{kernel}: tensor-core fragments need warp size 32, this device has " +
+                                            $"{warpSize} " +
                                             "(on ILGPU's CPU accelerator use the 32-wide device 'ilgpu-cpu32')");
     }
 
-    /// <summary>c += a·b for one m16n8k8 tile (see <see cref="FragA"/>, <see cref="FragB"/>, <see cref="FragC"/>); every
-    /// lane of the warp must call it. Inputs should already be TF32 (<see cref="RoundTf32"/>): the tensor core
+    /// <summary>c += a·b for one m16n8k8 tile (see <see cref="FragA"/>, <see cref="FragB"/>,
+    /// <see cref="FragC"/>); every lane of the warp must call it. Inputs should already be TF32 (<see cref="RoundTf32"/>): the tensor core
     /// reads only their top 19 bits, and the twin truncates the same way.</summary>
     public static void Mma(FragA a, FragB b, ref FragC c)
     {
@@ -132,7 +137,8 @@ public static class TensorCore
 
     /// <summary>What a lane needs for its four outputs: A's rows g and g+8 and B's columns 2t and 2t+1, for
     /// k = 0..7. Rows: R[kk] holds A[g][kk], A[g+8][kk], A[g][kk+4], A[g+8][kk+4] (the fragment of lane 4g+kk).
-    /// Columns: C0[kk] holds B[kk][2t], B[kk+4][2t] (lane 8t+kk), C1[kk] the same of column 2t+1 (lane 8t+4+kk).</summary>
+    /// Columns: C0[kk] holds B[kk][2t], B[kk+4][2t] (lane 8t+kk), C1[kk] the same of column 2t+1 (lane
+    /// 8t+4+kk).</summary>
     struct Gathered
     {
         public FragA R0, R1, R2, R3;

@@ -74,8 +74,8 @@ static class GemmTiles
             : Load4(x, x4, base0 + (tid >> 1), k0 + ((tid & 1) << 2), mn, k, vec);
 
     /// <summary>Writes what <see cref="Fetch"/> read into a K-major shared tile whose rows are
-    /// <paramref name="stride"/> floats apart (stride % 4 == 0): one 128-bit store when the source was K-major, else 4 scalar stores (the
-    /// transpose that makes A's columns contiguous in shared memory).</summary>
+    /// <paramref name="stride"/> floats apart (stride % 4 == 0): one 128-bit store when the source was K-major,
+    /// else 4 scalar stores (the transpose that makes A's columns contiguous in shared memory).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Stage(ArrayView<float> s, ArrayView<F4> s4, int at, int stride, int tid, F4 v, bool kMajor)
     {
@@ -92,7 +92,8 @@ static class GemmTiles
         s[i + 3 * stride] = v.W;
     }
 
-    /// <summary>C[row][col .. col+3] (+)= v, masked to the matrix; one 128-bit access where aligned and inside.</summary>
+    /// <summary>C[row][col .. col+3] (+)= v, masked to the matrix; one 128-bit access where aligned and
+    /// inside.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store4(ArrayView<float> c, ArrayView<F4> c4, int row, int col, F4 v, int m, int n, int flags)
     {

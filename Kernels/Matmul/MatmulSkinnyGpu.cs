@@ -142,8 +142,8 @@ public static class MatmulSkinnyGpu
         if (transB)
         {
             int warps = group / kernels.WarpSize;
-            kernels.Grouped<ArrayView<float>, ArrayView<F4>, ArrayView<float>, ArrayView<F4>, ArrayView<float>, int, int,
-                int, int>(WarpPerColumn)(new KernelConfig((n + warps - 1) / warps, warps * kernels.WarpSize), a,
+            kernels.Grouped<ArrayView<float>, ArrayView<F4>, ArrayView<float>, ArrayView<F4>, ArrayView<float>, int,
+                int, int, int>(WarpPerColumn)(new KernelConfig((n + warps - 1) / warps, warps * kernels.WarpSize), a,
                 MatmulTiledGpu.Vec(a, flags, GemmFlags.VecA), b, MatmulTiledGpu.Vec(b, flags, GemmFlags.VecB), c, m, n,
                 k, flags);
         }

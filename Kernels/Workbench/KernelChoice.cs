@@ -12,7 +12,8 @@ public sealed class KernelChoice
 
     public int Of(OpDeclaration op) => Explicit(op) ?? op.Default;
 
-    /// <summary>The version pinned with <see cref="Pin"/> or named by ENGINE_KERNEL_&lt;OP&gt; (read once), or null.</summary>
+    /// <summary>The version pinned with <see cref="Pin"/> or named by ENGINE_KERNEL_&lt;OP&gt; (read once), or
+    /// null.</summary>
     public int? Explicit(OpDeclaration op)
     {
         lock (pinned)
@@ -28,7 +29,8 @@ public sealed class KernelChoice
         }
     }
 
-    /// <summary>Runs <paramref name="op"/> with version <paramref name="version"/> from now on (0: back to the default).</summary>
+    /// <summary>Runs <paramref name="op"/> with version <paramref name="version"/> from now on (0: back to the
+    /// default).</summary>
     public void Pin(OpDeclaration op, int version)
     {
         lock (pinned)

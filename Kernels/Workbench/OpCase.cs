@@ -31,8 +31,8 @@ public sealed record OpCase(string Op, string Primitive, string Shape, double Wo
 /// <paramref name="Tolerance"/>: the largest relative error against the fp32 CPU reference that the tests accept
 /// (1e-4; looser only for versions that compute in lower precision on purpose, e.g. TF32).
 /// <paramref name="Precision"/>: how it multiplies (fp32, tf32, 3xtf32), for the benchmark tables.</summary>
-public sealed record KernelVersion(int Number, string Name, string Description, bool Wide = false, double Tolerance = 1e-4,
-    string Precision = "fp32");
+public sealed record KernelVersion(int Number, string Name, string Description, bool Wide = false,
+    double Tolerance = 1e-4, string Precision = "fp32");
 
 /// <summary>
 /// An op as the workbench sees it: its name (as in ENGINE_KERNEL_&lt;OP&gt; and `Bench kernels --op`),

@@ -41,7 +41,8 @@ def main():
         for r in rows:
             anchor_rate = f"{r['anchor_rate']:,.1f} {r['unit']}" if r["anchor_rate"] is not None else ""
             ratio = f"{r['ratio']:.3f}" if r["ratio"] is not None else ""
-            f.write(f"| {r['op']} | {r['version']} | {r['precision']} | {r['shape']} | {r['rate']:,.1f} {r['unit']} | {r['anchor'] or ''} | "
+            f.write(f"| {r['op']} | {r['version']} | {r['precision']} | "
+                    f"{r['shape']} | {r['rate']:,.1f} {r['unit']} | {r['anchor'] or ''} | "
                     f"{anchor_rate} | {ratio} | {r['max_rel_err']:.1e} |\n")
     print(f"wrote {a.out}.json and {a.out}.md ({len(rows)} rows, {sum(r['ratio'] is not None for r in rows)} with an anchor)")
 
