@@ -28,6 +28,8 @@ public static class MatmulOps
             Wide: true, Tolerance: 1e-2, Precision: "tf32"), MatmulTf32Gpu.Run),
         (new(6, "3xtf32", "3×TF32 tensor cores, fp32-class accuracy (Matmul3xTf32Gpu.cs)", Wide: true,
             Precision: "3xtf32"), Matmul3xTf32Gpu.Run),
+        (new(7, "warptiled", "v3 with 32×64 warp tiles, lanes 4×8 (MatmulWarpTiledGpu.cs)", Wide: true),
+            MatmulWarpTiledGpu.Run),
     ];
 
     /// <summary>Rows of A up to which the skinny version (v4) is the fp32 default: the decode range (1…64

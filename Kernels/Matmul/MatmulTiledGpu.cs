@@ -19,8 +19,8 @@ namespace Engine.Kernels.Matmul;
 /// </summary>
 public static class MatmulTiledGpu
 {
-    /// <summary>One thread's 8×8 block of C: Cij is row i (i &lt; 4: 4·ty + i, else 64 + 4·ty + i − 4), column j
-    /// alike.</summary>
+    /// <summary>One thread's 8×8 block of C: Cij is row i of its rows (i &lt; 4: the first quad, else the second),
+    /// column j alike (see <see cref="Body"/>).</summary>
     struct Block
     {
         public float C00, C01, C02, C03, C04, C05, C06, C07;
@@ -56,14 +56,29 @@ public static class MatmulTiledGpu
     }
 
     static void Kernel(ArrayView<float> a, ArrayView<F4> a4, ArrayView<float> b, ArrayView<F4> b4, ArrayView<float> c,
-        ArrayView<F4> c4, int m, int n, int k, int flags)
+        ArrayView<F4> c4, int m, int n, int k, int flags) => Body(a, a4, b, b4, c, c4, m, n, k, flags, warpTiled: false);
+
+    /// <summary>The kernel of v3 and, with <paramref name="warpTiled"/>, of v7 (MatmulWarpTiledGpu.cs): only which
+    /// 8×8 block of the tile a thread owns differs. v3: thread (ty, tx) = (tid / 16, tid % 16) owns rows
+    /// 4·ty + {0..3, 64..67}, columns 4·tx + {0..3, 64..67}. v7: warp w owns the 32×64 warp tile at rows 32·(w / 2),
+    /// columns 64·(w % 2); its lane (lm, ln) = (lane / 8, lane % 8) owns rows 4·lm + {0..3, 16..19} and columns
+    /// 4·ln + {0..3, 32..35} of it, so a warp's shared reads per k touch 32 floats of A and 64 of B (v3: 16 and
+    /// 128), each 128-bit load one shared-memory wavefront.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Body(ArrayView<float> a, ArrayView<F4> a4, ArrayView<float> b, ArrayView<F4> b4,
+        ArrayView<float> c, ArrayView<F4> c4, int m, int n, int k, int flags, bool warpTiled)
     {
         // [2 buffers][BK][128] floats per operand, 8 KiB each; allocated as F4 so 128-bit accesses are aligned.
         var as4 = SharedMemory.Allocate<F4>(2 * BK * Tile / 4);
         var bs4 = SharedMemory.Allocate<F4>(2 * BK * Tile / 4);
         var asf = as4.Cast<float>();
         var bsf = bs4.Cast<float>();
-        int tid = Group.IdxX, tx = tid & 15, ty = tid >> 4;
+        int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
+        // Offsets in F4 within a 128-float shared row, and the gaps between a thread's two row and column quads.
+        int ar0 = warpTiled ? (warp >> 1) * 8 + (lane >> 3) : tid >> 4;
+        int bc0 = warpTiled ? (warp & 1) * 16 + (lane & 7) : tid & 15;
+        int rowGap = warpTiled ? 16 : 64, colGap = warpTiled ? 32 : 64;
+        int ar1 = ar0 + rowGap / 4, bc1 = bc0 + colGap / 4;
         int m0 = Grid.IdxY * Tile, n0 = Grid.IdxX * Tile;
         bool aK = (flags & GemmFlags.TransA) != 0, bK = (flags & GemmFlags.TransB) == 0;   // stored with K as rows
         bool vecA = (flags & GemmFlags.VecA) != 0, vecB = (flags & GemmFlags.VecB) != 0;
@@ -86,7 +101,7 @@ public static class MatmulTiledGpu
             for (int kk = 0; kk < BK; kk++)
             {
                 int row = at + kk * (Tile / 4);
-                Step(ref s, as4[row + ty], as4[row + 16 + ty], bs4[row + tx], bs4[row + 16 + tx]);
+                Step(ref s, as4[row + ar0], as4[row + ar1], bs4[row + bc0], bs4[row + bc1]);
             }
             if (more)
             {
@@ -98,28 +113,35 @@ public static class MatmulTiledGpu
             Group.Barrier();
             buffer ^= 1;
         }
-        int r0 = m0 + 4 * ty, col0 = n0 + 4 * tx;
+        int r0 = m0 + 4 * ar0, r1 = r0 + rowGap, col0 = n0 + 4 * bc0, col1 = col0 + colGap;
         Store4(c, c4, r0 + 0, col0, new F4 { X = s.C00, Y = s.C01, Z = s.C02, W = s.C03 }, m, n, flags);
-        Store4(c, c4, r0 + 0, col0 + 64, new F4 { X = s.C04, Y = s.C05, Z = s.C06, W = s.C07 }, m, n, flags);
+        Store4(c, c4, r0 + 0, col1, new F4 { X = s.C04, Y = s.C05, Z = s.C06, W = s.C07 }, m, n, flags);
         Store4(c, c4, r0 + 1, col0, new F4 { X = s.C10, Y = s.C11, Z = s.C12, W = s.C13 }, m, n, flags);
-        Store4(c, c4, r0 + 1, col0 + 64, new F4 { X = s.C14, Y = s.C15, Z = s.C16, W = s.C17 }, m, n, flags);
+        Store4(c, c4, r0 + 1, col1, new F4 { X = s.C14, Y = s.C15, Z = s.C16, W = s.C17 }, m, n, flags);
         Store4(c, c4, r0 + 2, col0, new F4 { X = s.C20, Y = s.C21, Z = s.C22, W = s.C23 }, m, n, flags);
-        Store4(c, c4, r0 + 2, col0 + 64, new F4 { X = s.C24, Y = s.C25, Z = s.C26, W = s.C27 }, m, n, flags);
+        Store4(c, c4, r0 + 2, col1, new F4 { X = s.C24, Y = s.C25, Z = s.C26, W = s.C27 }, m, n, flags);
         Store4(c, c4, r0 + 3, col0, new F4 { X = s.C30, Y = s.C31, Z = s.C32, W = s.C33 }, m, n, flags);
-        Store4(c, c4, r0 + 3, col0 + 64, new F4 { X = s.C34, Y = s.C35, Z = s.C36, W = s.C37 }, m, n, flags);
-        Store4(c, c4, r0 + 64, col0, new F4 { X = s.C40, Y = s.C41, Z = s.C42, W = s.C43 }, m, n, flags);
-        Store4(c, c4, r0 + 64, col0 + 64, new F4 { X = s.C44, Y = s.C45, Z = s.C46, W = s.C47 }, m, n, flags);
-        Store4(c, c4, r0 + 65, col0, new F4 { X = s.C50, Y = s.C51, Z = s.C52, W = s.C53 }, m, n, flags);
-        Store4(c, c4, r0 + 65, col0 + 64, new F4 { X = s.C54, Y = s.C55, Z = s.C56, W = s.C57 }, m, n, flags);
-        Store4(c, c4, r0 + 66, col0, new F4 { X = s.C60, Y = s.C61, Z = s.C62, W = s.C63 }, m, n, flags);
-        Store4(c, c4, r0 + 66, col0 + 64, new F4 { X = s.C64, Y = s.C65, Z = s.C66, W = s.C67 }, m, n, flags);
-        Store4(c, c4, r0 + 67, col0, new F4 { X = s.C70, Y = s.C71, Z = s.C72, W = s.C73 }, m, n, flags);
-        Store4(c, c4, r0 + 67, col0 + 64, new F4 { X = s.C74, Y = s.C75, Z = s.C76, W = s.C77 }, m, n, flags);
-
+        Store4(c, c4, r0 + 3, col1, new F4 { X = s.C34, Y = s.C35, Z = s.C36, W = s.C37 }, m, n, flags);
+        Store4(c, c4, r1 + 0, col0, new F4 { X = s.C40, Y = s.C41, Z = s.C42, W = s.C43 }, m, n, flags);
+        Store4(c, c4, r1 + 0, col1, new F4 { X = s.C44, Y = s.C45, Z = s.C46, W = s.C47 }, m, n, flags);
+        Store4(c, c4, r1 + 1, col0, new F4 { X = s.C50, Y = s.C51, Z = s.C52, W = s.C53 }, m, n, flags);
+        Store4(c, c4, r1 + 1, col1, new F4 { X = s.C54, Y = s.C55, Z = s.C56, W = s.C57 }, m, n, flags);
+        Store4(c, c4, r1 + 2, col0, new F4 { X = s.C60, Y = s.C61, Z = s.C62, W = s.C63 }, m, n, flags);
+        Store4(c, c4, r1 + 2, col1, new F4 { X = s.C64, Y = s.C65, Z = s.C66, W = s.C67 }, m, n, flags);
+        Store4(c, c4, r1 + 3, col0, new F4 { X = s.C70, Y = s.C71, Z = s.C72, W = s.C73 }, m, n, flags);
+        Store4(c, c4, r1 + 3, col1, new F4 { X = s.C74, Y = s.C75, Z = s.C76, W = s.C77 }, m, n, flags);
     }
 
     public static void Run(LaunchContext kernels, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m,
-        int n, int k, bool transA, bool transB, bool accumulate)
+        int n, int k, bool transA, bool transB, bool accumulate) =>
+        Launch(kernels, Kernel, "matmul v3", a, b, c, m, n, k, transA, transB, accumulate);
+
+    /// <summary>Launches a kernel of this signature (v3, v7) on the 128×128 grid; GEMMs beyond 32-bit indices or the
+    /// grid go to v2, devices without 256-thread groups are refused.</summary>
+    internal static void Launch(LaunchContext kernels, Action<ArrayView<float>, ArrayView<F4>, ArrayView<float>,
+            ArrayView<F4>, ArrayView<float>, ArrayView<F4>, int, int, int, int> kernel, string name,
+        ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k, bool transA, bool transB,
+        bool accumulate)
     {
         if (m == 0 || n == 0) return;
         if (k == 0)
@@ -130,14 +152,13 @@ public static class MatmulTiledGpu
         if (!CanRun(kernels, m, n, k))
         {
             if (kernels.MaxGroup < Threads)
-                throw new NotSupportedException($"matmul v3: needs {Threads}-thread groups, this device allows " +
+                throw new NotSupportedException($"{name}: needs {Threads}-thread groups, this device allows " +
                                                 $"{kernels.MaxGroup} (on ILGPU's CPU accelerator use ilgpu-cpu32)");
             MatmulGpu.Run(kernels, a, b, c, m, n, k, transA, transB, accumulate);   // beyond 32-bit indices or the grid
             return;
         }
         int flags = GemmFlags.Of(a, b, c, m, n, k, transA, transB, accumulate);
-        kernels.Grouped<ArrayView<float>, ArrayView<F4>, ArrayView<float>, ArrayView<F4>, ArrayView<float>,
-            ArrayView<F4>, int, int, int, int>(Kernel)(Config(m, n), a, Vec(a, flags, GemmFlags.VecA), b,
+        kernels.Grouped(kernel)(Config(m, n), a, Vec(a, flags, GemmFlags.VecA), b,
             Vec(b, flags, GemmFlags.VecB), c, Vec(c, flags, GemmFlags.VecC), m, n, k, flags);
     }
 
