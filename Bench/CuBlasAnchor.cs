@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Engine.Kernels;
 using Engine.Kernels.Gpu;
+using Engine.Kernels.Matmul;
 using ILGPU.Runtime.Cuda;
 
 namespace Bench;
@@ -8,29 +9,57 @@ namespace Bench;
 /// <summary>cuBLAS SGEMM through ILGPU.Algorithms, the in-process FLOP/s anchor on CUDA (null where it does not load).</summary>
 static class CuBlasAnchor
 {
-    public static double? Measure(GpuBackend gpu, int n, int repeats)
+    /// <summary>ILGPU.Algorithms' CuBlasMathMode names only DefaultMath and TensorOpMath; 3 is cuBLAS's
+    /// CUBLAS_TF32_TENSOR_OP_MATH (fp32 GEMMs on TF32 tensor cores).</summary>
+    const CuBlasMathMode Tf32 = (CuBlasMathMode)3;
+
+    public static double? Measure(GpuBackend gpu, int n, int repeats) =>
+        Measure(gpu, new MatmulOps.Gemm("square", n, n, n, false, false, false), repeats, CuBlasMathMode.DefaultMath);
+
+    /// <summary>GFLOP/s of cuBLAS on one GEMM (row-major C = op(A)·op(B) as column-major Cᵀ = op(B)ᵀ·op(A)ᵀ).</summary>
+    public static double? Measure(GpuBackend gpu, MatmulOps.Gemm g, int repeats, CuBlasMathMode mode)
     {
         if (gpu.Accelerator is not CudaAccelerator cuda) return null;
         try
         {
             using var blas = new CuBlas(cuda);
-            var a = (GpuBuffer)gpu.Allocate(n * n); var b = (GpuBuffer)gpu.Allocate(n * n); var c = (GpuBuffer)gpu.Allocate(n * n);
+            blas.MathMode = mode;
+            using DeviceBuffer a = gpu.Allocate(g.M * g.K), b = gpu.Allocate(g.K * g.N), c = gpu.Allocate(g.M * g.N);
+            var (va, vb, vc) = (((GpuBuffer)a).View, ((GpuBuffer)b).View, ((GpuBuffer)c).View);
+            var opA = g.TransA ? CuBlasOperation.Transpose : CuBlasOperation.NonTranspose;
+            var opB = g.TransB ? CuBlasOperation.Transpose : CuBlasOperation.NonTranspose;
+            int lda = g.TransA ? g.M : g.K, ldb = g.TransB ? g.K : g.N;
             var times = new List<double>();
             for (int r = 0; r < repeats + 2; r++)
             {
                 gpu.Synchronize();
                 var sw = Stopwatch.StartNew();
-                // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ.
-                blas.Gemm(CuBlasOperation.NonTranspose, CuBlasOperation.NonTranspose, n, n, n, 1f, b.View, n, a.View, n, 0f, c.View, n);
+                blas.Gemm(opB, opA, g.N, g.M, g.K, 1f, vb, ldb, va, lda, g.Accumulate ? 1f : 0f, vc, g.N);
                 gpu.Synchronize();
                 if (r >= 2) times.Add(sw.Elapsed.TotalSeconds);
             }
-            return 2.0 * n * n * n / GemmTable.Median(times) / 1e9;
+            return 2.0 * g.M * g.N * g.K / GemmTable.Median(times) / 1e9;
         }
         catch (Exception e)
         {
             Console.WriteLine($"cuBLAS: {e.GetType().Name}: {e.Message}");
             return null;
+        }
+    }
+
+    /// <summary>Table rows for cuBLAS SGEMM and cuBLAS TF32 at one GEMM (none off CUDA).</summary>
+    public static IEnumerable<KernelTable.Row> Rows(GpuBackend gpu, MatmulOps.Gemm g, int repeats, double? sgemm4096)
+    {
+        foreach (var (name, mode, precision) in new[]
+                 { ("cuBLAS SGEMM", CuBlasMathMode.DefaultMath, "fp32"), ("cuBLAS TF32", Tf32, "tf32") })
+        {
+            if (Measure(gpu, g, repeats, mode) is not double gflops) yield break;
+            double ms = 2.0 * g.M * g.N * g.K / (gflops * 1e9) * 1e3;
+            Console.WriteLine($"{"matmul " + name,-20} {"",2} {g.Shape,-34} {"",11} {ms,10:F3} {gflops,10:F1} " +
+                              "GFLOP/s " +
+                              $"{(sgemm4096 is double s ? $"{gflops / s:P0}" : "-"),7}");
+            yield return new KernelTable.Row("matmul " + name, 0, g.Shape, 0, ms, gflops, "GFLOP/s", gflops / sgemm4096,
+                precision);
         }
     }
 }

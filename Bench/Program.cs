@@ -28,7 +28,8 @@ sealed class BdnOptions
     "with its share of the device roofline.")]
 sealed class KernelsOptions
 {
-    [Option("device", Default = "cuda", HelpText = "cuda | opencl | ilgpu-cpu (the CPU simulator; implies --small).")]
+    [Option("device", Default = "cuda", HelpText = "cuda | opencl | ilgpu-cpu | ilgpu-cpu32 (the CPU simulator, " +
+        "with warps of 4 or 32; implies --small).")]
     public string Device { get; set; } = "cuda";
     [Option("small", Default = false, HelpText = "Small odd shapes (the tests' shapes: a quick check of the harness).")]
     public bool Small { get; set; }
@@ -43,6 +44,9 @@ sealed class KernelsOptions
     public string? Ptx { get; set; }
     [Option("repeats", Default = 9, HelpText = "Timed runs per kernel after 2 warm-ups; the median is reported.")]
     public int Repeats { get; set; }
+    [Option("gemm-shapes", Default = false, HelpText = "With --op matmul: GPT-2 124M's linear layers at 4096 tokens " +
+        "(forward, dX, dW) and 4096³, each beside cuBLAS SGEMM and cuBLAS TF32 (minutes: use --version).")]
+    public bool GemmShapes { get; set; }
 }
 
 [Verb("rl", HelpText = "GAE at B×T and the fused policy-loss kernel at N×V on the chosen device.")]
@@ -77,7 +81,11 @@ static class Program
 
     static int RunKernels(KernelsOptions o)
     {
-        try { return KernelTable.Run(o.Device, o.Small || o.Device == "ilgpu-cpu", o.Op, o.Version, o.Repeats, o.Json, o.Ptx); }
+        try
+        {
+            return KernelTable.Run(o.Device, o.Small || o.Device.StartsWith("ilgpu-cpu"), o.Op, o.Version, o.Repeats,
+                o.Json, o.Ptx, o.GemmShapes);
+        }
         catch (Exception e) when (e is NotSupportedException or ArgumentException)
         {
             Console.Error.WriteLine($"Bench: error: {e.Message}");

@@ -8,6 +8,9 @@ shape spelled as `Bench kernels` spells its large cases, so tools/gpu/merge.py c
 Prints fp32 matmul (TF32 off: the engine's kernels are plain fp32), causal attention forward+backward
 both through scaled_dot_product_attention and unfused (matmul, mask, softmax, matmul), the copy
 bandwidth, and a verl-style GAE loop, each as the median of repeats with CUDA events.
+With --gemm-shapes it also times matmul at GPT-2 124M's linear layers (4096 tokens: forward, dX and dW of qkv,
+attn proj, fc, fc proj and the lm head) and 4096³, in fp32 (TF32 off), TF32 and bf16, spelled as
+`Bench kernels --op matmul --gemm-shapes` spells them (Kernels/Matmul/MatmulOps.cs Gpt2Shapes).
 """
 import argparse
 import json
@@ -32,10 +35,41 @@ def timed(fn, repeats=9, warmup=2):
 
 ROWS = []
 
-def row(op, shape, ms, work, unit, anchor):
+def row(op, shape, ms, work, unit, anchor, precision="fp32"):
     """One anchor for `Bench kernels`' (op, shape): rate in GFLOP/s or GB/s."""
-    ROWS.append({"op": op, "shape": shape, "precision": "fp32", "median_ms": ms, "rate": work / ms / 1e6, "unit": unit,
-                 "anchor": anchor})
+    ROWS.append({"op": op, "shape": shape, "precision": precision, "median_ms": ms, "rate": work / ms / 1e6,
+                 "unit": unit, "anchor": anchor})
+
+GPT2_LINEARS = [("qkv", 768, 2304), ("attn proj", 768, 768), ("fc", 768, 3072), ("fc proj", 3072, 768),
+                ("lm head", 768, 50257)]
+
+def gemm_shapes(tokens=4096):
+    """(label, m, n, k, transA, transB, accumulate): MatmulOps.Gpt2Shapes, in the same order."""
+    for name, inputs, outputs in GPT2_LINEARS:
+        yield f"{name} fwd A·Bᵀ", tokens, outputs, inputs, False, True, False
+        yield f"{name} dX A·B", tokens, inputs, outputs, False, False, False
+        yield f"{name} dW Aᵀ·B + C", outputs, inputs, tokens, True, False, True
+    yield "A·B", 4096, 4096, 4096, False, False, False
+    yield "A·Bᵀ (linear fwd)", 4096, 4096, 4096, False, True, False
+    yield "Aᵀ·B + C (linear dW)", 4096, 4096, 4096, True, False, True
+
+def gemm_anchors():
+    """torch matmul at the GPT-2 shapes: operands stored as the engine stores them (A is [K,M] when transposed, B is
+    [N,K]), C (+)= op(A)·op(B), in fp32 with TF32 off, TF32 and bf16 (bf16 operands and output)."""
+    for label, m, n, k, ta, tb, acc in gemm_shapes():
+        shape = f"{label} {m}x{n}x{k}"
+        for precision in ("fp32", "tf32", "bf16"):
+            torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+            A = torch.randn(k, m, device=dev, dtype=dtype) if ta else torch.randn(m, k, device=dev, dtype=dtype)
+            B = torch.randn(n, k, device=dev, dtype=dtype) if tb else torch.randn(k, n, device=dev, dtype=dtype)
+            C = torch.randn(m, n, device=dev, dtype=dtype)
+            a, b = (A.t() if ta else A), (B.t() if tb else B)
+            fn = (lambda: C.addmm_(a, b)) if acc else (lambda: torch.matmul(a, b, out=C))
+            row("matmul", shape, timed(fn), 2.0 * m * n * k, "GFLOP/s", f"torch matmul {precision}", precision)
+            del A, B, C, a, b
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.cuda.empty_cache()
 
 def kernel_anchors():
     """The engine's large workbench shapes (Kernels/Workbench/OpCase.cs Sizes.Large), timed with torch."""
@@ -76,9 +110,13 @@ def kernel_anchors():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", help="write the anchors as a JSON array for tools/gpu/merge.py")
+    parser.add_argument("--gemm-shapes", action="store_true",
+                        help="also matmul at the GPT-2 124M linear shapes and 4096³ in fp32, TF32 and bf16")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
     kernel_anchors()
+    if args.gemm_shapes:
+        gemm_anchors()
     for r in ROWS:
         print(f"{r['op']} {r['shape']}: {r['median_ms']:.3f} ms, {r['rate']:.1f} {r['unit']} ({r['anchor']})")
     n = 1 << 26

@@ -14,7 +14,7 @@ abstract class CommonOptions : VerbOptions
 {
     [Option("seed", Default = 1, HelpText = "Seed for everything random in the run (initial weights, data order, sampling).")]
     public int Seed { get; set; }
-    [Option("device", Default = "auto", HelpText = "auto | cpu | cuda | opencl | ilgpu-cpu.")]
+    [Option("device", Default = "auto", HelpText = "auto | cpu | cuda | opencl | ilgpu-cpu | ilgpu-cpu32.")]
     public string Device { get; set; } = "auto";
     [Option("precision", Default = "fp32",
         HelpText = "GPU matmul/attention arithmetic: fp32 | tf32 (tensor cores, 10-bit mantissa inputs) | 3xtf32 (tensor cores, fp32-class).")]

@@ -22,10 +22,32 @@ public static class GpuDevice
         catch (Exception) { return false; }   // no driver, no libcuda: no CUDA
     }
 
-    /// <summary>kind: cuda | opencl | ilgpu-cpu. profiling: streams can record timed device events (for --profile).</summary>
+    /// <summary>ILGPU's optimisation level for every kernel of a context: ENGINE_ILGPU_OPT=O0|O1|O2, else O1 (ILGPU's
+    /// Release). O2 turns generic loads into ld.global and keeps CudaAsm.EmitRef operands out of local memory
+    /// (v5/v6 need it); it can also raise register pressure, so it is a switch to measure, not a default yet.</summary>
+    public static OptimizationLevel Optimization()
+    {
+        string? level = Environment.GetEnvironmentVariable("ENGINE_ILGPU_OPT");
+        return level switch
+        {
+            null or "" or "O1" => OptimizationLevel.O1,
+            "O0" => OptimizationLevel.O0,
+            "O2" => OptimizationLevel.O2,
+            _ => throw new ArgumentException($"ENGINE_ILGPU_OPT={level}: expected O0, O1 or O2"),
+        };
+    }
+
+    /// <summary>kind: cuda | opencl | ilgpu-cpu | ilgpu-cpu32. ilgpu-cpu simulates warps of 4 and groups of 16 threads;
+    /// ilgpu-cpu32 simulates a CUDA-shaped device (warps of 32, groups up to 1024) for the kernels that need it
+    /// (256-thread GEMM tiles, tensor-core fragments), at a higher cost per group. profiling: streams can record
+    /// timed device events (for --profile).</summary>
     public static (Context Context, Accelerator Accelerator) Open(string kind, bool profiling = false)
     {
-        Context.Builder Build(Context.Builder b) => profiling ? b.EnableAlgorithms().Profiling() : b.EnableAlgorithms();
+        Context.Builder Build(Context.Builder b)
+        {
+            b.EnableAlgorithms().Optimize(Optimization());
+            return profiling ? b.Profiling() : b;
+        }
         Context? context = null;
         try
         {
@@ -41,6 +63,9 @@ public static class GpuDevice
                     return (context, context.CreateCLAccelerator(0));
                 case "ilgpu-cpu":
                     context = Context.Create(b => Build(b.CPU()));
+                    return (context, context.CreateCPUAccelerator(0));
+                case "ilgpu-cpu32":
+                    context = Context.Create(b => Build(b.CPU(CPUDeviceKind.Nvidia)));
                     return (context, context.CreateCPUAccelerator(0));
                 default:
                     throw new ArgumentException($"gpu: unknown device kind '{kind}'");

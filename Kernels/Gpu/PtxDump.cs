@@ -22,7 +22,8 @@ public static class PtxDump
         CudaArchitecture architecture = device is CudaAccelerator cuda ? cuda.Architecture : CudaArchitecture.SM_80;
         CudaInstructionSet instructions = device is CudaAccelerator c ? c.InstructionSet : CudaInstructionSet.ISA_80;
         Directory.CreateDirectory(dir);
-        using var context = Context.Create(b => b.CPU().EnableAlgorithms());     // the same compiler settings as GpuDevice
+        // The same compiler settings as GpuDevice (ENGINE_ILGPU_OPT included).
+        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(GpuDevice.Optimization()));
         using var backend = new PTXBackend(context, architecture, instructions, null!);   // no NVVM: ILGPU's own PTX generator
         var files = new List<string>();
         foreach (var (method, grouped) in kernels.Distinct())

@@ -17,8 +17,44 @@ public static class MatmulOps
     [
         (new(1, "naive", "one thread per output, the reference loop (MatmulNaiveGpu.cs)"), MatmulNaiveGpu.Run),
         (new(2, "tiled", "shared-memory tiles, 4×4 outputs per thread (MatmulGpu.cs)"), MatmulGpu.Run),
+        (new(3, "tiled128", "128×128 tiles, 256 threads, 8×8 per thread, double-buffered, 128-bit loads " +
+                            "(MatmulTiledGpu.cs)", Wide: true), MatmulTiledGpu.Run),
+        (new(4, "skinny", "few rows of A: a warp (or thread) per column of C, 4 rows per pass " +
+                          "(MatmulSkinnyGpu.cs)"), MatmulSkinnyGpu.Run),
+        // TF32 rounds each input to 10 mantissa bits: against the fp32 reference at K ≤ 40 with inputs in [-1, 1]
+        // that is ~1e-3; 1e-2 still catches any tiling or fragment error (those are O(1)). GemmGpuTests checks v5
+        // tightly against a reference computed on TF32-rounded inputs.
+        (new(5, "tf32", "TF32 tensor cores, m16n8k8 MMA, 128×128 tiles, 64×32 per warp (MatmulTf32Gpu.cs)",
+            Wide: true, Tolerance: 1e-2, Precision: "tf32"), MatmulTf32Gpu.Run),
+        (new(6, "3xtf32", "3×TF32 tensor cores, fp32-class accuracy (Matmul3xTf32Gpu.cs)", Wide: true,
+            Precision: "3xtf32"), Matmul3xTf32Gpu.Run),
+        (new(7, "warptiled", "v3 with 32×64 warp tiles, lanes 4×8 (MatmulWarpTiledGpu.cs)", Wide: true),
+            MatmulWarpTiledGpu.Run),
     ];
 
+    /// <summary>Rows of A up to which the skinny version (v4) is the fp32 default: the decode range (1…64
+    /// tokens against a weight). Not measured on a GPU yet: the crossover with v3 is owed (BENCHMARKS.md).</summary>
+    public const int SkinnyRows = 64;
+
+    /// <summary>
+    /// The version a GEMM runs when none is pinned (ENGINE_KERNEL_MATMUL or KernelChoice.Pin win over this):
+    /// <list type="bullet">
+    /// <item>tf32 → v5, 3xtf32 → v6 (tensor cores; they refuse devices without 32-lane warps);</item>
+    /// <item>fp32 on a device whose groups hold fewer than 256 threads (ILGPU's default CPU accelerator, used by
+    /// most tests) → v2, as before these versions existed;</item>
+    /// <item>fp32 otherwise: M ≤ <see cref="SkinnyRows"/> → v4 (skinny), else v3 (128×128 tiles; it hands
+    /// operands of 2³¹ elements or more to v2).</item>
+    /// </list>
+    /// </summary>
+    public static int Choose(Precision precision, int m, int n, int k, int maxGroup) => precision switch
+    {
+        Precision.Tf32 => 5,
+        Precision.ThreeXTf32 => 6,
+        _ => maxGroup < GemmTiles.Threads ? 2 : m <= SkinnyRows ? 4 : 3,
+    };
+
+    /// <summary>Default: the version <see cref="KernelChoice.Of"/> reports; the GPU backend picks by
+    /// <see cref="Choose"/> instead unless a version is pinned.</summary>
     public static readonly OpDeclaration MatMul = new("matmul", nameof(IBackend.MatMul), Gpu.Select(v => v.Version).ToArray(),
         Default: 2, Cases);
 
@@ -30,8 +66,39 @@ public static class MatmulOps
                      (false, false, false, "A·B"), (false, true, false, "A·Bᵀ (linear fwd)"),
                          (true, false, true, "Aᵀ·B + C (linear dW)"),
                  })
-            yield return new OpCase("matmul", nameof(IBackend.MatMul), $"{label} {m}x{n}x{k}", 2.0 * m * n * k, WorkUnit.Flops,
-                [Uniform(rng, m * k), Uniform(rng, k * n), Uniform(rng, m * n)], [2],
-                (be, x) => be.MatMul(x[0], x[1], x[2], m, n, k, ta, tb, acc));
+            yield return Case(rng, new Gemm(label, m, n, k, ta, tb, acc));
     }
+
+    /// <summary>One GEMM of a benchmark: C[M,N] (+)= op(A)·op(B); Shape is how tables and tools/torch_bench.py name
+    /// it.</summary>
+    public sealed record Gemm(string Label, int M, int N, int K, bool TransA, bool TransB, bool Accumulate)
+    {
+        public string Shape => $"{Label} {M}x{N}x{K}";
+    }
+
+    /// <summary>GPT-2 124M's linear layers at B·T = 4096 tokens, each in its three GEMMs (forward y = x·Wᵀ,
+    /// dx = dy·W, dW += dyᵀ·x), then 4096³ in the workbench's three layouts. tools/torch_bench.py --gemm-shapes
+    /// spells the same list.</summary>
+    public static IEnumerable<Gemm> Gpt2Shapes()
+    {
+        const int tokens = 4096;
+        foreach (var (name, inputs, outputs) in new[]
+                 {
+                     ("qkv", 768, 2304), ("attn proj", 768, 768), ("fc", 768, 3072), ("fc proj", 3072, 768),
+                     ("lm head", 768, 50257),
+                 })
+        {
+            yield return new Gemm($"{name} fwd A·Bᵀ", tokens, outputs, inputs, false, true, false);
+            yield return new Gemm($"{name} dX A·B", tokens, inputs, outputs, false, false, false);
+            yield return new Gemm($"{name} dW Aᵀ·B + C", outputs, inputs, tokens, true, false, true);
+        }
+        yield return new Gemm("A·B", 4096, 4096, 4096, false, false, false);
+        yield return new Gemm("A·Bᵀ (linear fwd)", 4096, 4096, 4096, false, true, false);
+        yield return new Gemm("Aᵀ·B + C (linear dW)", 4096, 4096, 4096, true, false, true);
+    }
+
+    public static OpCase Case(Random rng, Gemm g) =>
+        new("matmul", nameof(IBackend.MatMul), g.Shape, 2.0 * g.M * g.N * g.K, WorkUnit.Flops,
+            [Uniform(rng, g.M * g.K), Uniform(rng, g.K * g.N), Uniform(rng, g.M * g.N)], [2],
+            (be, x) => be.MatMul(x[0], x[1], x[2], g.M, g.N, g.K, g.TransA, g.TransB, g.Accumulate));
 }

@@ -18,12 +18,14 @@ def main():
     p.add_argument("--out", required=True, help="path without extension")
     a = p.parse_args()
     ours = json.load(open(a.ours))
-    anchors = {(r["op"], r["shape"]): r for r in json.load(open(a.torch))}
+    anchors = {(r["op"], r["shape"], r.get("precision", "fp32")): r for r in json.load(open(a.torch))}
     rows = []
     for r in ours:
-        anchor = anchors.get((r["op"], r["shape"]))
+        precision = r.get("precision", "fp32")
+        # A version is compared with torch at its own precision; 3xtf32 aims at fp32 accuracy, so with fp32.
+        anchor = anchors.get((r["op"], r["shape"], {"3xtf32": "fp32"}.get(precision, precision)))
         rows.append({
-            "op": r["op"], "version": r["version"], "shape": r["shape"], "precision": "fp32",
+            "op": r["op"], "version": r["version"], "shape": r["shape"], "precision": precision,
             "rate": r["rate"], "unit": r["unit"], "max_rel_err": r["max_rel_err"],
             "anchor": anchor["anchor"] if anchor else None,
             "anchor_rate": anchor["rate"] if anchor else None,
@@ -34,11 +36,13 @@ def main():
     with open(a.out + ".md", "w") as f:
         f.write(f"# {a.title}\n\n`{a.command}`; ours: `Bench kernels --device cuda --json`, anchors: "
                 "`tools/torch_bench.py --json`, timed in the same call. Ratio = ours / anchor (> 1: faster).\n\n")
-        f.write("| op | v | shape | ours | anchor | anchor rate | ratio | max rel err |\n|---|--:|---|--:|---|--:|--:|--:|\n")
+        f.write("| op | v | precision | shape | ours | anchor | anchor rate | ratio | max rel err |\n"
+                "|---|--:|---|---|--:|---|--:|--:|--:|\n")
         for r in rows:
             anchor_rate = f"{r['anchor_rate']:,.1f} {r['unit']}" if r["anchor_rate"] is not None else ""
             ratio = f"{r['ratio']:.3f}" if r["ratio"] is not None else ""
-            f.write(f"| {r['op']} | {r['version']} | {r['shape']} | {r['rate']:,.1f} {r['unit']} | {r['anchor'] or ''} | "
+            f.write(f"| {r['op']} | {r['version']} | {r['precision']} | "
+                    f"{r['shape']} | {r['rate']:,.1f} {r['unit']} | {r['anchor'] or ''} | "
                     f"{anchor_rate} | {ratio} | {r['max_rel_err']:.1e} |\n")
     print(f"wrote {a.out}.json and {a.out}.md ({len(rows)} rows, {sum(r['ratio'] is not None for r in rows)} with an anchor)")
 

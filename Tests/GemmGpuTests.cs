@@ -1,0 +1,119 @@
+using Engine.Kernels;
+using Engine.Kernels.Gpu;
+using Engine.Kernels.Matmul;
+using NUnit.Framework;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// The GPU GEMM versions v3–v7 on the 32-wide CPU accelerator (ilgpu-cpu32; the tensor-core ones through their
+/// software twins) against MatmulCpu.Reference, in all four layouts, accumulate on and off, at sizes off every
+/// tile: several 128-row tiles, K not a multiple of the slice of 8, all dimensions multiples of 4 (the 128-bit
+/// paths) and not (the scalar paths), M = 1 (decode) and K = 1 (v4, the skinny version, at M ≤ 64 only).
+/// WorkbenchTests adds each version at the workbench's shapes and checks that two runs give the same bits. v5 (TF32) is checked against a reference on
+/// TF32-rounded inputs, so its tolerance is fp32's; the shapes of v5/v6 are smaller because every shuffle of the
+/// MMA twin costs milliseconds on the CPU accelerator.
+/// </summary>
+[NonParallelizable]
+public class GemmGpuTests
+{
+    static GpuBackend wide = null!;
+
+    [OneTimeSetUp] public void Open() => wide = new GpuBackend("ilgpu-cpu32");
+    [OneTimeTearDown] public void Close() => wide.Dispose();
+
+    static IEnumerable<TestCaseData> Cases()
+    {
+        int[][] tiled = [[130, 70, 33], [132, 68, 36], [1, 37, 5], [3, 5, 1]];
+        int[][] skinny = [[9, 20, 36], [6, 13, 33], [1, 37, 5], [3, 5, 1]];   // M ≤ 64: what it is chosen for
+        int[][] tensor = [[132, 20, 12], [1, 9, 5]];
+        foreach (var (versions, shapes) in new[] { (new[] { 3, 7 }, tiled), ([4], skinny), (new[] { 5, 6 }, tensor) })
+            foreach (int v in versions)
+                for (int s = 0; s < shapes.Length; s++)
+                    for (int layout = 0; layout < 4; layout++)
+                    {
+                        bool ta = (layout & 1) != 0, tb = (layout & 2) != 0, acc = (s + layout) % 2 == 1;
+                        int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                        yield return new TestCaseData(v, m, n, k, ta, tb, acc)
+                            .SetName($"GemmGpu_v{v}_{m}x{n}x{k}_tA{ta}_tB{tb}_acc{acc}");
+                    }
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void VersionMatchesTheReference(int version, int m, int n, int k, bool transA, bool transB, bool accumulate)
+    {
+        var rng = new Random(version * 7919 + m * 131 + n * 17 + k);
+        float[] a = GradCheck.Rand(rng, m * k), b = GradCheck.Rand(rng, k * n), c0 = GradCheck.Rand(rng, m * n);
+        float[] expected = (float[])c0.Clone();
+        // TF32 (v5) multiplies TF32-rounded inputs on purpose: the reference does the same; C is not rounded.
+        bool tf32 = version == 5;
+        MatmulCpu.Reference(tf32 ? a.Select(TensorCore.RoundTf32).ToArray() : a,
+            tf32 ? b.Select(TensorCore.RoundTf32).ToArray() : b, expected, m, n, k, transA, transB, accumulate);
+        float[] actual = Run(version, a, b, c0, m, n, k, transA, transB, accumulate);
+        double worst = 0;
+        for (int i = 0; i < actual.Length; i++)
+            worst = Math.Max(worst, Math.Abs(actual[i] - expected[i]) / (1 + Math.Abs(expected[i])));
+        // fp32 sums of k products in another order than the float64 reference: error grows like √k · 6e-8.
+        Assert.That(worst, Is.LessThan(1e-5 * Math.Sqrt(k) + 1e-6), $"v{version}: worst relative error {worst:E2}");
+    }
+
+    static float[] Run(int version, float[] a, float[] b, float[] c0, int m, int n, int k, bool transA, bool transB,
+        bool accumulate)
+    {
+        using DeviceBuffer da = wide.Allocate(a.Length), db = wide.Allocate(b.Length), dc = wide.Allocate(c0.Length);
+        da.CopyFrom(a);
+        db.CopyFrom(b);
+        dc.CopyFrom(c0);
+        if (version > 0) wide.Versions.Pin(MatmulOps.MatMul, version);
+        try { wide.MatMul(da, db, dc, m, n, k, transA, transB, accumulate); }
+        finally { wide.Versions.Pin(MatmulOps.MatMul, 0); }
+        return dc.ToArray();
+    }
+
+    [Test]
+    public void WarpTilingChangesNoBit()
+    {
+        // v7 maps threads to outputs differently from v3 but sums every output in the same order.
+        var rng = new Random(17);
+        float[] a = GradCheck.Rand(rng, 130 * 33), b = GradCheck.Rand(rng, 33 * 70), c = GradCheck.Rand(rng, 130 * 70);
+        Assert.That(Run(7, a, b, c, 130, 70, 33, false, true, true), Is.EqualTo(Run(3, a, b, c, 130, 70, 33, false, true,
+            true)));
+    }
+
+    [Test]
+    public void TheDefaultFollowsPrecisionThenShape()
+    {
+        Assert.That(MatmulOps.Choose(Precision.Fp32, 4096, 768, 768, 1024), Is.EqualTo(3));
+        Assert.That(MatmulOps.Choose(Precision.Fp32, MatmulOps.SkinnyRows, 2304, 768, 1024), Is.EqualTo(4));
+        Assert.That(MatmulOps.Choose(Precision.Fp32, MatmulOps.SkinnyRows + 1, 2304, 768, 1024), Is.EqualTo(3));
+        Assert.That(MatmulOps.Choose(Precision.Fp32, 1, 2304, 768, 16), Is.EqualTo(2), "a narrow device keeps v2");
+        Assert.That(MatmulOps.Choose(Precision.Tf32, 1, 1, 1, 1024), Is.EqualTo(5));
+        Assert.That(MatmulOps.Choose(Precision.ThreeXTf32, 4096, 4096, 4096, 1024), Is.EqualTo(6));
+    }
+
+    [Test]
+    public void PrecisionRoutesTheBackendToTheTensorCoreVersions()
+    {
+        var rng = new Random(3);
+        float[] a = GradCheck.Rand(rng, 9 * 5), b = GradCheck.Rand(rng, 5 * 7), c = new float[9 * 7];
+        try
+        {
+            wide.Precision = Precision.Tf32;
+            float[] routed = Run(0, a, b, c, 9, 7, 5, false, false, false);
+            wide.Precision = Precision.Fp32;
+            Assert.That(routed, Is.EqualTo(Run(5, a, b, c, 9, 7, 5, false, false, false)), "tf32 runs v5");
+            Assert.That(routed, Is.Not.EqualTo(Run(3, a, b, c, 9, 7, 5, false, false, false)), "and not fp32");
+        }
+        finally { wide.Precision = Precision.Fp32; }
+    }
+
+    [Test]
+    public void TensorCoreVersionsRefuseANarrowDevice()
+    {
+        using var narrow = new GpuBackend("ilgpu-cpu");
+        using DeviceBuffer a = narrow.Allocate(4), b = narrow.Allocate(4), c = narrow.Allocate(4);
+        narrow.Precision = Precision.ThreeXTf32;
+        Assert.That(() => narrow.MatMul(a, b, c, 2, 2, 2, false, false, false),
+            Throws.TypeOf<NotSupportedException>().With.Message.Contains("warp size 32"));
+    }
+}
