@@ -22,7 +22,9 @@ public static class GpuDevice
         catch (Exception) { return false; }   // no driver, no libcuda: no CUDA
     }
 
-    /// <summary>kind: cuda | opencl | ilgpu-cpu.</summary>
+    /// <summary>kind: cuda | opencl | ilgpu-cpu | ilgpu-cpu32. ilgpu-cpu simulates warps of 4 and groups of 16 threads;
+    /// ilgpu-cpu32 simulates a CUDA-shaped device (warps of 32, groups up to 1024) for the kernels that need it
+    /// (256-thread GEMM tiles, tensor-core fragments), at a higher cost per group.</summary>
     public static (Context Context, Accelerator Accelerator) Open(string kind)
     {
         Context? context = null;
@@ -40,6 +42,9 @@ public static class GpuDevice
                     return (context, context.CreateCLAccelerator(0));
                 case "ilgpu-cpu":
                     context = Context.Create(b => b.CPU().EnableAlgorithms());
+                    return (context, context.CreateCPUAccelerator(0));
+                case "ilgpu-cpu32":
+                    context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
                     return (context, context.CreateCPUAccelerator(0));
                 default:
                     throw new ArgumentException($"gpu: unknown device kind '{kind}'");
