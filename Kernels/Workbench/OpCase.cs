@@ -26,8 +26,10 @@ public sealed record Sizes(string Name, int Gemm, int Rows, int Cols, int Batch,
 public sealed record OpCase(string Op, string Primitive, string Shape, double Work, WorkUnit Unit,
     float[][] Inputs, int[] Outputs, Action<IBackend, DeviceBuffer[]> Run);
 
-/// <summary>One GPU implementation of an op: v1 is the plain port of the CPU reference, later ones are faster.</summary>
-public sealed record KernelVersion(int Number, string Name, string Description);
+/// <summary>One GPU implementation of an op: v1 is the plain port of the CPU reference, later ones are faster.
+/// <paramref name="WarpSize"/>: 0 for any device, 32 for a kernel laid out over 32-lane warps (on ILGPU's CPU
+/// accelerator it runs on the 32-wide simulator, ilgpu-cpu32).</summary>
+public sealed record KernelVersion(int Number, string Name, string Description, int WarpSize = 0);
 
 /// <summary>
 /// An op as the workbench sees it: its name (as in ENGINE_KERNEL_&lt;OP&gt; and `Bench kernels --op`),
