@@ -159,7 +159,7 @@ public static class AttentionBackwardV2
         ArrayView<float> dv, int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         AttentionForwardV2.RequireWarp32(k, "attention backward v2");
-        int dp = PaddedHeadDim(headDim), rows = Rows(dp), blocks = (steps + rows - 1) / rows;
+        int dp = PaddedHeadDim(headDim), rows = RowsFor(steps, Rows(dp)), blocks = (steps + rows - 1) / rows;
         if (batch * qHeads * blocks == 0) return;
         var z = new FlashDims(steps, qHeads, kvHeads, headDim, dp, rows, blocks, Log2E / MathF.Sqrt(headDim));
         using var rowDot = k.Scratch(batch * qHeads * steps);

@@ -97,7 +97,7 @@ public static class AttentionForwardV2
         ArrayView<float> o, ArrayView<float> lse, int batch, int steps, int qHeads, int kvHeads, int headDim)
     {
         RequireWarp32(k, "attention forward v2");
-        int dp = PaddedHeadDim(headDim), br = Rows(dp), blocks = (steps + br - 1) / br;
+        int dp = PaddedHeadDim(headDim), br = RowsFor(steps, Rows(dp)), blocks = (steps + br - 1) / br;
         var z = new FlashDims(steps, qHeads, kvHeads, headDim, dp, br, blocks, 1.44269504f / MathF.Sqrt(headDim));
         if (batch * qHeads * blocks == 0) return;
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,

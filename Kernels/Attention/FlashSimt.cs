@@ -55,6 +55,9 @@ public static class FlashSimt
     public static int RowsPerGroup(int dp, int own, int streamed) =>
         Math.Min(64, (4 * SharedF4 / dp - streamed * BlockKeys) / own / WarpRows * WarpRows);
 
+    /// <summary>Rows per group for T steps: no more warps than T needs (short sequences, T = 1).</summary>
+    public static int RowsFor(int steps, int rows) => Math.Min(rows, Math.Max(1, (steps + WarpRows - 1) / WarpRows) * WarpRows);
+
     public static int PaddedHeadDim(int d) => (d + 31) / 32 * 32;
 
     /// <summary>
