@@ -26,7 +26,7 @@ public static class AttentionOps
         (new(1, "row-per-thread", "one thread per query row, K/V tiles in shared memory, online softmax (AttentionGpu.cs)"),
             AttentionGpu.Forward),
         (new(2, "flash2-simt", "FlashAttention-2 layout on CUDA cores: Br query rows per group, 4×4 register tiles, " +
-            "shuffle softmax (AttentionForwardV2.cs)", WarpSize: 32), AttentionForwardV2.Forward),
+            "shuffle softmax (AttentionForwardV2.cs)", Wide: true), AttentionForwardV2.Forward),
     ];
 
     /// <summary>Backward versions, in order.</summary>
@@ -35,7 +35,7 @@ public static class AttentionOps
         (new(1, "row-per-thread", "recomputes P from lse; dk/dv per key row, then dq per query row (AttentionGpu.cs)"),
             AttentionGpu.Backward),
         (new(2, "flash2-simt", "FlashAttention-2 order on CUDA cores: dK/dV per key block in registers, then a " +
-            "separate dQ pass, no atomics (AttentionBackwardV2.cs)", WarpSize: 32), AttentionBackwardV2.Backward),
+            "separate dQ pass, no atomics (AttentionBackwardV2.cs)", Wide: true), AttentionBackwardV2.Backward),
     ];
 
     public static readonly OpDeclaration Forward = new("attention", nameof(IBackend.Attention),

@@ -27,9 +27,10 @@ public sealed record OpCase(string Op, string Primitive, string Shape, double Wo
     float[][] Inputs, int[] Outputs, Action<IBackend, DeviceBuffer[]> Run);
 
 /// <summary>One GPU implementation of an op: v1 is the plain port of the CPU reference, later ones are faster.
-/// <paramref name="WarpSize"/>: 0 for any device, 32 for a kernel laid out over 32-lane warps (on ILGPU's CPU
-/// accelerator it runs on the 32-wide simulator, ilgpu-cpu32).</summary>
-public sealed record KernelVersion(int Number, string Name, string Description, int WarpSize = 0);
+/// <paramref name="Wide"/>: needs 32-lane warps and 256-thread groups (tested on the 32-wide CPU accelerator).
+/// <paramref name="Tolerance"/>: the largest relative error against the fp32 CPU reference that the tests accept
+/// (1e-4; looser only for versions that compute in lower precision on purpose, e.g. TF32).</summary>
+public sealed record KernelVersion(int Number, string Name, string Description, bool Wide = false, double Tolerance = 1e-4);
 
 /// <summary>
 /// An op as the workbench sees it: its name (as in ENGINE_KERNEL_&lt;OP&gt; and `Bench kernels --op`),
