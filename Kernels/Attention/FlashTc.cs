@@ -1,0 +1,250 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Algorithms;
+using Engine.Kernels.Gpu;
+
+namespace Engine.Kernels.Attention;
+
+/// <summary>A warp's 16 × 32 block of scores as four m16n8 accumulator fragments (keys 8j .. 8j+7 in Sj).</summary>
+public struct Quad
+{
+    public FragC S0, S1, S2, S3;
+}
+
+/// <summary>A warp's 16 × Dp output block as up to 16 m16n8 accumulator fragments (columns 8j .. 8j+7 in Nj); the
+/// fragments past Dp/8 are never touched (warp-uniform branches).</summary>
+public struct AccTc
+{
+    public FragC N0, N1, N2, N3, N4, N5, N6, N7, N8, N9, N10, N11, N12, N13, N14, N15;
+}
+
+/// <summary>
+/// The tensor-core building blocks of the v3 attention kernels: the two block products every attention pass is made
+/// of, on <c>mma.sync.m16n8k8</c> TF32 (<see cref="TensorCore.Mma"/>). A warp owns 16 rows; lane = g·4 + t holds rows
+/// g and g + 8 of each fragment (columns 2t, 2t+1). Shared blocks are fp32, row-major with a padded stride; every
+/// fragment element is rounded to TF32 when loaded (<c>three</c> = false) or split into hi + lo for 3×TF32 (hi·lo,
+/// lo·hi, then hi·hi, the small terms first). Padding: stride Dp + 4 for the blocks read as A or as Bᵀ (lanes
+/// (g, t) hit bank 4g + t), Dp + 8 for the blocks read as B (row t, column g: bank 8t + g).
+/// </summary>
+public static class FlashTc
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Parts(float x, bool three, out float hi, out float lo)
+    {
+        hi = TensorCore.RoundTf32(x);
+        lo = three ? TensorCore.RoundTf32(x - hi) : 0f;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void FragmentA(float a0, float a1, float a2, float a3, bool three, out FragA hi, out FragA lo)
+    {
+        Parts(a0, three, out hi.A0, out lo.A0);
+        Parts(a1, three, out hi.A1, out lo.A1);
+        Parts(a2, three, out hi.A2, out lo.A2);
+        Parts(a3, three, out hi.A3, out lo.A3);
+    }
+
+    /// <summary>c += a·b on one m16n8k8 tile, in TF32 or 3×TF32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static FragC Step(FragC c, FragA hi, FragA lo, float b0, float b1, bool three)
+    {
+        FragB bh, bl;
+        Parts(b0, three, out bh.B0, out bl.B0);
+        Parts(b1, three, out bh.B1, out bl.B1);
+        if (three)
+        {
+            TensorCore.Mma(hi, bl, ref c);
+            TensorCore.Mma(lo, bh, ref c);
+        }
+        TensorCore.Mma(hi, bh, ref c);
+        return c;
+    }
+
+    /// <summary>
+    /// The warp's 16 × 32 block of A·Bᵀ over Dp: A = 16 rows from float offset <paramref name="a"/> (stride
+    /// <paramref name="sa"/>), B = 32 rows from <paramref name="b"/> (stride <paramref name="sb"/>).
+    /// </summary>
+    public static Quad Abt(ArrayView<float> sh, int a, int sa, int b, int sb, int dp, bool three)
+    {
+        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        Quad s = default;
+        int ra = a + g * sa + t, rb = b + g * sb + t;
+        for (int k0 = 0; k0 < dp; k0 += 8)
+        {
+            FragmentA(sh[ra + k0], sh[ra + 8 * sa + k0], sh[ra + k0 + 4], sh[ra + 8 * sa + k0 + 4], three,
+                out var hi, out var lo);
+            s.S0 = Step(s.S0, hi, lo, sh[rb + k0], sh[rb + k0 + 4], three);
+            s.S1 = Step(s.S1, hi, lo, sh[rb + 8 * sb + k0], sh[rb + 8 * sb + k0 + 4], three);
+            s.S2 = Step(s.S2, hi, lo, sh[rb + 16 * sb + k0], sh[rb + 16 * sb + k0 + 4], three);
+            s.S3 = Step(s.S3, hi, lo, sh[rb + 24 * sb + k0], sh[rb + 24 * sb + k0 + 4], three);
+        }
+        return s;
+    }
+
+    /// <summary>
+    /// o += P·B for the warp's 16 × 32 block P (as <see cref="Abt"/> leaves it) and 32 rows of B from float offset
+    /// <paramref name="b"/> (stride <paramref name="sb"/>), over <paramref name="tiles"/> = Dp/8 column tiles. P's
+    /// accumulator layout becomes an A fragment by shuffles: A[g][t] = P[g][8k + t] sits in lane g·4 + t/2,
+    /// component t mod 2, and A[g][t + 4] two lanes further.
+    /// </summary>
+    public static AccTc Pv(AccTc o, Quad p, ArrayView<float> sh, int b, int sb, int tiles, bool three)
+    {
+        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3, src = g * 4 + (t >> 1);
+        bool odd = (t & 1) == 1;
+        for (int kk = 0; kk < 4; kk++)
+        {
+            FragC c = kk == 0 ? p.S0 : kk == 1 ? p.S1 : kk == 2 ? p.S2 : p.S3;
+            float x0 = Warp.Shuffle(c.C0, src), x1 = Warp.Shuffle(c.C1, src);
+            float y0 = Warp.Shuffle(c.C0, src + 2), y1 = Warp.Shuffle(c.C1, src + 2);
+            float u0 = Warp.Shuffle(c.C2, src), u1 = Warp.Shuffle(c.C3, src);
+            float w0 = Warp.Shuffle(c.C2, src + 2), w1 = Warp.Shuffle(c.C3, src + 2);
+            FragmentA(odd ? x1 : x0, odd ? u1 : u0, odd ? y1 : y0, odd ? w1 : w0, three, out var hi, out var lo);
+            int row0 = b + (8 * kk + t) * sb + g, row4 = row0 + 4 * sb;
+            o.N0 = Step(o.N0, hi, lo, sh[row0 + 0], sh[row4 + 0], three);
+            if (tiles > 1) o.N1 = Step(o.N1, hi, lo, sh[row0 + 8], sh[row4 + 8], three);
+            if (tiles > 2) o.N2 = Step(o.N2, hi, lo, sh[row0 + 16], sh[row4 + 16], three);
+            if (tiles > 3) o.N3 = Step(o.N3, hi, lo, sh[row0 + 24], sh[row4 + 24], three);
+            if (tiles > 4) o.N4 = Step(o.N4, hi, lo, sh[row0 + 32], sh[row4 + 32], three);
+            if (tiles > 5) o.N5 = Step(o.N5, hi, lo, sh[row0 + 40], sh[row4 + 40], three);
+            if (tiles > 6) o.N6 = Step(o.N6, hi, lo, sh[row0 + 48], sh[row4 + 48], three);
+            if (tiles > 7) o.N7 = Step(o.N7, hi, lo, sh[row0 + 56], sh[row4 + 56], three);
+            if (tiles > 8) o.N8 = Step(o.N8, hi, lo, sh[row0 + 64], sh[row4 + 64], three);
+            if (tiles > 9) o.N9 = Step(o.N9, hi, lo, sh[row0 + 72], sh[row4 + 72], three);
+            if (tiles > 10) o.N10 = Step(o.N10, hi, lo, sh[row0 + 80], sh[row4 + 80], three);
+            if (tiles > 11) o.N11 = Step(o.N11, hi, lo, sh[row0 + 88], sh[row4 + 88], three);
+            if (tiles > 12) o.N12 = Step(o.N12, hi, lo, sh[row0 + 96], sh[row4 + 96], three);
+            if (tiles > 13) o.N13 = Step(o.N13, hi, lo, sh[row0 + 104], sh[row4 + 104], three);
+            if (tiles > 14) o.N14 = Step(o.N14, hi, lo, sh[row0 + 112], sh[row4 + 112], three);
+            if (tiles > 15) o.N15 = Step(o.N15, hi, lo, sh[row0 + 120], sh[row4 + 120], three);
+        }
+        return o;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static FragC Scale(FragC c, float top, float bottom) =>
+        new() { C0 = c.C0 * top, C1 = c.C1 * top, C2 = c.C2 * bottom, C3 = c.C3 * bottom };
+
+    /// <summary>Row g of every fragment times <paramref name="top"/>, row g + 8 times <paramref name="bottom"/>.</summary>
+    public static AccTc Scale(AccTc o, float top, float bottom, int tiles)
+    {
+        o.N0 = Scale(o.N0, top, bottom);
+        if (tiles > 1) o.N1 = Scale(o.N1, top, bottom);
+        if (tiles > 2) o.N2 = Scale(o.N2, top, bottom);
+        if (tiles > 3) o.N3 = Scale(o.N3, top, bottom);
+        if (tiles > 4) o.N4 = Scale(o.N4, top, bottom);
+        if (tiles > 5) o.N5 = Scale(o.N5, top, bottom);
+        if (tiles > 6) o.N6 = Scale(o.N6, top, bottom);
+        if (tiles > 7) o.N7 = Scale(o.N7, top, bottom);
+        if (tiles > 8) o.N8 = Scale(o.N8, top, bottom);
+        if (tiles > 9) o.N9 = Scale(o.N9, top, bottom);
+        if (tiles > 10) o.N10 = Scale(o.N10, top, bottom);
+        if (tiles > 11) o.N11 = Scale(o.N11, top, bottom);
+        if (tiles > 12) o.N12 = Scale(o.N12, top, bottom);
+        if (tiles > 13) o.N13 = Scale(o.N13, top, bottom);
+        if (tiles > 14) o.N14 = Scale(o.N14, top, bottom);
+        if (tiles > 15) o.N15 = Scale(o.N15, top, bottom);
+        return o;
+    }
+
+    /// <summary>Fragment j (columns 8j .. 8j+7) of an output block.</summary>
+    public static FragC Tile(AccTc o, int j) => j switch
+    {
+        0 => o.N0,
+        1 => o.N1,
+        2 => o.N2,
+        3 => o.N3,
+        4 => o.N4,
+        5 => o.N5,
+        6 => o.N6,
+        7 => o.N7,
+        8 => o.N8,
+        9 => o.N9,
+        10 => o.N10,
+        11 => o.N11,
+        12 => o.N12,
+        13 => o.N13,
+        14 => o.N14,
+        _ => o.N15,
+    };
+
+    /// <summary>Writes (or adds) the lane's two columns of fragment j, row g (top) or g + 8, to y at
+    /// <paramref name="at"/> (columns past D are padding).</summary>
+    public static void Store(ArrayView<float> y, long at, FragC c, int j, bool top, int d, bool add)
+    {
+        int col = 8 * j + 2 * (Warp.LaneIdx & 3);
+        float v0 = top ? c.C0 : c.C2, v1 = top ? c.C1 : c.C3;
+        if (col < d) y[at + col] = add ? y[at + col] + v0 : v0;
+        if (col + 1 < d) y[at + col + 1] = add ? y[at + col + 1] + v1 : v1;
+    }
+
+    /// <summary>Padded strides of the shared blocks: A and Bᵀ operands, and B operands.</summary>
+    public static int PitchA(int dp) => dp + 4;
+    public static int PitchB(int dp) => dp + 8;
+
+    /// <summary>Rows per group: Q (or the owned block) [rows, Dp + 4] plus K [32, Dp + 4] and V [32, Dp + 8] in 48 KB,
+    /// a multiple of 16, at most 64: Dp 32 and 64 → 64, 96 → 48, 128 → 16.</summary>
+    public static int Rows(int dp) =>
+        Math.Min(64, (4 * FlashSimt.SharedF4 - FlashSimt.BlockKeys * (PitchA(dp) + PitchB(dp))) / PitchA(dp)
+            / FlashSimt.WarpRows * FlashSimt.WarpRows);
+
+    /// <summary>The group copies rows 0..rows−1 of a [T, heads, D] slice into shared memory at <paramref name="at"/>
+    /// with row pitch <paramref name="pitch"/>, times <paramref name="mul"/>; rows past <paramref name="valid"/> and
+    /// columns past D (up to Dp) become zero.</summary>
+    public static void Load(ArrayView<float> shared, int at, int pitch, ArrayView<float> x, long start, int stride,
+        int rows, int valid, int d, int dp, float mul)
+    {
+        for (int idx = Group.IdxX; idx < rows * dp; idx += Group.DimX)
+        {
+            int r = idx / dp, c = idx - r * dp;
+            shared[at + r * pitch + c] = r < valid && c < d ? x[start + (long)r * stride + c] * mul : 0f;
+        }
+    }
+
+    /// <summary>The causal mask on fragment j of a 16 × 32 block: key j0 + 8j + 2t (+1) is hidden from a row before it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static FragC MaskAbove(FragC c, int key, int top, int bottom) => new()
+    {
+        C0 = key > top ? float.NegativeInfinity : c.C0,
+        C1 = key + 1 > top ? float.NegativeInfinity : c.C1,
+        C2 = key > bottom ? float.NegativeInfinity : c.C2,
+        C3 = key + 1 > bottom ? float.NegativeInfinity : c.C3,
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static FragC Exp2(FragC c, float top, float bottom) => new()
+    {
+        C0 = XMath.Exp2(c.C0 - top), C1 = XMath.Exp2(c.C1 - top),
+        C2 = XMath.Exp2(c.C2 - bottom), C3 = XMath.Exp2(c.C3 - bottom),
+    };
+
+    /// <summary>exp2(S − m) with m per row (top: row g, bottom: row g + 8).</summary>
+    public static Quad Exp2(Quad s, float top, float bottom) => new()
+    {
+        S0 = Exp2(s.S0, top, bottom), S1 = Exp2(s.S1, top, bottom),
+        S2 = Exp2(s.S2, top, bottom), S3 = Exp2(s.S3, top, bottom),
+    };
+
+    /// <summary>This lane's part of a row's sum (top: row g).</summary>
+    public static float LaneSum(Quad s, bool top) => top
+        ? s.S0.C0 + s.S0.C1 + s.S1.C0 + s.S1.C1 + s.S2.C0 + s.S2.C1 + s.S3.C0 + s.S3.C1
+        : s.S0.C2 + s.S0.C3 + s.S1.C2 + s.S1.C3 + s.S2.C2 + s.S2.C3 + s.S3.C2 + s.S3.C3;
+
+    /// <summary>Max over the 8 values of a row the lane's 4 fragments hold (top: row g) and its 3 partner lanes.</summary>
+    public static float RowMax(Quad s, bool top)
+    {
+        float m = top
+            ? XMath.Max(XMath.Max(XMath.Max(s.S0.C0, s.S0.C1), XMath.Max(s.S1.C0, s.S1.C1)),
+                XMath.Max(XMath.Max(s.S2.C0, s.S2.C1), XMath.Max(s.S3.C0, s.S3.C1)))
+            : XMath.Max(XMath.Max(XMath.Max(s.S0.C2, s.S0.C3), XMath.Max(s.S1.C2, s.S1.C3)),
+                XMath.Max(XMath.Max(s.S2.C2, s.S2.C3), XMath.Max(s.S3.C2, s.S3.C3)));
+        m = XMath.Max(m, Warp.ShuffleXor(m, 1));
+        return XMath.Max(m, Warp.ShuffleXor(m, 2));
+    }
+
+    /// <summary>The sum of a row over its 4 lanes, the same order on every lane.</summary>
+    public static float RowSum(float s)
+    {
+        s += Warp.ShuffleXor(s, 1);
+        return s + Warp.ShuffleXor(s, 2);
+    }
+}
