@@ -44,13 +44,7 @@ public static class AttentionForwardV3
             if (first >= T || j0 > lastOfWarp) continue;
             Quad s = Abt(sh, warp * FlashSimt.WarpRows * sa, sa, kAt, sa, Dp, three);
             if (j0 + FlashSimt.BlockKeys - 1 > first)
-            {
-                int key = j0 + 2 * t4;
-                s.S0 = MaskAbove(s.S0, key, top, bottom);
-                s.S1 = MaskAbove(s.S1, key + 8, top, bottom);
-                s.S2 = MaskAbove(s.S2, key + 16, top, bottom);
-                s.S3 = MaskAbove(s.S3, key + 24, top, bottom);
-            }
+                s = MaskAbove(s, j0 + 2 * t4, top, bottom);
             float nTop = XMath.Max(mTop, RowMax(s, true)), nBottom = XMath.Max(mBottom, RowMax(s, false));
             float cTop = XMath.Exp2(mTop - nTop), cBottom = XMath.Exp2(mBottom - nBottom);
             s = Exp2(s, nTop, nBottom);

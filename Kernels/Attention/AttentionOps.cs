@@ -47,6 +47,10 @@ public static class AttentionOps
             AttentionGpu.Backward),
         (new(2, "flash2-simt", "FlashAttention-2 order on CUDA cores: dK/dV per key block in registers, then a " +
             "separate dQ pass, no atomics (AttentionBackwardV2.cs)", Wide: true), AttentionBackwardV2.Backward),
+        (new(3, "flash2-tf32", "v2's passes with every block product on tensor cores, mma.sync m16n8k8 TF32 " +
+            "(AttentionBackwardV3.cs; --precision tf32)", Wide: true, Tolerance: Tf32Tolerance), AttentionBackwardV3.Tf32),
+        (new(4, "flash2-3xtf32", "v3 in 3×TF32: fp32-class accuracy (AttentionBackwardV3.cs; --precision 3xtf32)",
+            Wide: true), AttentionBackwardV3.ThreeTf32),
     ];
 
     public static readonly OpDeclaration Forward = new("attention", nameof(IBackend.Attention),

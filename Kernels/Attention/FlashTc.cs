@@ -210,6 +210,101 @@ public static class FlashTc
         C3 = key + 1 > bottom ? float.NegativeInfinity : c.C3,
     };
 
+    /// <summary>The causal mask on a whole 16 × 32 block from key <paramref name="key"/> = j0 + 2t.</summary>
+    public static Quad MaskAbove(Quad s, int key, int top, int bottom) => new()
+    {
+        S0 = MaskAbove(s.S0, key, top, bottom), S1 = MaskAbove(s.S1, key + 8, top, bottom),
+        S2 = MaskAbove(s.S2, key + 16, top, bottom), S3 = MaskAbove(s.S3, key + 24, top, bottom),
+    };
+
+    /// <summary>The causal mask seen from key rows (top, bottom) whose columns are queries from
+    /// <paramref name="query"/> = i0 + 2t: a query before the key does not see it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static FragC MaskBelow(FragC c, int query, int top, int bottom) => new()
+    {
+        C0 = query < top ? float.NegativeInfinity : c.C0,
+        C1 = query + 1 < top ? float.NegativeInfinity : c.C1,
+        C2 = query < bottom ? float.NegativeInfinity : c.C2,
+        C3 = query + 1 < bottom ? float.NegativeInfinity : c.C3,
+    };
+
+    public static Quad MaskBelow(Quad s, int query, int top, int bottom) => new()
+    {
+        S0 = MaskBelow(s.S0, query, top, bottom), S1 = MaskBelow(s.S1, query + 8, top, bottom),
+        S2 = MaskBelow(s.S2, query + 16, top, bottom), S3 = MaskBelow(s.S3, query + 24, top, bottom),
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static FragC Stats(ArrayView<float> lse, ArrayView<float> rowDot, long at, int i, int steps) => new()
+    {
+        C0 = i < steps ? lse[at + i] * 1.44269504f : float.PositiveInfinity,
+        C1 = i + 1 < steps ? lse[at + i + 1] * 1.44269504f : float.PositiveInfinity,
+        C2 = i < steps ? rowDot[at + i] : 0f,
+        C3 = i + 1 < steps ? rowDot[at + i + 1] : 0f,
+    };
+
+    /// <summary>Per query column of a block from <paramref name="query"/> = i0 + 2t: fragment j holds lse·log2(e) of
+    /// columns 8j + 2t, +1 in C0, C1 (+∞ past T, so P = 0 there) and their Dᵢ in C2, C3.</summary>
+    public static Quad ColumnStats(ArrayView<float> lse, ArrayView<float> rowDot, long at, int query, int steps) => new()
+    {
+        S0 = Stats(lse, rowDot, at, query, steps), S1 = Stats(lse, rowDot, at, query + 8, steps),
+        S2 = Stats(lse, rowDot, at, query + 16, steps), S3 = Stats(lse, rowDot, at, query + 24, steps),
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static FragC ExpColumns(FragC c, FragC st) => new()
+    {
+        C0 = XMath.Exp2(c.C0 - st.C0), C1 = XMath.Exp2(c.C1 - st.C1),
+        C2 = XMath.Exp2(c.C2 - st.C0), C3 = XMath.Exp2(c.C3 - st.C1),
+    };
+
+    /// <summary>P = exp2(Sᵀ − lse) with lse per column (<see cref="ColumnStats"/>).</summary>
+    public static Quad ExpColumns(Quad s, Quad st) => new()
+    {
+        S0 = ExpColumns(s.S0, st.S0), S1 = ExpColumns(s.S1, st.S1),
+        S2 = ExpColumns(s.S2, st.S2), S3 = ExpColumns(s.S3, st.S3),
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static FragC DsColumns(FragC p, FragC dp, FragC st) => new()
+    {
+        C0 = p.C0 * (dp.C0 - st.C2), C1 = p.C1 * (dp.C1 - st.C3),
+        C2 = p.C2 * (dp.C2 - st.C2), C3 = p.C3 * (dp.C3 - st.C3),
+    };
+
+    /// <summary>dSᵀ = P ⊙ (dPᵀ − D) with D per column.</summary>
+    public static Quad DsColumns(Quad p, Quad dp, Quad st) => new()
+    {
+        S0 = DsColumns(p.S0, dp.S0, st.S0), S1 = DsColumns(p.S1, dp.S1, st.S1),
+        S2 = DsColumns(p.S2, dp.S2, st.S2), S3 = DsColumns(p.S3, dp.S3, st.S3),
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static FragC DsRows(FragC p, FragC dp, float top, float bottom) => new()
+    {
+        C0 = p.C0 * (dp.C0 - top), C1 = p.C1 * (dp.C1 - top),
+        C2 = p.C2 * (dp.C2 - bottom), C3 = p.C3 * (dp.C3 - bottom),
+    };
+
+    /// <summary>dS = P ⊙ (dP − D) with D per row (top: row g).</summary>
+    public static Quad DsRows(Quad p, Quad dp, float top, float bottom) => new()
+    {
+        S0 = DsRows(p.S0, dp.S0, top, bottom), S1 = DsRows(p.S1, dp.S1, top, bottom),
+        S2 = DsRows(p.S2, dp.S2, top, bottom), S3 = DsRows(p.S3, dp.S3, top, bottom),
+    };
+
+    /// <summary>Rows per group of the backward passes and the pitch of every block: two owned blocks [rows, pitch]
+    /// and two streamed [32, pitch] in 48 KB, pitch Dp + 4 where 16 rows still fit, else Dp (D = 128: bank
+    /// conflicts accepted). Dp 32 → 64 rows, 64 → 48, 96 → 16, 128 → 16 (pitch 128).</summary>
+    public static (int Rows, int Pitch) BackwardRows(int dp)
+    {
+        int pitch = (2 * FlashSimt.WarpRows + 2 * FlashSimt.BlockKeys) * PitchA(dp) <= 4 * FlashSimt.SharedF4
+            ? PitchA(dp) : dp;
+        int rows = Math.Min(64, (4 * FlashSimt.SharedF4 / pitch - 2 * FlashSimt.BlockKeys) / 2
+            / FlashSimt.WarpRows * FlashSimt.WarpRows);
+        return (rows, pitch);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static FragC Exp2(FragC c, float top, float bottom) => new()
     {
