@@ -27,7 +27,7 @@ public static class AttentionBackwardV3
     {
         var sh = SharedMemory.Allocate<float>(4 * FlashSimt.SharedF4);
         bool three = (mode & 1) != 0;
-        int pitch = mode >> 1, T = z.Steps, D = z.D, Dp = z.Dp, bc = z.Rows, tiles = Dp / 8;
+        int pitch = mode >> 1, T = z.Steps, D = z.D, Dp = z.Dp, bc = z.Rows, tiles = (D + 7) / 8;
         int group = z.QHeads / z.KvHeads, lane = Group.IdxX % 32, warp = Group.IdxX / 32, g = lane / 4, t4 = lane % 4;
         int block = Grid.IdxX % z.Blocks;
         int bk = Grid.IdxX / z.Blocks, hk = bk % z.KvHeads, b = bk / z.KvHeads;
@@ -48,13 +48,14 @@ public static class AttentionBackwardV3
                 Group.Barrier();
                 if (first >= T || i0 + Keys - 1 < first) continue;
                 Quad st = ColumnStats(lse, rowDot, at, i0 + 2 * t4, T);
-                Quad s = Abt(sh, warp * WarpRows * pitch, pitch, qAt, pitch, Dp, three);        // Sᵀ [16 keys, 32 q]
+                int n = Fragments(i0, T);                                // query fragments past T: skipped
+                Quad s = Abt(sh, warp * WarpRows * pitch, pitch, qAt, pitch, 8 * tiles, three, n);        // Sᵀ [16 keys, 32 q]
                 if (i0 < first + WarpRows - 1) s = MaskBelow(s, i0 + 2 * t4, top, bottom);
                 s = ExpColumns(s, st);
-                Quad dp = Abt(sh, vAt + warp * WarpRows * pitch, pitch, oAt, pitch, Dp, three);  // dPᵀ = V·doutᵀ
+                Quad dp = Abt(sh, vAt + warp * WarpRows * pitch, pitch, oAt, pitch, 8 * tiles, three, n);  // dPᵀ = V·doutᵀ
                 Quad ds = DsColumns(s, dp, st);
-                dV = Pv(dV, s, sh, oAt, pitch, tiles, three);
-                dK = Pv(dK, ds, sh, qAt, pitch, tiles, three);
+                dV = Pv(dV, s, sh, oAt, pitch, tiles, three, n);
+                dK = Pv(dK, ds, sh, qAt, pitch, tiles, three, n);
             }
         }
         if (first >= T) return;
@@ -80,7 +81,7 @@ public static class AttentionBackwardV3
     {
         var sh = SharedMemory.Allocate<float>(4 * FlashSimt.SharedF4);
         bool three = (mode & 1) != 0;
-        int pitch = mode >> 1, T = z.Steps, D = z.D, Dp = z.Dp, br = z.Rows, tiles = Dp / 8;
+        int pitch = mode >> 1, T = z.Steps, D = z.D, Dp = z.Dp, br = z.Rows, tiles = (D + 7) / 8;
         int lane = Group.IdxX % 32, warp = Group.IdxX / 32, g = lane / 4, t4 = lane % 4;
         int block = z.Blocks - 1 - Grid.IdxX % z.Blocks;
         int bh = Grid.IdxX / z.Blocks, h = bh % z.QHeads, b = bh / z.QHeads, hk = h / (z.QHeads / z.KvHeads);
@@ -101,11 +102,12 @@ public static class AttentionBackwardV3
             Load(sh, vAt, pitch, v, Row(b, j0, z.KvHeads, hk, T, D), z.KvHeads * D, Keys, T - j0, D, Dp, 1f);
             Group.Barrier();
             if (first >= T || j0 > lastOfWarp) continue;
-            Quad s = Abt(sh, warp * WarpRows * pitch, pitch, kAt, pitch, Dp, three);
+            int n = Fragments(j0, XMath.Min(T, lastOfWarp + 1));
+            Quad s = Abt(sh, warp * WarpRows * pitch, pitch, kAt, pitch, 8 * tiles, three, n);
             if (j0 + Keys - 1 > first) s = MaskAbove(s, j0 + 2 * t4, top, bottom);
             s = Exp2(s, lTop, lBottom);
-            Quad dp = Abt(sh, oAt + warp * WarpRows * pitch, pitch, vAt, pitch, Dp, three);      // dP = dout·Vᵀ
-            dQ = Pv(dQ, DsRows(s, dp, dTop, dBottom), sh, kAt, pitch, tiles, three);
+            Quad dp = Abt(sh, oAt + warp * WarpRows * pitch, pitch, vAt, pitch, 8 * tiles, three, n);      // dP = dout·Vᵀ
+            dQ = Pv(dQ, DsRows(s, dp, dTop, dBottom), sh, kAt, pitch, tiles, three, n);
         }
         if (first >= T) return;
         float scale = z.ScaleLog2 * Ln2;

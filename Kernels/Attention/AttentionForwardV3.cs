@@ -13,7 +13,8 @@ namespace Engine.Kernels.Attention;
 /// online softmax in the accumulator layout (row max and sum over 4 lanes by xor shuffles), P turned into A fragments
 /// by shuffles and O += P·V (Dp/8 × 4 MMAs), one division at the end, lse saved. Causal block skipping and diagonal
 /// masking as in v2. Br (48 KB, padded pitches, see <see cref="FlashTc.Rows"/>): Dp 32 and 64 → 64, 128 → 16.
-/// The softmax and the accumulation stay fp32; only the MMA inputs are TF32. Needs 32-lane warps.
+/// The softmax and the accumulation stay fp32; only the MMA inputs are TF32. MMAs run over D rounded up to 8, not
+/// over the padding to 32. Needs 32-lane warps.
 /// </summary>
 public static class AttentionForwardV3
 {
@@ -24,7 +25,7 @@ public static class AttentionForwardV3
     {
         var sh = SharedMemory.Allocate<float>(4 * FlashSimt.SharedF4);
         bool three = threeTf32 != 0;
-        int T = z.Steps, D = z.D, Dp = z.Dp, br = z.Rows, tiles = Dp / 8, sa = PitchA(Dp), sv = PitchB(Dp);
+        int T = z.Steps, D = z.D, Dp = z.Dp, br = z.Rows, tiles = (D + 7) / 8, sa = PitchA(Dp), sv = PitchB(Dp);
         int tid = Group.IdxX, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
         int block = z.Blocks - 1 - Grid.IdxX % z.Blocks;
         int bh = Grid.IdxX / z.Blocks, h = bh % z.QHeads, b = bh / z.QHeads, hk = h / (z.QHeads / z.KvHeads);
@@ -42,7 +43,8 @@ public static class AttentionForwardV3
             Load(sh, vAt, sv, v, Row(b, j0, z.KvHeads, hk, T, D), z.KvHeads * D, FlashSimt.BlockKeys, T - j0, D, Dp, 1f);
             Group.Barrier();
             if (first >= T || j0 > lastOfWarp) continue;
-            Quad s = Abt(sh, warp * FlashSimt.WarpRows * sa, sa, kAt, sa, Dp, three);
+            int n = Fragments(j0, XMath.Min(T, lastOfWarp + 1));         // keys past T or past the warp's rows: skipped
+            Quad s = Abt(sh, warp * FlashSimt.WarpRows * sa, sa, kAt, sa, 8 * tiles, three, n);
             if (j0 + FlashSimt.BlockKeys - 1 > first)
                 s = MaskAbove(s, j0 + 2 * t4, top, bottom);
             float nTop = XMath.Max(mTop, RowMax(s, true)), nBottom = XMath.Max(mBottom, RowMax(s, false));
@@ -51,7 +53,7 @@ public static class AttentionForwardV3
             lTop = lTop * cTop + LaneSum(s, true);
             lBottom = lBottom * cBottom + LaneSum(s, false);
             acc = Scale(acc, cTop, cBottom, tiles);
-            acc = Pv(acc, s, sh, vAt, sv, tiles, three);
+            acc = Pv(acc, s, sh, vAt, sv, tiles, three, n);
             mTop = nTop;
             mBottom = nBottom;
         }

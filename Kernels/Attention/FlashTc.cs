@@ -61,10 +61,13 @@ public static class FlashTc
     }
 
     /// <summary>
-    /// The warp's 16 × 32 block of A·Bᵀ over Dp: A = 16 rows from float offset <paramref name="a"/> (stride
-    /// <paramref name="sa"/>), B = 32 rows from <paramref name="b"/> (stride <paramref name="sb"/>).
+    /// The warp's 16 × 32 block of A·Bᵀ over the first <paramref name="dp"/> columns (D rounded up to 8: the MMAs
+    /// skip the zero padding up to a multiple of 32): A = 16 rows from float offset <paramref name="a"/> (stride
+    /// <paramref name="sa"/>), B = 32 rows from <paramref name="b"/> (stride <paramref name="sb"/>). Only the first
+    /// <paramref name="n"/> fragments (8 B rows each) are computed: the rest are past T or wholly masked for this
+    /// warp (warp-uniform), stay 0 and must be masked or multiplied by a zero probability by the caller.
     /// </summary>
-    public static Quad Abt(ArrayView<float> sh, int a, int sa, int b, int sb, int dp, bool three)
+    public static Quad Abt(ArrayView<float> sh, int a, int sa, int b, int sb, int dp, bool three, int n)
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
         Quad s = default;
@@ -74,9 +77,9 @@ public static class FlashTc
             FragmentA(sh[ra + k0], sh[ra + 8 * sa + k0], sh[ra + k0 + 4], sh[ra + 8 * sa + k0 + 4], three,
                 out var hi, out var lo);
             s.S0 = Step(s.S0, hi, lo, sh[rb + k0], sh[rb + k0 + 4], three);
-            s.S1 = Step(s.S1, hi, lo, sh[rb + 8 * sb + k0], sh[rb + 8 * sb + k0 + 4], three);
-            s.S2 = Step(s.S2, hi, lo, sh[rb + 16 * sb + k0], sh[rb + 16 * sb + k0 + 4], three);
-            s.S3 = Step(s.S3, hi, lo, sh[rb + 24 * sb + k0], sh[rb + 24 * sb + k0 + 4], three);
+            if (n > 1) s.S1 = Step(s.S1, hi, lo, sh[rb + 8 * sb + k0], sh[rb + 8 * sb + k0 + 4], three);
+            if (n > 2) s.S2 = Step(s.S2, hi, lo, sh[rb + 16 * sb + k0], sh[rb + 16 * sb + k0 + 4], three);
+            if (n > 3) s.S3 = Step(s.S3, hi, lo, sh[rb + 24 * sb + k0], sh[rb + 24 * sb + k0 + 4], three);
         }
         return s;
     }
@@ -87,11 +90,11 @@ public static class FlashTc
     /// accumulator layout becomes an A fragment by shuffles: A[g][t] = P[g][8k + t] sits in lane g·4 + t/2,
     /// component t mod 2, and A[g][t + 4] two lanes further.
     /// </summary>
-    public static AccTc Pv(AccTc o, Quad p, ArrayView<float> sh, int b, int sb, int tiles, bool three)
+    public static AccTc Pv(AccTc o, Quad p, ArrayView<float> sh, int b, int sb, int tiles, bool three, int n)
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3, src = g * 4 + (t >> 1);
         bool odd = (t & 1) == 1;
-        for (int kk = 0; kk < 4; kk++)
+        for (int kk = 0; kk < n; kk++)                                   // P is 0 past the first n fragments
         {
             FragC c = kk == 0 ? p.S0 : kk == 1 ? p.S1 : kk == 2 ? p.S2 : p.S3;
             float x0 = Warp.Shuffle(c.C0, src), x1 = Warp.Shuffle(c.C1, src);
@@ -176,6 +179,10 @@ public static class FlashTc
         if (col < d) y[at + col] = add ? y[at + col] + v0 : v0;
         if (col + 1 < d) y[at + col + 1] = add ? y[at + col + 1] + v1 : v1;
     }
+
+    /// <summary>How many 8-wide fragments of a 32-wide block from <paramref name="start"/> hold anything below
+    /// <paramref name="end"/> (at least 1).</summary>
+    public static int Fragments(int start, int end) => XMath.Max(1, XMath.Min(4, (end - start + 7) / 8));
 
     /// <summary>Padded strides of the shared blocks: A and Bᵀ operands, and B operands.</summary>
     public static int PitchA(int dp) => dp + 4;
