@@ -273,16 +273,23 @@ public static class AttentionGpu
     {
         int R = TileRows(k), tiles = (steps + R - 1) / R;
         var z = new Dims(steps, qHeads, kvHeads, headDim, tiles, 1f / MathF.Sqrt(headDim));
-        int n = batch * qHeads * steps, t = k.Threads(n);
-        using var rowDot = k.Scratch(n);
-        k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int,
-            int>(RowDotKernel)(t, o, dout, rowDot.View, steps, qHeads, headDim, n, t);
+        using var rowDot = k.Scratch(batch * qHeads * steps);
+        RowDots(k, o, dout, rowDot.View, batch, steps, qHeads, headDim);
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, Dims>(KeyValueGradKernel)(
             new KernelConfig(batch * kvHeads * tiles, R), q, kk, v, lse, rowDot.View, dout, dk, dv, z);
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, Dims>(QueryGradKernel)(
             new KernelConfig(batch * qHeads * tiles, R), q, kk, v, lse, rowDot.View, dout, dq, z);
+    }
+
+    /// <summary>Dᵢ = doutᵢ·outᵢ into rowDot [B, Hq, T], the backward's pre-pass (shared by the backward versions).</summary>
+    internal static void RowDots(LaunchContext k, ArrayView<float> o, ArrayView<float> dout, ArrayView<float> rowDot,
+        int batch, int steps, int qHeads, int headDim)
+    {
+        int n = batch * qHeads * steps, t = k.Threads(n);
+        k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int,
+            int>(RowDotKernel)(t, o, dout, rowDot, steps, qHeads, headDim, n, t);
     }
 
     public static void Cached(LaunchContext k, ArrayView<float> q, ArrayView<float> kc, ArrayView<float> vc,

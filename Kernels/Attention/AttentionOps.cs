@@ -25,13 +25,32 @@ public static class AttentionOps
     [
         (new(1, "row-per-thread", "one thread per query row, K/V tiles in shared memory, online softmax (AttentionGpu.cs)"),
             AttentionGpu.Forward),
+        (new(2, "flash2-simt", "FlashAttention-2 layout on CUDA cores: Br query rows per group, 4×4 register tiles, " +
+            "shuffle softmax (AttentionForwardV2.cs)", Wide: true), AttentionForwardV2.Forward),
+        (new(3, "flash2-tf32", "v2's layout with S = Q·Kᵀ and P·V on tensor cores, mma.sync m16n8k8 TF32 " +
+            "(AttentionForwardV3.cs; --precision tf32)", Wide: true, Tolerance: Tf32Tolerance), AttentionForwardV3.Tf32),
+        (new(4, "flash2-3xtf32", "v3 with each MMA input split into TF32 hi + lo, three MMAs: fp32-class accuracy " +
+            "(AttentionForwardV3.cs; --precision 3xtf32)", Wide: true), AttentionForwardV3.ThreeTf32),
     ];
+
+    /// <summary>
+    /// What the TF32 versions are held to against the fp32 reference (inputs in [−1, 1]): TF32 keeps 10 mantissa
+    /// bits, a relative rounding error up to 2⁻¹¹ ≈ 4.9e-4 per input; scores over D products and outputs averaged over
+    /// T values stay within a few of those; 2e-3 ≈ 4 units. The 3×TF32 versions are held to the fp32 tolerance.
+    /// </summary>
+    public const double Tf32Tolerance = 2e-3;
 
     /// <summary>Backward versions, in order.</summary>
     public static readonly (KernelVersion Version, BackwardLaunch Run)[] BackwardGpu =
     [
         (new(1, "row-per-thread", "recomputes P from lse; dk/dv per key row, then dq per query row (AttentionGpu.cs)"),
             AttentionGpu.Backward),
+        (new(2, "flash2-simt", "FlashAttention-2 order on CUDA cores: dK/dV per key block in registers, then a " +
+            "separate dQ pass, no atomics (AttentionBackwardV2.cs)", Wide: true), AttentionBackwardV2.Backward),
+        (new(3, "flash2-tf32", "v2's passes with every block product on tensor cores, mma.sync m16n8k8 TF32 " +
+            "(AttentionBackwardV3.cs; --precision tf32)", Wide: true, Tolerance: Tf32Tolerance), AttentionBackwardV3.Tf32),
+        (new(4, "flash2-3xtf32", "v3 in 3×TF32: fp32-class accuracy (AttentionBackwardV3.cs; --precision 3xtf32)",
+            Wide: true), AttentionBackwardV3.ThreeTf32),
     ];
 
     public static readonly OpDeclaration Forward = new("attention", nameof(IBackend.Attention),
