@@ -151,3 +151,36 @@ public class ThinkingModeTests
         Assert.That(task.Verify(problems[0], "x"), Is.EqualTo(Engine.Tasks.Verdict.Malformed));
     }
 }
+
+/// <summary>L1 length control: the budget marker and the reward against hand-worked values.</summary>
+public class LengthControlTests
+{
+    static readonly Engine.Tasks.Problem P = new("12+7=", "19", "<think>2+7=9 1+0=1</think><answer>19</answer>");
+
+    [TestCase("<think>2+7=9 1+0=1</think><answer>19</answer>", 8, -3f)]     // 11 characters of thinking
+    [TestCase("<think>2+7=9 1+0=1</think><answer>19</answer>", 11, 0f)]
+    [TestCase("<think>2+7=9 1+0=1</think><answer>19</answer>", 20, -9f)]
+    [TestCase("<answer>19</answer>", 4, -4f)]                                // no thinking: length 0
+    [TestCase("<think>2+7=9 1+0", 3, -6f)]                                   // unclosed: to the end
+    public void PaysMinusTheDistanceToTheBudget(string response, int budget, float expected)
+    {
+        var p = Engine.Tasks.LengthControl.WithBudget(P, budget);
+        Assert.That(p.Prompt, Is.EqualTo($"12+7= /budget {budget}"));
+        Assert.That(Engine.Tasks.LengthControl.Budget(p.Prompt), Is.EqualTo(budget));
+        Assert.That(new Engine.Rewards.LengthControlReward().Score(p, response, new Engine.Rewards.ResponseInfo(30, false)),
+            Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void NoBudgetNoPenaltyAndBudgetsInTurn()
+    {
+        Assert.That(new Engine.Rewards.LengthControlReward().Score(P, "<think>xx</think>", new(5, false)), Is.Zero);
+        Assert.That(Engine.Tasks.LengthControl.Budget("12+7= /budget x"), Is.Null);
+        var assigned = Engine.Tasks.LengthControl.Assign([P, P, P, P, P], [8, 16]);
+        Assert.That(assigned.Select(p => Engine.Tasks.LengthControl.Budget(p.Prompt)), Is.EqualTo(new int?[] { 8, 16, 8, 16, 8 }));
+        var set = Engine.Rewards.RewardSet.Parse("accuracy:1,length-control:0.5", new Engine.Tasks.ArithmeticTask(), 40);
+        var (total, each) = set.Score(assigned[0], "<think>2+7=9 1+0=1</think><answer>19</answer>", new(30, false));
+        Assert.That(each, Is.EqualTo(new[] { 1f, -3f }));
+        Assert.That(total, Is.EqualTo(1f - 1.5f));
+    }
+}

@@ -67,6 +67,9 @@ sealed class EvalOptions : CheckpointOptions
     [Option("budgets", Separator = ',', HelpText = "Task mode: thinking budgets, e.g. 0,8,16,32 — pass@1 and mean thinking " +
         "length at each, </think> forced at the budget (budget forcing).")]
     public IEnumerable<int> Budgets { get; set; } = [];
+    [Option("budget-in-prompt", Default = false, HelpText = "Task mode, with --budgets: ask for each budget on the " +
+        "prompt (\" /budget N\", what L1 length-control training teaches) instead of forcing </think>.")]
+    public bool BudgetInPrompt { get; set; }
     [Option("plot", HelpText = "Task mode: a PNG of accuracy against samples per problem (pass@j, maj@j, best-of-j), or " +
         "against the budget with --budgets.")]
     public string? Plot { get; set; }
@@ -169,6 +172,7 @@ static class InferenceCommands
         RlCommands.CheckPrompts("eval", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "the held-out split");
         new Generation.SamplingOptions(o.MaxNewTokens, ThinkMin: o.ThinkMin, ThinkMax: o.ThinkMax).Validate();
         var budgets = o.Budgets.ToList();
+        if (o.BudgetInPrompt && budgets.Count == 0) throw new ArgumentException("eval: --budget-in-prompt needs --budgets");
         if (budgets.Count > 0) return EvalBudgets(o, stdout, model, tokenizer, task, problems, budgets);
         var scorer = o.RewardModel is null ? null : RL.RewardModel.Load(o.RewardModel, backend);
         var r = Tasks.TaskEval.Evaluate(model, tokenizer, task, problems, o.K, o.MaxNewTokens, o.Temperature, !o.SampledPass1, o.Seed,
@@ -207,8 +211,11 @@ static class InferenceCommands
         var rows = new List<Dictionary<string, object>>();
         foreach (int b in budgets)
         {
-            var r = Tasks.TaskEval.Evaluate(model, tokenizer, task, problems, o.K, o.MaxNewTokens, o.Temperature, !o.SampledPass1,
-                o.Seed, thinkMax: b);
+            var r = o.BudgetInPrompt
+                ? Tasks.TaskEval.Evaluate(model, tokenizer, task, Tasks.LengthControl.Assign(problems, [b]), o.K, o.MaxNewTokens,
+                    o.Temperature, !o.SampledPass1, o.Seed)
+                : Tasks.TaskEval.Evaluate(model, tokenizer, task, problems, o.K, o.MaxNewTokens, o.Temperature, !o.SampledPass1,
+                    o.Seed, thinkMax: b);
             rows.Add(new() { ["budget"] = b, ["pass@1"] = r.Pass1, [$"pass@{r.K}"] = r.PassK, [$"maj@{r.K}"] = r.MajK,
                 ["format_rate"] = r.FormatRate, ["mean_think_length"] = r.MeanThinkLength, ["mean_length"] = r.MeanLength });
             if (!o.Json)
@@ -217,12 +224,15 @@ static class InferenceCommands
         }
         if (o.Json)
             stdout.WriteLine(Json.Serialize(new Dictionary<string, object>
-                { ["task"] = task.Name, ["n"] = problems.Count, ["k"] = o.K, ["budgets"] = rows }));
+                {
+                    ["task"] = task.Name, ["n"] = problems.Count, ["k"] = o.K, ["budget_in_prompt"] = o.BudgetInPrompt,
+                    ["budgets"] = rows,
+                }));
         if (o.Plot is not null)
         {
             double[] xs = budgets.Select(b => (double)b).ToArray();
             Curves.SaveXY(o.Plot, $"{task.Name}: accuracy against the thinking budget (n {problems.Count})",
-                "thinking budget (tokens, forced)", "pass@1",
+                o.BudgetInPrompt ? "thinking budget (tokens, asked in the prompt)" : "thinking budget (tokens, forced)", "pass@1",
                 [("pass@1", xs, rows.Select(r => (double)r["pass@1"]).ToArray())], logX: false);
             Console.Error.WriteLine($"eval: wrote {o.Plot}");
         }

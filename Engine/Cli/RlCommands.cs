@@ -60,8 +60,11 @@ sealed class GrpoCliOptions : ModelOptions, IRunOptions
         HelpText = "token-mean | seq-mean-token-mean | seq-mean-token-sum | seq-mean-token-sum-norm.")]
     public string LossAgg { get; set; } = "token-mean";
     [Option("rewards", Default = "accuracy:1,format:0.1",
-        HelpText = "Weighted rewards: accuracy, format, format-partial, cosine, overlong.")]
+        HelpText = "Weighted rewards: accuracy, format, format-partial, cosine, overlong, length-control.")]
     public string Rewards { get; set; } = "accuracy:1,format:0.1";
+    [Option("length-budgets", Separator = ',', HelpText = "L1 length control: thinking budgets put on the training " +
+        "prompts in turn (\" /budget N\"); reward them with length-control in --rewards.")]
+    public IEnumerable<int> LengthBudgets { get; set; } = [];
     [Option("dynamic-sampling", Default = false, HelpText = "DAPO: drop groups whose rewards are all equal and sample more prompts.")]
     public bool DynamicSampling { get; set; }
     [Option("max-resample-rounds", Default = 3, HelpText = "Cap on the extra sampling rounds of --dynamic-sampling.")]
@@ -164,7 +167,8 @@ static class RlCommands
         var runDir = RunDirs.For("grpo", o, o.Resume, o.Steps);
         var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
         var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
-        var train = o.Data is not null ? ReadProblems(o.Data) : task.Generate("train", o.TrainSize, o.Seed);
+        var train = Tasks.LengthControl.Assign(
+            o.Data is not null ? ReadProblems(o.Data) : task.Generate("train", o.TrainSize, o.Seed), o.LengthBudgets.ToList());
         CheckPrompts("grpo", train, tokenizer, policy.Config.MaxPositions, o.Data ?? "generated problems");
         var rewards = RewardSet.Parse(o.Rewards, task, o.MaxNewTokens);
         string outDir = runDir.Claim();

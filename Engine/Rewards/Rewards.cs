@@ -90,6 +90,19 @@ public sealed class OverlongPenalty(int maxLength, int buffer, float penalty = 1
     }
 }
 
+/// <summary>
+/// L1's length control (LCPO-Exact): −|thinking length − budget| for a prompt that carries a budget
+/// (<see cref="LengthControl"/>), 0 for one that does not; thinking length in characters (the char tokenizer's
+/// tokens). Its weight in --rewards is L1's α: "accuracy:1,length-control:0.02".
+/// </summary>
+public sealed class LengthControlReward : IRewardFunction
+{
+    public string Name => "length-control";
+
+    public float Score(Problem problem, string response, ResponseInfo info) =>
+        LengthControl.Budget(problem.Prompt) is int budget ? -Math.Abs(LengthControl.ThinkChars(response) - budget) : 0f;
+}
+
 /// <summary>Weighted reward functions; the total is Σ weight·score, and each score is kept for the metrics.</summary>
 public sealed class RewardSet(IReadOnlyList<(IRewardFunction Function, float Weight)> parts)
 {
@@ -103,7 +116,7 @@ public sealed class RewardSet(IReadOnlyList<(IRewardFunction Function, float Wei
         return (total, each);
     }
 
-    /// <summary>"accuracy:1,format:0.2" (names: accuracy, format, format-partial, cosine, overlong).</summary>
+    /// <summary>"accuracy:1,format:0.2" (names: accuracy, format, format-partial, cosine, overlong, length-control).</summary>
     public static RewardSet Parse(string spec, IReasoningTask task, int maxLength)
     {
         var parts = new List<(IRewardFunction, float)>();
@@ -120,8 +133,9 @@ public sealed class RewardSet(IReadOnlyList<(IRewardFunction Function, float Wei
                 "format-partial" => new FormatReward(partial: true),
                 "cosine" => new CosineLengthReward(task, maxLength),
                 "overlong" => new OverlongPenalty(maxLength, Math.Max(1, maxLength / 4)),
+                "length-control" => new LengthControlReward(),
                 _ => throw new ArgumentException($"--rewards {spec}: unknown reward '{kv[0]}' (accuracy, format, " +
-                    $"format-partial, cosine, overlong)"),
+                    $"format-partial, cosine, overlong, length-control)"),
             };
             parts.Add((f, weight));
         }
