@@ -42,10 +42,17 @@ public class GrpoTests
         double first = rows.Take(5).Average(r => Convert.ToDouble(r["reward/mean"]));
         double last = rows.TakeLast(5).Average(r => Convert.ToDouble(r["reward/mean"]));
         TestContext.Out.WriteLine($"mean reward {first:F3} -> {last:F3}");
+        foreach (var r in rows)
+        {
+            // The mean length is the correct and wrong means weighted by their shares.
+            double acc = Convert.ToDouble(r["accuracy"]), all = Convert.ToDouble(r["completion_length/mean"]);
+            double right = Convert.ToDouble(r["completion_length/correct"]), wrong = Convert.ToDouble(r["completion_length/wrong"]);
+            Assert.That(acc * right + (1 - acc) * wrong, Is.EqualTo(all).Within(1e-3 * Math.Max(1, all)));
+        }
         Assert.That(last, Is.GreaterThan(first + 0.2), $"reward {first:F3} -> {last:F3}");
         Assert.That(rows[0].Keys,
             Is.SupersetOf(new[] { "reward/mean", "reward/std", "reward/digit/mean", "accuracy", "format_rate",
-            "completion_length/mean",
+            "completion_length/mean", "completion_length/correct", "completion_length/wrong",
             "completion_length/max", "clipfrac", "approx_kl", "kl", "entropy", "frac_zero_std_groups", "tokens_per_s",
                 "time/sampling", "time/scoring", "time/training" }));
     }
@@ -129,7 +136,7 @@ public class GrpoTests
         var result = JsonDocument.Parse(stdout.Split('\n').Single(l => l.StartsWith("{"))).RootElement;
         Assert.That(result.EnumerateObject().Select(p => p.Name),
             Is.EqualTo(new[] { "task", "n", "pass@1", "pass@k", "maj@k", "k", "format_rate", "mean_length",
-            "mean_think_length", "pass_at" }));
+            "mean_think_length", "think_rate", "pass_at", "maj_at" }));
         Assert.That(result.GetProperty("n").GetInt32(), Is.EqualTo(5));
     }
 }

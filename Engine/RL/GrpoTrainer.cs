@@ -201,6 +201,12 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
         row["format_rate"] = Mean(groups.SelectMany(g => g.Formatted));
         row["completion_length/mean"] = lengths.Average();
         row["completion_length/max"] = lengths.Max();
+        // Dr. GRPO's point: per-sequence normalisation lets wrong answers grow long; so the two lengths apart.
+        var byCorrect = groups.SelectMany(g => g.Completions.Zip(g.Correct)).ToList();
+        row["completion_length/correct"] = byCorrect.Where(c => c.Second > 0).Select(c => (double)c.First.Ids.Length)
+            .DefaultIfEmpty(0).Average();
+        row["completion_length/wrong"] = byCorrect.Where(c => c.Second <= 0).Select(c => (double)c.First.Ids.Length)
+            .DefaultIfEmpty(0).Average();
         row["loss/policy"] = stats.PolicyLoss;
         row["clipfrac"] = stats.ClipFraction;
         row["approx_kl"] = stats.ApproxKl;
