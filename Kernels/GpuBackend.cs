@@ -182,7 +182,8 @@ public sealed class GpuBackend : CheckedBackend
         DeviceBuffer rstd, int rows, int cols, float eps)
     {
         const string op = "layernorm";
-        NormOps.LayerNormGpu[Versions.Of(NormOps.LayerNorm) - 1].Run(Launch, V(x, op, "x"), V(weight, op, "weight"), V(bias, op, "bias"), V(output, op, "out"),
+        NormOps.LayerNormGpu[Versions.Of(NormOps.LayerNorm) - 1].Run(Launch, V(x, op, "x"), V(weight, op, "weight"),
+            V(bias, op, "bias"), V(output, op, "out"),
             V(mean, op, "mean"), V(rstd, op, "rstd"), rows, cols, eps);
     }
 
@@ -191,7 +192,8 @@ public sealed class GpuBackend : CheckedBackend
         DeviceBuffer dweight, DeviceBuffer dbias, int rows, int cols)
     {
         const string op = "layernorm_backward";
-        NormOps.LayerNormBackwardGpu[Versions.Of(NormOps.LayerNormBackward) - 1].Run(Launch, V(x, op, "x"), V(weight, op, "weight"), V(mean, op, "mean"),
+        NormOps.LayerNormBackwardGpu[Versions.Of(NormOps.LayerNormBackward) - 1].Run(Launch, V(x, op, "x"),
+            V(weight, op, "weight"), V(mean, op, "mean"),
             V(rstd, op, "rstd"), V(dout, op, "dout"),
             V(dx, op, "dx"), V(dweight, op, "dweight"), V(dbias, op, "dbias"), rows, cols);
     }
@@ -208,17 +210,20 @@ public sealed class GpuBackend : CheckedBackend
         DeviceBuffer dweight, int rows, int cols)
     {
         const string op = "rmsnorm_backward";
-        NormOps.RmsNormBackwardGpu[Versions.Of(NormOps.RmsNormBackward) - 1].Run(Launch, V(x, op, "x"), V(weight, op, "weight"), V(rstd, op, "rstd"),
+        NormOps.RmsNormBackwardGpu[Versions.Of(NormOps.RmsNormBackward) - 1].Run(Launch, V(x, op, "x"),
+            V(weight, op, "weight"), V(rstd, op, "rstd"),
             V(dout, op, "dout"), V(dx, op, "dx"), V(dweight, op, "dweight"), rows, cols);
     }
 
     protected override void SoftmaxCore(DeviceBuffer x, DeviceBuffer output, int rows, int cols) =>
-        SoftmaxOps.ForwardGpu[Versions.Of(SoftmaxOps.Forward) - 1].Run(Launch, V(x, "softmax", "x"), V(output, "softmax", "out"), rows, cols);
+        SoftmaxOps.ForwardGpu[Versions.Of(SoftmaxOps.Forward) - 1].Run(Launch, V(x, "softmax", "x"),
+            V(output, "softmax", "out"), rows, cols);
 
     protected override void SoftmaxBackwardCore(DeviceBuffer y, DeviceBuffer dy, DeviceBuffer dx, int rows, int cols)
     {
         const string op = "softmax_backward";
-        SoftmaxOps.BackwardGpu[Versions.Of(SoftmaxOps.Backward) - 1].Run(Launch, V(y, op, "y"), V(dy, op, "dy"), V(dx, op, "dx"), rows, cols);
+        SoftmaxOps.BackwardGpu[Versions.Of(SoftmaxOps.Backward) - 1].Run(Launch, V(y, op, "y"), V(dy, op, "dy"),
+            V(dx, op, "dx"), rows, cols);
     }
 
     static void HeadDim(string op, int headDim)

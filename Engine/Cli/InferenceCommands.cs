@@ -40,7 +40,8 @@ sealed class EvalOptions : CheckpointOptions
         "{\"prompt\",\"completion\"} (completion tokens only). Task mode: a .jsonl of {\"prompt\",\"answer\"} " +
         "problems.")]
     public string? Data { get; set; }
-    [Option("task", HelpText = "Task mode: arithmetic | countdown | multisum — pass@1, pass@k, maj@k on the held-out split (or on --data).")]
+    [Option("task", HelpText = "Task mode: arithmetic | countdown | multisum — pass@1, pass@k, maj@k on the held-out " +
+        "split (or on --data).")]
     public string? Task { get; set; }
     [Option("n-problems", Default = 200, HelpText = "Task mode: held-out problems (short form: --n).")]
     public int N { get; set; }
@@ -205,7 +206,8 @@ static class InferenceCommands
     static int EvalBudgets(EvalOptions o, TextWriter stdout, Model.Transformer model, Tokenizers.ITokenizer tokenizer,
         Tasks.IReasoningTask task, IReadOnlyList<Tasks.Problem> problems, List<int> budgets)
     {
-        if (o.ThinkMax >= 0 || o.ThinkMin > 0) throw new ArgumentException("eval: --budgets sets --think-max per budget; drop --think-min/--think-max");
+        if (o.ThinkMax >= 0 || o.ThinkMin > 0)
+            throw new ArgumentException("eval: --budgets sets --think-max per budget; drop --think-min/--think-max");
         if (o.RewardModel is not null) throw new ArgumentException("eval: --budgets and --reward-model are separate studies; use one");
         if (budgets.Any(b => b < 0)) throw new ArgumentException("eval: --budgets must be >= 0");
         var rows = new List<Dictionary<string, object>>();

@@ -17,7 +17,8 @@ abstract class CommonOptions : VerbOptions
     [Option("device", Default = "auto", HelpText = "auto | cpu | cuda | opencl | ilgpu-cpu | ilgpu-cpu32.")]
     public string Device { get; set; } = "auto";
     [Option("precision", Default = "fp32",
-        HelpText = "GPU matmul/attention arithmetic: fp32 | tf32 (tensor cores, 10-bit mantissa inputs) | 3xtf32 (tensor cores, fp32-class).")]
+        HelpText = "GPU matmul/attention arithmetic: fp32 | tf32 (tensor cores, 10-bit mantissa inputs) | " +
+            "3xtf32 (tensor cores, fp32-class).")]
     public string Precision { get; set; } = "fp32";
 }
 

@@ -78,7 +78,8 @@ public static class NormRowsGpu
         for (int c = lane; c < cols; c += Warp.WarpSize) dx[o + c] += rs * (dout[o + c] * w[c] - x[o + c] * rs * gnm);
     }
 
-    /// <summary>Per (chunk of rows, column): Σ dout·n̂ into pw and Σ dout into pb, n̂ = (x − mean)·rstd (mean 0 for RMSNorm).</summary>
+    /// <summary>Per (chunk of rows, column): Σ dout·n̂ into pw and Σ dout into pb, n̂ = (x − mean)·rstd
+    /// (mean 0 for RMSNorm).</summary>
     static void ParamPartialKernel(Index1D i, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd,
         ArrayView<float> dout, ArrayView<float> pw, ArrayView<float> pb, int rows, int cols, int hasMean)
     {
