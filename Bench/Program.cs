@@ -43,6 +43,10 @@ sealed class KernelsOptions
     public string? Ptx { get; set; }
     [Option("repeats", Default = 9, HelpText = "Timed runs per kernel after 2 warm-ups; the median is reported.")]
     public int Repeats { get; set; }
+    [Option("attention-shapes", Default = false, HelpText = "With --op attention or attention-backward: the attention " +
+        "issue's shapes (B2 H8 T1024 D64, B4 H12 T1024 D64, B1 H32/8 T4096 D128) instead of the default one " +
+        "(minutes: the CPU reference checks each; use --version).")]
+    public bool AttentionShapes { get; set; }
 }
 
 [Verb("rl", HelpText = "GAE at B×T and the fused policy-loss kernel at N×V on the chosen device.")]
@@ -77,7 +81,11 @@ static class Program
 
     static int RunKernels(KernelsOptions o)
     {
-        try { return KernelTable.Run(o.Device, o.Small || o.Device == "ilgpu-cpu", o.Op, o.Version, o.Repeats, o.Json, o.Ptx); }
+        try
+        {
+            return KernelTable.Run(o.Device, o.Small || o.Device.StartsWith("ilgpu-cpu"), o.Op, o.Version, o.Repeats,
+                o.Json, o.Ptx, attentionShapes: o.AttentionShapes);
+        }
         catch (Exception e) when (e is NotSupportedException or ArgumentException)
         {
             Console.Error.WriteLine($"Bench: error: {e.Message}");

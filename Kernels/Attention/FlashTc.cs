@@ -127,7 +127,8 @@ public static class FlashTc
     static FragC Scale(FragC c, float top, float bottom) =>
         new() { C0 = c.C0 * top, C1 = c.C1 * top, C2 = c.C2 * bottom, C3 = c.C3 * bottom };
 
-    /// <summary>Row g of every fragment times <paramref name="top"/>, row g + 8 times <paramref name="bottom"/>.</summary>
+    /// <summary>Row g of every fragment times <paramref name="top"/>, row g + 8 times
+    /// <paramref name="bottom"/>.</summary>
     public static AccTc Scale(AccTc o, float top, float bottom, int tiles)
     {
         o.N0 = Scale(o.N0, top, bottom);
@@ -207,7 +208,8 @@ public static class FlashTc
         }
     }
 
-    /// <summary>The causal mask on fragment j of a 16 × 32 block: key j0 + 8j + 2t (+1) is hidden from a row before it.</summary>
+    /// <summary>The causal mask on fragment j of a 16 × 32 block: key j0 + 8j + 2t (+1) is hidden from a row
+    /// before it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FragC MaskAbove(FragC c, int key, int top, int bottom) => new()
     {
@@ -252,11 +254,12 @@ public static class FlashTc
 
     /// <summary>Per query column of a block from <paramref name="query"/> = i0 + 2t: fragment j holds lse·log2(e) of
     /// columns 8j + 2t, +1 in C0, C1 (+∞ past T, so P = 0 there) and their Dᵢ in C2, C3.</summary>
-    public static Quad ColumnStats(ArrayView<float> lse, ArrayView<float> rowDot, long at, int query, int steps) => new()
-    {
-        S0 = Stats(lse, rowDot, at, query, steps), S1 = Stats(lse, rowDot, at, query + 8, steps),
-        S2 = Stats(lse, rowDot, at, query + 16, steps), S3 = Stats(lse, rowDot, at, query + 24, steps),
-    };
+    public static Quad ColumnStats(ArrayView<float> lse, ArrayView<float> rowDot, long at, int query, int steps) =>
+        new()
+        {
+            S0 = Stats(lse, rowDot, at, query, steps), S1 = Stats(lse, rowDot, at, query + 8, steps),
+            S2 = Stats(lse, rowDot, at, query + 16, steps), S3 = Stats(lse, rowDot, at, query + 24, steps),
+        };
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static FragC ExpColumns(FragC c, FragC st) => new()
@@ -331,7 +334,8 @@ public static class FlashTc
         ? s.S0.C0 + s.S0.C1 + s.S1.C0 + s.S1.C1 + s.S2.C0 + s.S2.C1 + s.S3.C0 + s.S3.C1
         : s.S0.C2 + s.S0.C3 + s.S1.C2 + s.S1.C3 + s.S2.C2 + s.S2.C3 + s.S3.C2 + s.S3.C3;
 
-    /// <summary>Max over the 8 values of a row the lane's 4 fragments hold (top: row g) and its 3 partner lanes.</summary>
+    /// <summary>Max over the 8 values of a row the lane's 4 fragments hold (top: row g) and its 3 partner
+    /// lanes.</summary>
     public static float RowMax(Quad s, bool top)
     {
         float m = top

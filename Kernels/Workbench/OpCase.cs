@@ -29,8 +29,10 @@ public sealed record OpCase(string Op, string Primitive, string Shape, double Wo
 /// <summary>One GPU implementation of an op: v1 is the plain port of the CPU reference, later ones are faster.
 /// <paramref name="Wide"/>: needs 32-lane warps and 256-thread groups (tested on the 32-wide CPU accelerator).
 /// <paramref name="Tolerance"/>: the largest relative error against the fp32 CPU reference that the tests accept
-/// (1e-4; looser only for versions that compute in lower precision on purpose, e.g. TF32).</summary>
-public sealed record KernelVersion(int Number, string Name, string Description, bool Wide = false, double Tolerance = 1e-4);
+/// (1e-4; looser only for versions that compute in lower precision on purpose, e.g. TF32).
+/// <paramref name="Precision"/>: how it multiplies (fp32, tf32, 3xtf32), for the benchmark tables.</summary>
+public sealed record KernelVersion(int Number, string Name, string Description, bool Wide = false,
+    double Tolerance = 1e-4, string Precision = "fp32");
 
 /// <summary>
 /// An op as the workbench sees it: its name (as in ENGINE_KERNEL_&lt;OP&gt; and `Bench kernels --op`),
