@@ -7,8 +7,10 @@ namespace Engine.Tests;
 /// <summary>
 /// The attention versions after v1 (FlashAttention-2 layouts, 32-lane warps) on ILGPU's 32-wide CPU accelerator
 /// against the CPU reference, forward (out, lse) and all three gradients (accumulated into nonzero buffers), at
-/// shapes that cross every block size: MHA, GQA, MQA; D = 32, 64, 128 and a padded 40; T off every block and
-/// T = 1. Two runs must give the same bits. The workbench tests cover the same versions at D = 8 and D = 2.
+/// shapes that cross every block size. By default v2 at GQA D = 64 and MQA D = 128 (the workbench tests add every
+/// version at B2 T5 H4/2 D8 and T = 1); with ENGINE_SLOW_TESTS=1 the full matrix: MHA, GQA, MQA; D = 32, 40
+/// (padded), 64, 128; T = 1 and T off every block, for v2, v3 (TF32) and v4 (3×TF32). Two runs must give the same
+/// bits. Also: --precision picks the tensor-core versions.
 /// </summary>
 [NonParallelizable]
 public class AttentionVersionTests

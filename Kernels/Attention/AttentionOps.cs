@@ -7,7 +7,9 @@ namespace Engine.Kernels.Attention;
 
 /// <summary>
 /// Causal attention forward and backward (grouped-query heads), the KV-cache write and attention
-/// against a cache (AttentionGpu.cs). The backward's output and lse come from the CPU forward.
+/// against a cache (AttentionGpu.cs). Forward and backward have four versions each: v1 row-per-thread, v2
+/// FlashAttention-2 on CUDA cores, v3/v4 the same on tensor cores in TF32 / 3×TF32 (--precision picks those; see
+/// GpuBackend). The backward's output and lse come from the CPU forward.
 /// </summary>
 public static class AttentionOps
 {
