@@ -43,7 +43,8 @@ sealed class KernelsOptions
     public string? Ptx { get; set; }
     [Option("repeats", Default = 9, HelpText = "Timed runs per kernel after 2 warm-ups; the median is reported.")]
     public int Repeats { get; set; }
-    [Option("attention-shapes", Default = false, HelpText = "With --op attention or attention-backward: the attention " +
+    [Option("attention-shapes", Default = false, HelpText = "With --op attention or attention-backward: the " +
+        "attention " +
         "issue's shapes (B2 H8 T1024 D64, B4 H12 T1024 D64, B1 H32/8 T4096 D128) instead of the default one " +
         "(minutes: the CPU reference checks each; use --version).")]
     public bool AttentionShapes { get; set; }

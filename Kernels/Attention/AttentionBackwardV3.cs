@@ -49,7 +49,7 @@ public static class AttentionBackwardV3
                 if (first >= T || i0 + Keys - 1 < first) continue;
                 Quad st = ColumnStats(lse, rowDot, at, i0 + 2 * t4, T);
                 int n = Fragments(i0, T);                                // query fragments past T: skipped
-                Quad s = Abt(sh, warp * WarpRows * pitch, pitch, qAt, pitch, 8 * tiles, three, n);  // Sᵀ [16 keys, 32 q]
+                Quad s = Abt(sh, warp * WarpRows * pitch, pitch, qAt, pitch, 8 * tiles, three, n);  // Sᵀ [16, 32]
                 if (i0 < first + WarpRows - 1) s = MaskBelow(s, i0 + 2 * t4, top, bottom);
                 s = ExpColumns(s, st);
                 Quad dp = Abt(sh, vAt + warp * WarpRows * pitch, pitch, oAt, pitch, 8 * tiles, three, n);  // V·doutᵀ
