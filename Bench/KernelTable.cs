@@ -21,10 +21,13 @@ static class KernelTable
         double? RooflineShare, string Precision = "fp32");
 
     public static int Run(string device, bool small, string op, string version, int repeats, string? json, string? ptx,
-        bool gemmShapes = false)
+        bool gemmShapes = false, bool attentionShapes = false)
     {
         if (gemmShapes && (small || op != "matmul"))
             throw new ArgumentException("--gemm-shapes: the GPT-2 GEMM shapes need --op matmul on a GPU (not --small)");
+        if (attentionShapes && (small || !op.StartsWith("attention")))
+            throw new ArgumentException("--attention-shapes: needs --op attention or attention-backward on a GPU " +
+                                        "(not --small)");
         using var gpu = new GpuBackend(device);
         var cpu = new CpuBackend();
         var ops = op == "all" ? KernelRegistry.Ops : [KernelRegistry.Find(op)];
@@ -58,7 +61,9 @@ static class KernelTable
             var versions = wanted is int only ? [only] : declaration.Versions.Select(v => v.Number).ToList();
             var gemms = gemmShapes ? Engine.Kernels.Matmul.MatmulOps.Gpt2Shapes().ToList() : null;
             var cases = gemms?.Select(g => Engine.Kernels.Matmul.MatmulOps.Case(rng, g))
-                        ?? declaration.Cases(sizes, rng);
+                        ?? (attentionShapes
+                            ? Engine.Kernels.Attention.AttentionOps.IssueShapes.SelectMany(s => declaration.Cases(s, rng))
+                            : declaration.Cases(sizes, rng));
             int index = 0;
             foreach (var c in cases)
             {
@@ -66,7 +71,7 @@ static class KernelTable
                 foreach (int v in versions)
                 {
                     var kv = declaration.Versions.Single(x => x.Number == v);
-                    if (kv.Wide && gpu.Accelerator.MaxNumThreadsPerGroup < 256)
+                    if (kv.Wide && (gpu.Accelerator.MaxNumThreadsPerGroup < 256 || gpu.Launch.WarpSize != 32))
                     {
                         Console.WriteLine($"{c.Op,-20} {v,2} {c.Shape,-34} skipped: needs 256-thread groups and " +
                                           "32-lane warps (a GPU, or --device ilgpu-cpu32)");

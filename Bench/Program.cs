@@ -47,6 +47,11 @@ sealed class KernelsOptions
     [Option("gemm-shapes", Default = false, HelpText = "With --op matmul: GPT-2 124M's linear layers at 4096 tokens " +
         "(forward, dX, dW) and 4096³, each beside cuBLAS SGEMM and cuBLAS TF32 (minutes: use --version).")]
     public bool GemmShapes { get; set; }
+    [Option("attention-shapes", Default = false, HelpText = "With --op attention or attention-backward: the " +
+        "attention " +
+        "issue's shapes (B2 H8 T1024 D64, B4 H12 T1024 D64, B1 H32/8 T4096 D128) instead of the default one " +
+        "(minutes: the CPU reference checks each; use --version).")]
+    public bool AttentionShapes { get; set; }
 }
 
 [Verb("rl", HelpText = "GAE at B×T and the fused policy-loss kernel at N×V on the chosen device.")]
@@ -84,7 +89,7 @@ static class Program
         try
         {
             return KernelTable.Run(o.Device, o.Small || o.Device.StartsWith("ilgpu-cpu"), o.Op, o.Version, o.Repeats,
-                o.Json, o.Ptx, o.GemmShapes);
+                o.Json, o.Ptx, o.GemmShapes, o.AttentionShapes);
         }
         catch (Exception e) when (e is NotSupportedException or ArgumentException)
         {

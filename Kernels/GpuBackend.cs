@@ -232,13 +232,26 @@ public sealed class GpuBackend : CheckedBackend
             throw new ShapeException(op, "headDim", $"a head size <= {AttentionGpu.MaxHeadDim} on the gpu backend", headDim.ToString());
     }
 
+    /// <summary>
+    /// The attention version that runs: under --precision tf32 or 3xtf32 the tensor-core version of that precision
+    /// (on devices with 32-lane warps; elsewhere, e.g. the 4-wide CPU simulator, the fp32 choice), under fp32 the op's
+    /// choice (its default, ENGINE_KERNEL_ATTENTION[_BACKWARD]=N, or a Pin).
+    /// </summary>
+    int AttentionVersion(OpDeclaration op) => Precision switch
+    {
+        Precision.Tf32 when Launch.WarpSize == 32 => AttentionOps.Tf32Version,
+        Precision.ThreeXTf32 when Launch.WarpSize == 32 => AttentionOps.ThreeXTf32Version,
+        _ => Versions.Of(op),
+    };
+
     protected override void AttentionCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output,
         DeviceBuffer lse, int batch, int steps,
         int qHeads, int kvHeads, int headDim)
     {
         const string op = "attention";
         HeadDim(op, headDim);
-        AttentionOps.ForwardGpu[Versions.Of(AttentionOps.Forward) - 1].Run(Launch, V(q, op, "q"), V(k, op, "k"), V(v, op, "v"),
+        AttentionOps.ForwardGpu[AttentionVersion(AttentionOps.Forward) - 1].Run(Launch, V(q, op, "q"), V(k, op, "k"),
+            V(v, op, "v"),
             V(output, op, "out"), V(lse, op, "lse"), batch, steps, qHeads, kvHeads, headDim);
     }
 
@@ -248,7 +261,8 @@ public sealed class GpuBackend : CheckedBackend
     {
         const string op = "attention_backward";
         HeadDim(op, headDim);
-        AttentionOps.BackwardGpu[Versions.Of(AttentionOps.Backward) - 1].Run(Launch, V(q, op, "q"), V(k, op, "k"), V(v, op, "v"),
+        AttentionOps.BackwardGpu[AttentionVersion(AttentionOps.Backward) - 1].Run(Launch, V(q, op, "q"), V(k, op, "k"),
+            V(v, op, "v"),
             V(output, op, "output"), V(lse, op, "lse"), V(dout, op, "dout"), V(dq, op, "dq"), V(dk, op, "dk"), V(dv, op, "dv"),
             batch, steps, qHeads, kvHeads, headDim);
     }

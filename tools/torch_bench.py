@@ -11,6 +11,9 @@ bandwidth, and a verl-style GAE loop, each as the median of repeats with CUDA ev
 With --gemm-shapes it also times matmul at GPT-2 124M's linear layers (4096 tokens: forward, dX and dW of qkv,
 attn proj, fc, fc proj and the lm head) and 4096³, in fp32 (TF32 off), TF32 and bf16, spelled as
 `Bench kernels --op matmul --gemm-shapes` spells them (Kernels/Matmul/MatmulOps.cs Gpt2Shapes).
+With --attention-shapes it also times causal SDPA at the attention issue's shapes in fp32 and bf16 (flash): forward,
+backward alone and forward+backward, spelled as `Bench kernels --op attention --attention-shapes` spells them, and
+fp32 SDPA's max error against float64.
 """
 import argparse
 import json
@@ -107,16 +110,68 @@ def kernel_anchors():
         F.cross_entropy(logits, targets, ignore_index=-1).backward()
     row("cross-entropy", f"{N}x{V}", timed(ce), 8.0 * N * V, "GB/s", "F.cross_entropy + backward")
 
+# Attention at the issue's shapes (issue 13), spelled as `Bench kernels --op attention --attention-shapes` spells
+# them: B, T, query heads / kv heads, D.
+ATTENTION_SHAPES = [(2, 1024, 8, 8, 64), (4, 1024, 12, 12, 64), (1, 4096, 32, 8, 128)]
+
+def attention_anchors():
+    """SDPA (causal) forward, backward alone and forward+backward in fp32 (PyTorch's default backend: CUTLASS's
+    memory-efficient kernel) and bf16 (the flash backend), plus fp32 SDPA's max |error| against a float64 reference
+    (forward output), the accuracy class the engine's 3xtf32 versions are compared with."""
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    for Bt, T, H, Hkv, D in ATTENTION_SHAPES:
+        shape = f"B{Bt} T{T} H{H}/{Hkv} D{D}"
+        flops = 4.0 * Bt * H * T * (T + 1) / 2 * D
+        for precision, dtype, backends in (("fp32", torch.float32, None),
+                                           ("bf16", torch.bfloat16, [SDPBackend.FLASH_ATTENTION])):
+            q = torch.randn(Bt, H, T, D, device=dev, dtype=dtype, requires_grad=True)
+            k, v = (torch.randn(Bt, Hkv, T, D, device=dev, dtype=dtype, requires_grad=True) for _ in range(2))
+            do = torch.randn(Bt, H, T, D, device=dev, dtype=dtype)
+            def fwd():
+                if backends is None:
+                    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=Hkv != H)
+                with sdpa_kernel(backends):
+                    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=Hkv != H)
+            def both():
+                fwd().backward(do)
+            try:
+                f = timed(fwd)
+                out = fwd()
+                b = timed(lambda: out.backward(do, retain_graph=True))
+                fb = timed(both)
+            except RuntimeError as e:                                  # e.g. no flash kernel for this case
+                print(f"attention {shape} {precision}: not run ({str(e).splitlines()[0]})")
+                continue
+            name = "SDPA fp32 (default backend)" if backends is None else "SDPA bf16 flash"
+            row("attention", shape, f, flops, "GFLOP/s", f"{name} forward", precision)
+            row("attention-backward", shape, b, 2.5 * flops, "GFLOP/s", f"{name} backward alone", precision)
+            row("attention-fwd+bwd", shape, fb, 3.5 * flops, "GFLOP/s", f"{name} forward+backward", precision)
+            if precision == "fp32":
+                with torch.no_grad():
+                    ref = F.scaled_dot_product_attention(q.double(), k.double(), v.double(), is_causal=True,
+                                                         enable_gqa=Hkv != H)
+                    err = (fwd().double() - ref).abs().max().item()
+                print(f"attention {shape} SDPA fp32 forward: max |error| vs float64 {err:.2e}")
+                ROWS[-3]["max_abs_err_vs_fp64"] = err
+            del q, k, v, do
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", help="write the anchors as a JSON array for tools/gpu/merge.py")
     parser.add_argument("--gemm-shapes", action="store_true",
                         help="also matmul at the GPT-2 124M linear shapes and 4096³ in fp32, TF32 and bf16")
+    parser.add_argument("--attention-shapes", action="store_true",
+                        help="also SDPA fp32 and bf16 (flash) forward, backward, forward+backward at the attention "
+                             "issue's shapes (B2 H8 T1024 D64, B4 H12 T1024 D64, B1 H32/8 T4096 D128)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
     kernel_anchors()
     if args.gemm_shapes:
         gemm_anchors()
+    if args.attention_shapes:
+        attention_anchors()
     for r in ROWS:
         print(f"{r['op']} {r['shape']}: {r['median_ms']:.3f} ms, {r['rate']:.1f} {r['unit']} ({r['anchor']})")
     n = 1 << 26

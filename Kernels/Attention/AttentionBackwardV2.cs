@@ -23,7 +23,8 @@ public static class AttentionBackwardV2
 
     static long Row(int b, int t, int heads, int h, int steps, int d) => (((long)b * steps + t) * heads + h) * d;
 
-    /// <summary>Per query column c·8 + cg of a block from i0: lse in the log2 domain (+∞ past T: P = 0 there) and Dᵢ.</summary>
+    /// <summary>Per query column c·8 + cg of a block from i0: lse in the log2 domain (+∞ past T: P = 0 there) or
+    /// Dᵢ.</summary>
     static F4 Column(ArrayView<float> x, long at, int i0, int cg, int steps, float mul, float past)
     {
         int i = i0 + cg;
@@ -54,10 +55,11 @@ public static class AttentionBackwardV2
         {
             int h = hk * group + hh;
             long bh = (long)b * z.QHeads + h;
-            for (int i0 = j0; i0 < T; i0 += BlockKeys)                  // queries before the group's keys never see them
+            for (int i0 = j0; i0 < T; i0 += BlockKeys)           // queries before the group's keys never see them
             {
                 Group.Barrier();
-                Load(shf, qAt, q, Row(b, i0, z.QHeads, h, T, D), z.QHeads * D, BlockKeys, T - i0, D, Dp, true, z.ScaleLog2);
+                Load(shf, qAt, q, Row(b, i0, z.QHeads, h, T, D), z.QHeads * D, BlockKeys, T - i0, D, Dp, true,
+                    z.ScaleLog2);
                 Load(shf, oAt, dout, Row(b, i0, z.QHeads, h, T, D), z.QHeads * D, BlockKeys, T - i0, D, Dp, true, 1f);
                 Group.Barrier();
                 if (first >= T || i0 + BlockKeys - 1 < first) continue;   // warp-uniform: no query here sees its keys

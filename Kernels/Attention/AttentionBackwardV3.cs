@@ -49,10 +49,10 @@ public static class AttentionBackwardV3
                 if (first >= T || i0 + Keys - 1 < first) continue;
                 Quad st = ColumnStats(lse, rowDot, at, i0 + 2 * t4, T);
                 int n = Fragments(i0, T);                                // query fragments past T: skipped
-                Quad s = Abt(sh, warp * WarpRows * pitch, pitch, qAt, pitch, 8 * tiles, three, n);        // Sᵀ [16 keys, 32 q]
+                Quad s = Abt(sh, warp * WarpRows * pitch, pitch, qAt, pitch, 8 * tiles, three, n);  // Sᵀ [16, 32]
                 if (i0 < first + WarpRows - 1) s = MaskBelow(s, i0 + 2 * t4, top, bottom);
                 s = ExpColumns(s, st);
-                Quad dp = Abt(sh, vAt + warp * WarpRows * pitch, pitch, oAt, pitch, 8 * tiles, three, n);  // dPᵀ = V·doutᵀ
+                Quad dp = Abt(sh, vAt + warp * WarpRows * pitch, pitch, oAt, pitch, 8 * tiles, three, n);  // V·doutᵀ
                 Quad ds = DsColumns(s, dp, st);
                 dV = Pv(dV, s, sh, oAt, pitch, tiles, three, n);
                 dK = Pv(dK, ds, sh, qAt, pitch, tiles, three, n);
@@ -106,7 +106,7 @@ public static class AttentionBackwardV3
             Quad s = Abt(sh, warp * WarpRows * pitch, pitch, kAt, pitch, 8 * tiles, three, n);
             if (j0 + Keys - 1 > first) s = MaskAbove(s, j0 + 2 * t4, top, bottom);
             s = Exp2(s, lTop, lBottom);
-            Quad dp = Abt(sh, oAt + warp * WarpRows * pitch, pitch, vAt, pitch, 8 * tiles, three, n);      // dP = dout·Vᵀ
+            Quad dp = Abt(sh, oAt + warp * WarpRows * pitch, pitch, vAt, pitch, 8 * tiles, three, n);  // dout·Vᵀ
             dQ = Pv(dQ, DsRows(s, dp, dTop, dBottom), sh, kAt, pitch, tiles, three, n);
         }
         if (first >= T) return;

@@ -14,7 +14,8 @@ namespace Engine.Kernels.Attention;
 /// and one division by the row sum at the end; lse = ln 2 · (m + log2 l) is saved. Causal: the group stops at its
 /// last row's block, a warp skips blocks wholly above its rows and masks only the blocks that cross its diagonal.
 /// Br by head size (Dp = D rounded up to 32; shared = Br·Dp + 2·32·Dp floats ≤ 48 KB, Br ≤ 64 so that T = 1024 at
-/// B2 H8 still gives 256 groups): Dp 32, 64 and 96 → 64, 128 → 32. Any T, grouped-query heads (kv head h / (Hq/Hkv)), D ≤ 128. Needs 32-lane warps.
+/// B2 H8 still gives 256 groups): Dp 32, 64 and 96 → 64, 128 → 32. Any T, grouped-query heads (kv head
+/// h / (Hq/Hkv)), D ≤ 128. Needs 32-lane warps.
 /// </summary>
 public static class AttentionForwardV2
 {
@@ -47,7 +48,7 @@ public static class AttentionForwardV2
             Tile s = Gemm(sh, warp * WarpRows * dp4, kAt / 4, dp4, rg, cg);
             if (j0 + BlockKeys - 1 > first)                              // the block crosses this warp's diagonal
             {
-                int limit = row0 - j0 - cg;                              // key c·8+cg is visible to row0+r when ≤ limit+r
+                int limit = row0 - j0 - cg;                     // key c·8+cg is visible to row0+r when c·8 ≤ limit+r
                 s.R0 = MaskAbove(s.R0, limit);
                 s.R1 = MaskAbove(s.R1, limit + 1);
                 s.R2 = MaskAbove(s.R2, limit + 2);
@@ -56,7 +57,8 @@ public static class AttentionForwardV2
             // Key 0 is in the first block and visible to every row, so the new max is finite from then on.
             float n0 = XMath.Max(m0, RowMax(s.R0)), n1 = XMath.Max(m1, RowMax(s.R1));
             float n2 = XMath.Max(m2, RowMax(s.R2)), n3 = XMath.Max(m3, RowMax(s.R3));
-            float c0 = XMath.Exp2(m0 - n0), c1 = XMath.Exp2(m1 - n1), c2 = XMath.Exp2(m2 - n2), c3 = XMath.Exp2(m3 - n3);
+            float c0 = XMath.Exp2(m0 - n0), c1 = XMath.Exp2(m1 - n1);
+            float c2 = XMath.Exp2(m2 - n2), c3 = XMath.Exp2(m3 - n3);
             s.R0 = Exp2(s.R0, n0);
             s.R1 = Exp2(s.R1, n1);
             s.R2 = Exp2(s.R2, n2);
@@ -90,7 +92,8 @@ public static class AttentionForwardV2
         }
     }
 
-    /// <summary>Query rows per group for padded head size <paramref name="dp"/>: shared holds Q [Br, Dp] and K, V [32, Dp].</summary>
+    /// <summary>Query rows per group for padded head size <paramref name="dp"/>: shared holds Q [Br, Dp] and
+    /// K, V [32, Dp].</summary>
     public static int Rows(int dp) => RowsPerGroup(dp, own: 1, streamed: 2);
 
     public static void Forward(LaunchContext k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
@@ -107,7 +110,8 @@ public static class AttentionForwardV2
     public static void RequireWarp32(LaunchContext k, string kernel)
     {
         if (k.WarpSize != 32)
-            throw new NotSupportedException($"{kernel}: the lane layout needs warp size 32, this device has {k.WarpSize} " +
+            throw new NotSupportedException($"{kernel}: the lane layout needs warp size 32, this device has " +
+                                            $"{k.WarpSize} " +
                                             "(on ILGPU's CPU accelerator use the 32-wide device 'ilgpu-cpu32')");
     }
 }

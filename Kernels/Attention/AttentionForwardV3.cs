@@ -29,7 +29,7 @@ public static class AttentionForwardV3
         int tid = Group.IdxX, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
         int block = z.Blocks - 1 - Grid.IdxX % z.Blocks;
         int bh = Grid.IdxX / z.Blocks, h = bh % z.QHeads, b = bh / z.QHeads, hk = h / (z.QHeads / z.KvHeads);
-        int i0 = block * br, kAt = br * sa, vAt = kAt + FlashSimt.BlockKeys * sa;   // Q [Br, sa], K [32, sa], V [32, sv]
+        int i0 = block * br, kAt = br * sa, vAt = kAt + FlashSimt.BlockKeys * sa;  // Q [Br, sa], K [32, sa], V [32, sv]
         Load(sh, 0, sa, q, Row(b, i0, z.QHeads, h, T, D), z.QHeads * D, br, T - i0, D, Dp, z.ScaleLog2);
         float mTop = float.NegativeInfinity, mBottom = mTop, lTop = 0f, lBottom = 0f;
         AccTc acc = default;
@@ -39,8 +39,10 @@ public static class AttentionForwardV3
         for (int j0 = 0; j0 <= last; j0 += FlashSimt.BlockKeys)
         {
             Group.Barrier();
-            Load(sh, kAt, sa, k, Row(b, j0, z.KvHeads, hk, T, D), z.KvHeads * D, FlashSimt.BlockKeys, T - j0, D, Dp, 1f);
-            Load(sh, vAt, sv, v, Row(b, j0, z.KvHeads, hk, T, D), z.KvHeads * D, FlashSimt.BlockKeys, T - j0, D, Dp, 1f);
+            Load(sh, kAt, sa, k, Row(b, j0, z.KvHeads, hk, T, D), z.KvHeads * D, FlashSimt.BlockKeys, T - j0, D, Dp,
+                1f);
+            Load(sh, vAt, sv, v, Row(b, j0, z.KvHeads, hk, T, D), z.KvHeads * D, FlashSimt.BlockKeys, T - j0, D, Dp,
+                1f);
             Group.Barrier();
             if (first >= T || j0 > lastOfWarp) continue;
             int n = Fragments(j0, XMath.Min(T, lastOfWarp + 1));         // keys past T or past the warp's rows: skipped
@@ -76,7 +78,8 @@ public static class AttentionForwardV3
         ArrayView<float> lse, int batch, int steps, int qHeads, int kvHeads, int headDim, bool three)
     {
         TensorCore.RequireWarp32(k.WarpSize, "attention forward v3/v4");
-        int dp = FlashSimt.PaddedHeadDim(headDim), br = FlashSimt.RowsFor(steps, Rows(dp)), blocks = (steps + br - 1) / br;
+        int dp = FlashSimt.PaddedHeadDim(headDim), br = FlashSimt.RowsFor(steps, Rows(dp));
+        int blocks = (steps + br - 1) / br;
         if (batch * qHeads * blocks == 0) return;
         var z = new FlashDims(steps, qHeads, kvHeads, headDim, dp, br, blocks, 1.44269504f / MathF.Sqrt(headDim));
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, FlashDims,

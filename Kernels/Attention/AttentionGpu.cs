@@ -283,7 +283,8 @@ public static class AttentionGpu
             new KernelConfig(batch * qHeads * tiles, R), q, kk, v, lse, rowDot.View, dout, dq, z);
     }
 
-    /// <summary>Dᵢ = doutᵢ·outᵢ into rowDot [B, Hq, T], the backward's pre-pass (shared by the backward versions).</summary>
+    /// <summary>Dᵢ = doutᵢ·outᵢ into rowDot [B, Hq, T], the backward's pre-pass (shared by the backward
+    /// versions).</summary>
     internal static void RowDots(LaunchContext k, ArrayView<float> o, ArrayView<float> dout, ArrayView<float> rowDot,
         int batch, int steps, int qHeads, int headDim)
     {

@@ -7,7 +7,9 @@ namespace Engine.Kernels.Attention;
 
 /// <summary>
 /// Causal attention forward and backward (grouped-query heads), the KV-cache write and attention
-/// against a cache (AttentionGpu.cs). The backward's output and lse come from the CPU forward.
+/// against a cache (AttentionGpu.cs). Forward and backward have four versions each: v1 row-per-thread, v2
+/// FlashAttention-2 on CUDA cores, v3/v4 the same on tensor cores in TF32 / 3×TF32 (--precision picks those; see
+/// GpuBackend). The backward's output and lse come from the CPU forward.
 /// </summary>
 public static class AttentionOps
 {
@@ -28,9 +30,11 @@ public static class AttentionOps
         (new(2, "flash2-simt", "FlashAttention-2 layout on CUDA cores: Br query rows per group, 4×4 register tiles, " +
             "shuffle softmax (AttentionForwardV2.cs)", Wide: true), AttentionForwardV2.Forward),
         (new(3, "flash2-tf32", "v2's layout with S = Q·Kᵀ and P·V on tensor cores, mma.sync m16n8k8 TF32 " +
-            "(AttentionForwardV3.cs; --precision tf32)", Wide: true, Tolerance: Tf32Tolerance), AttentionForwardV3.Tf32),
+            "(AttentionForwardV3.cs; --precision tf32)", Wide: true, Tolerance: Tf32Tolerance, Precision: "tf32"),
+            AttentionForwardV3.Tf32),
         (new(4, "flash2-3xtf32", "v3 with each MMA input split into TF32 hi + lo, three MMAs: fp32-class accuracy " +
-            "(AttentionForwardV3.cs; --precision 3xtf32)", Wide: true), AttentionForwardV3.ThreeTf32),
+            "(AttentionForwardV3.cs; --precision 3xtf32)", Wide: true, Precision: "3xtf32"),
+            AttentionForwardV3.ThreeTf32),
     ];
 
     /// <summary>
@@ -40,6 +44,9 @@ public static class AttentionOps
     /// </summary>
     public const double Tf32Tolerance = 2e-3;
 
+    /// <summary>The versions --precision tf32 and 3xtf32 run (forward and backward alike).</summary>
+    public const int Tf32Version = 3, ThreeXTf32Version = 4;
+
     /// <summary>Backward versions, in order.</summary>
     public static readonly (KernelVersion Version, BackwardLaunch Run)[] BackwardGpu =
     [
@@ -48,9 +55,10 @@ public static class AttentionOps
         (new(2, "flash2-simt", "FlashAttention-2 order on CUDA cores: dK/dV per key block in registers, then a " +
             "separate dQ pass, no atomics (AttentionBackwardV2.cs)", Wide: true), AttentionBackwardV2.Backward),
         (new(3, "flash2-tf32", "v2's passes with every block product on tensor cores, mma.sync m16n8k8 TF32 " +
-            "(AttentionBackwardV3.cs; --precision tf32)", Wide: true, Tolerance: Tf32Tolerance), AttentionBackwardV3.Tf32),
+            "(AttentionBackwardV3.cs; --precision tf32)", Wide: true, Tolerance: Tf32Tolerance,
+            Precision: "tf32"), AttentionBackwardV3.Tf32),
         (new(4, "flash2-3xtf32", "v3 in 3×TF32: fp32-class accuracy (AttentionBackwardV3.cs; --precision 3xtf32)",
-            Wide: true), AttentionBackwardV3.ThreeTf32),
+            Wide: true, Precision: "3xtf32"), AttentionBackwardV3.ThreeTf32),
     ];
 
     public static readonly OpDeclaration Forward = new("attention", nameof(IBackend.Attention),
@@ -58,6 +66,16 @@ public static class AttentionOps
 
     public static readonly OpDeclaration Backward = new("attention-backward", nameof(IBackend.AttentionBackward),
         BackwardGpu.Select(v => v.Version).ToArray(), Default: 1, BackwardCases);
+
+    /// <summary>The attention issue's benchmark shapes (`Bench kernels --attention-shapes`, tools/torch_bench.py
+    /// --attention-shapes): B2 H8 T1024 D64, GPT-2 124M's B4 H12 T1024 D64, and B1 H32 (8 kv heads) T4096
+    /// D128.</summary>
+    public static readonly Sizes[] IssueShapes =
+    [
+        Sizes.Large with { Name = "attention-1", Batch = 2, Steps = 1024, Heads = 8, KvHeads = 8, HeadDim = 64 },
+        Sizes.Large with { Name = "attention-2", Batch = 4, Steps = 1024, Heads = 12, KvHeads = 12, HeadDim = 64 },
+        Sizes.Large with { Name = "attention-3", Batch = 1, Steps = 4096, Heads = 32, KvHeads = 8, HeadDim = 128 },
+    ];
 
     static string Shape(Sizes s) => $"B{s.Batch} T{s.Steps} H{s.Heads}/{s.KvHeads} D{s.HeadDim}";
 

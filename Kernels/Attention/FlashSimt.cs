@@ -56,7 +56,8 @@ public static class FlashSimt
         Math.Min(64, (4 * SharedF4 / dp - streamed * BlockKeys) / own / WarpRows * WarpRows);
 
     /// <summary>Rows per group for T steps: no more warps than T needs (short sequences, T = 1).</summary>
-    public static int RowsFor(int steps, int rows) => Math.Min(rows, Math.Max(1, (steps + WarpRows - 1) / WarpRows) * WarpRows);
+    public static int RowsFor(int steps, int rows) =>
+        Math.Min(rows, Math.Max(1, (steps + WarpRows - 1) / WarpRows) * WarpRows);
 
     public static int PaddedHeadDim(int d) => (d + 31) / 32 * 32;
 
@@ -115,7 +116,8 @@ public static class FlashSimt
     static Tile Axpy(Tile t, float p0, float p1, float p2, float p3, F4 v) =>
         new() { R0 = Axpy(t.R0, p0, v), R1 = Axpy(t.R1, p1, v), R2 = Axpy(t.R2, p2, v), R3 = Axpy(t.R3, p3, v) };
 
-    /// <summary>Adds p_r · row j of a swizzled block (F4 index <paramref name="row"/> of that row) to every chunk.</summary>
+    /// <summary>Adds p_r · row j of a swizzled block (F4 index <paramref name="row"/> of that row) to every
+    /// chunk.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Acc Key(Acc o, float p0, float p1, float p2, float p3, ArrayView<F4> sh, int row, int j7, int chunks, int cg)
     {
@@ -256,7 +258,8 @@ public static class FlashSimt
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static F4 RowOf(Tile t, int r) => r == 0 ? t.R0 : r == 1 ? t.R1 : r == 2 ? t.R2 : t.R3;
 
-    /// <summary>Writes (or adds) row r of the lane's chunks to y at element offset <paramref name="at"/>, D ≥ 4·k.</summary>
+    /// <summary>Writes (or adds) row r of the lane's chunks to y at element offset <paramref name="at"/> (columns
+    /// past D are skipped).</summary>
     public static void StoreRow(ArrayView<float> y, long at, Acc o, int r, int chunks, int cg, int d, bool add)
     {
         if (d % 4 != 0)

@@ -28,29 +28,27 @@ public struct AccTc
 /// </summary>
 public static class FlashTc
 {
+    // Fragments are built as values, not through out parameters: an out parameter is an address, which ILGPU turns
+    // into a local-memory slot that each MMA then reads back.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Parts(float x, bool three, out float hi, out float lo)
-    {
-        hi = TensorCore.RoundTf32(x);
-        lo = three ? TensorCore.RoundTf32(x - hi) : 0f;
-    }
+    static float Tf32(float x) => TensorCore.RoundTf32(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void FragmentA(float a0, float a1, float a2, float a3, bool three, out FragA hi, out FragA lo)
-    {
-        Parts(a0, three, out hi.A0, out lo.A0);
-        Parts(a1, three, out hi.A1, out lo.A1);
-        Parts(a2, three, out hi.A2, out lo.A2);
-        Parts(a3, three, out hi.A3, out lo.A3);
-    }
+    static FragA High(float a0, float a1, float a2, float a3) =>
+        new() { A0 = Tf32(a0), A1 = Tf32(a1), A2 = Tf32(a2), A3 = Tf32(a3) };
+
+    /// <summary>The 3×TF32 remainder tf32(x − hi) of each element (zero when not splitting).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static FragA Low(float a0, float a1, float a2, float a3, FragA hi, bool three) => three
+        ? new() { A0 = Tf32(a0 - hi.A0), A1 = Tf32(a1 - hi.A1), A2 = Tf32(a2 - hi.A2), A3 = Tf32(a3 - hi.A3) }
+        : default;
 
     /// <summary>c += a·b on one m16n8k8 tile, in TF32 or 3×TF32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static FragC Step(FragC c, FragA hi, FragA lo, float b0, float b1, bool three)
     {
-        FragB bh, bl;
-        Parts(b0, three, out bh.B0, out bl.B0);
-        Parts(b1, three, out bh.B1, out bl.B1);
+        FragB bh = new() { B0 = Tf32(b0), B1 = Tf32(b1) };
+        FragB bl = three ? new() { B0 = Tf32(b0 - bh.B0), B1 = Tf32(b1 - bh.B1) } : default;
         if (three)
         {
             TensorCore.Mma(hi, bl, ref c);
@@ -74,8 +72,8 @@ public static class FlashTc
         int ra = a + g * sa + t, rb = b + g * sb + t;
         for (int k0 = 0; k0 < dp; k0 += 8)
         {
-            FragmentA(sh[ra + k0], sh[ra + 8 * sa + k0], sh[ra + k0 + 4], sh[ra + 8 * sa + k0 + 4], three,
-                out var hi, out var lo);
+            float a0 = sh[ra + k0], a1 = sh[ra + 8 * sa + k0], a2 = sh[ra + k0 + 4], a3 = sh[ra + 8 * sa + k0 + 4];
+            FragA hi = High(a0, a1, a2, a3), lo = Low(a0, a1, a2, a3, hi, three);
             s.S0 = Step(s.S0, hi, lo, sh[rb + k0], sh[rb + k0 + 4], three);
             if (n > 1) s.S1 = Step(s.S1, hi, lo, sh[rb + 8 * sb + k0], sh[rb + 8 * sb + k0 + 4], three);
             if (n > 2) s.S2 = Step(s.S2, hi, lo, sh[rb + 16 * sb + k0], sh[rb + 16 * sb + k0 + 4], three);
@@ -101,7 +99,8 @@ public static class FlashTc
             float y0 = Warp.Shuffle(c.C0, src + 2), y1 = Warp.Shuffle(c.C1, src + 2);
             float u0 = Warp.Shuffle(c.C2, src), u1 = Warp.Shuffle(c.C3, src);
             float w0 = Warp.Shuffle(c.C2, src + 2), w1 = Warp.Shuffle(c.C3, src + 2);
-            FragmentA(odd ? x1 : x0, odd ? u1 : u0, odd ? y1 : y0, odd ? w1 : w0, three, out var hi, out var lo);
+            float a0 = odd ? x1 : x0, a1 = odd ? u1 : u0, a2 = odd ? y1 : y0, a3 = odd ? w1 : w0;
+            FragA hi = High(a0, a1, a2, a3), lo = Low(a0, a1, a2, a3, hi, three);
             int row0 = b + (8 * kk + t) * sb + g, row4 = row0 + 4 * sb;
             o.N0 = Step(o.N0, hi, lo, sh[row0 + 0], sh[row4 + 0], three);
             if (tiles > 1) o.N1 = Step(o.N1, hi, lo, sh[row0 + 8], sh[row4 + 8], three);
@@ -127,7 +126,8 @@ public static class FlashTc
     static FragC Scale(FragC c, float top, float bottom) =>
         new() { C0 = c.C0 * top, C1 = c.C1 * top, C2 = c.C2 * bottom, C3 = c.C3 * bottom };
 
-    /// <summary>Row g of every fragment times <paramref name="top"/>, row g + 8 times <paramref name="bottom"/>.</summary>
+    /// <summary>Row g of every fragment times <paramref name="top"/>, row g + 8 times
+    /// <paramref name="bottom"/>.</summary>
     public static AccTc Scale(AccTc o, float top, float bottom, int tiles)
     {
         o.N0 = Scale(o.N0, top, bottom);
@@ -207,7 +207,8 @@ public static class FlashTc
         }
     }
 
-    /// <summary>The causal mask on fragment j of a 16 × 32 block: key j0 + 8j + 2t (+1) is hidden from a row before it.</summary>
+    /// <summary>The causal mask on fragment j of a 16 × 32 block: key j0 + 8j + 2t (+1) is hidden from a row
+    /// before it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FragC MaskAbove(FragC c, int key, int top, int bottom) => new()
     {
@@ -252,11 +253,12 @@ public static class FlashTc
 
     /// <summary>Per query column of a block from <paramref name="query"/> = i0 + 2t: fragment j holds lse·log2(e) of
     /// columns 8j + 2t, +1 in C0, C1 (+∞ past T, so P = 0 there) and their Dᵢ in C2, C3.</summary>
-    public static Quad ColumnStats(ArrayView<float> lse, ArrayView<float> rowDot, long at, int query, int steps) => new()
-    {
-        S0 = Stats(lse, rowDot, at, query, steps), S1 = Stats(lse, rowDot, at, query + 8, steps),
-        S2 = Stats(lse, rowDot, at, query + 16, steps), S3 = Stats(lse, rowDot, at, query + 24, steps),
-    };
+    public static Quad ColumnStats(ArrayView<float> lse, ArrayView<float> rowDot, long at, int query, int steps) =>
+        new()
+        {
+            S0 = Stats(lse, rowDot, at, query, steps), S1 = Stats(lse, rowDot, at, query + 8, steps),
+            S2 = Stats(lse, rowDot, at, query + 16, steps), S3 = Stats(lse, rowDot, at, query + 24, steps),
+        };
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static FragC ExpColumns(FragC c, FragC st) => new()
@@ -331,7 +333,8 @@ public static class FlashTc
         ? s.S0.C0 + s.S0.C1 + s.S1.C0 + s.S1.C1 + s.S2.C0 + s.S2.C1 + s.S3.C0 + s.S3.C1
         : s.S0.C2 + s.S0.C3 + s.S1.C2 + s.S1.C3 + s.S2.C2 + s.S2.C3 + s.S3.C2 + s.S3.C3;
 
-    /// <summary>Max over the 8 values of a row the lane's 4 fragments hold (top: row g) and its 3 partner lanes.</summary>
+    /// <summary>Max over the 8 values of a row the lane's 4 fragments hold (top: row g) and its 3 partner
+    /// lanes.</summary>
     public static float RowMax(Quad s, bool top)
     {
         float m = top
