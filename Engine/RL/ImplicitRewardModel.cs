@@ -118,7 +118,8 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
     {
         Checkpoint.Save(dir, model, tokenizer);
         Checkpoint.Save(Path.Combine(dir, "ref"), reference, tokenizer);
-        File.WriteAllText(Path.Combine(dir, MarkerFile), new JsonObject { ["head"] = "implicit", ["beta"] = beta }.Text());
+        if (Distributed.Dist.IsRoot)
+            File.WriteAllText(Path.Combine(dir, MarkerFile), new JsonObject { ["head"] = "implicit", ["beta"] = beta }.Text());
     }
 
     public static bool IsImplicit(string dir) => File.Exists(Path.Combine(dir, MarkerFile));

@@ -22,6 +22,10 @@ public static class GpuDevice
         catch (Exception) { return false; }   // no driver, no libcuda: no CUDA
     }
 
+    /// <summary>Which CUDA device a process opens: 0, or in a data-parallel run its rank on the machine (modulo the
+    /// device count), so that N ranks on a machine with N GPUs take one each.</summary>
+    public static int CudaOrdinal { get; set; }
+
     /// <summary>kind: cuda | opencl | ilgpu-cpu. profiling: streams can record timed device events (for --profile).</summary>
     public static (Context Context, Accelerator Accelerator) Open(string kind, bool profiling = false)
     {
@@ -34,7 +38,7 @@ public static class GpuDevice
                 case "cuda":
                     context = Context.Create(b => Build(b.Cuda()));
                     if (context.GetCudaDevices().Count == 0) throw new NotSupportedException("--device cuda: no CUDA device found");
-                    return (context, context.CreateCudaAccelerator(0));
+                    return (context, context.CreateCudaAccelerator(CudaOrdinal % context.GetCudaDevices().Count));
                 case "opencl":
                     context = Context.Create(b => Build(b.OpenCL()));
                     if (context.GetCLDevices().Count == 0) throw new NotSupportedException("--device opencl: no OpenCL device found");
