@@ -68,7 +68,13 @@ public static class Dist
         Console.Out.Flush();
         Console.Error.Flush();
         if (exitCode == 0 || agreed) world.Close();
-        else world.Abort(exitCode);
+        else
+        {
+            // The launcher forwards our stderr through its proxy, and the abort kills the proxy: give the error
+            // line time to get out first.
+            Thread.Sleep(500);
+            world.Abort(exitCode);
+        }
     }
 
     /// <summary>
