@@ -53,7 +53,10 @@ public class DistributedTests
 
     static List<JsonObject> Rows(string run) => RunFolder.ReadMetrics(Path.Combine(run, "metrics.jsonl"));
 
-    static void SameCurve(string one, string two, params string[] metrics)
+    static void SameCurve(string one, string two, params string[] metrics) => SameCurve(one, two, 1e-3, metrics);
+
+    /// <summary>Each metric within 1e-5 of one process's, relative to its size or to floor, whichever is larger.</summary>
+    static void SameCurve(string one, string two, double floor, params string[] metrics)
     {
         var a = Rows(one);
         var b = Rows(two);
@@ -63,16 +66,17 @@ public class DistributedTests
             {
                 if (a[i][m] is null) { Assert.That(b[i][m], Is.Null, $"step {i} {m}"); continue; }
                 double x = a[i][m]!.GetValue<double>(), y = b[i][m]!.GetValue<double>();
-                Assert.That(Math.Abs(x - y), Is.LessThanOrEqualTo(Tolerance * Math.Max(1e-3, Math.Abs(x))),
+                Assert.That(Math.Abs(x - y), Is.LessThanOrEqualTo(Tolerance * Math.Max(floor, Math.Abs(x))),
                     $"step {i} {m}: one process {x}, two ranks {y}");
             }
     }
 
     /// <summary>Every tensor of the two final checkpoints within 1e-5 (relative to the weight, absolute below 1).</summary>
-    static void SameWeights(string one, string two)
+    static void SameWeights(string one, string two, params string[] except)
     {
         var a = SafeTensors.Read(Path.Combine(one, "model.safetensors"));
         var b = SafeTensors.Read(Path.Combine(two, "model.safetensors"));
+        foreach (var name in except) Assert.That(a.Remove(name) && b.Remove(name), Is.True, $"no tensor {name}");
         Assert.That(b.Keys, Is.EquivalentTo(a.Keys));
         double worst = 0;
         foreach (var (name, t) in a)
@@ -117,6 +121,42 @@ public class DistributedTests
         // The entropy bonus moves the weights even where the rewards of a group tie: the comparison is not of zeros.
         Assert.That(Rows(Dir("one")).Select(r => r["grad_norm"]!.GetValue<double>()), Has.All.GreaterThan(0));
         SameWeights(Path.Combine(Dir("one"), "final"), Path.Combine(Dir("two"), "final"));
+    }
+
+    /// <summary>rm (both heads) and then ppo with that reward model: two ranks with half the batch equal one process.</summary>
+    [Test]
+    public void RmAndPpoTwoRanksEqualOneProcessWithTheDoubledBatch()
+    {
+        Assert.That(CliTests.Engine(["pretrain", "--model", "micro", "--steps", "2", "--out", Dir("base")]).Code, Is.EqualTo(0));
+        string base_ = Path.Combine(Dir("base"), "final");
+        foreach (var head in new[] { "scalar", "implicit" })
+        {
+            string[] rm = ["rm", "--checkpoint", base_, "--head", head, "--steps", "3", "--pairs", "100", "--eval-every", "3",
+                "--lr", "1e-3", "--log-every", "1"];
+            var one = CliTests.Engine([.. rm, "--batch", "8", "--out", Dir($"rm-{head}-1")]);
+            Assert.That(one.Code, Is.EqualTo(0), one.Err);
+            var two = Run(MpiRun(2, [.. rm, "--batch", "4", "--out", Dir($"rm-{head}-2")]));
+            Assert.That(two.Code, Is.EqualTo(0), two.Err + two.Out);
+            SameCurve(Dir($"rm-{head}-1"), Dir($"rm-{head}-2"), "loss", "accuracy", "eval/loss", "eval/accuracy");
+            // Not the scalar head's bias, nor ln_f's bias that feeds it: the Bradley–Terry loss reads r(chosen) − r(rejected),
+            // so their exact gradient is 0 and what is left is summation noise, which Adam scales up to steps of ~lr.
+            SameWeights(Path.Combine(Dir($"rm-{head}-1"), "final"), Path.Combine(Dir($"rm-{head}-2"), "final"),
+                head == "scalar" ? ["v_head.summary.bias", "transformer.ln_f.bias"] : []);
+        }
+        string[] ppo = ["ppo", "--checkpoint", base_, "--reward-model", Path.Combine(Dir("rm-scalar-1"), "final"),
+            "--steps", "2", "--max-new-tokens", "12", "--entropy-coef", "0.01", "--log-every", "1"];
+        var p1 = CliTests.Engine([.. ppo, "--prompts", "8", "--out", Dir("ppo1")]);
+        Assert.That(p1.Code, Is.EqualTo(0), p1.Err);
+        var p2 = Run(MpiRun(2, [.. ppo, "--prompts", "4", "--out", Dir("ppo2")]));
+        Assert.That(p2.Code, Is.EqualTo(0), p2.Err + p2.Out);
+        // Not value_clipfrac: where the critic has not moved, v and its clipped copy old + (v − old) differ by
+        // rounding alone, so which of the two equal squared errors counts as "clipped" follows the last bits.
+        SameCurve(Dir("ppo1"), Dir("ppo2"), "reward/mean", "loss/policy", "loss/value", "entropy", "clipfrac",
+            "explained_variance");
+        // The KL is a difference of nearly equal log-probs (4 → 0.003): their rounding is ~1e-4 of it; 1e-6 absolute.
+        SameCurve(Dir("ppo1"), Dir("ppo2"), 0.1, "kl");
+        SameWeights(Path.Combine(Dir("ppo1"), "final"), Path.Combine(Dir("ppo2"), "final"));
+        SameWeights(Path.Combine(Dir("ppo1"), "final", "critic"), Path.Combine(Dir("ppo2"), "final", "critic"));
     }
 
     [Test]

@@ -46,9 +46,9 @@ static class Program
                 return 2;
             }
             Dist.Start();
-            if (Dist.Size > 1 && options is not (PretrainOptions or SftOptions or GrpoCliOptions))
-                throw new NotSupportedException($"{CliErrors.VerbName(options)} does not run data-parallel (pretrain, sft " +
-                    "and grpo do); run it without mpirun");
+            if (Dist.Size > 1 && options is not (PretrainOptions or SftOptions or RmOptions or GrpoCliOptions or PpoCliOptions))
+                throw new NotSupportedException($"{CliErrors.VerbName(options)} does not run data-parallel (pretrain, sft, " +
+                    "rm, grpo and ppo do); run it without mpirun");
             code = Run(options);
         }
         catch (InterruptedException e)

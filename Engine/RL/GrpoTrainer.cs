@@ -168,32 +168,13 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
         return new Sampled(groups, rounds, seenGroups, flatGroups, tokens, sampling, scoring);
     }
 
-    /// <summary>
-    /// GroupSize completions of each prompt. Data-parallel, each rank samples the groups of its share of the prompts
-    /// (a group never spans ranks), drawing from the shared sequence of uniforms, and the completions are gathered:
-    /// every rank then holds what one process would have sampled.
-    /// </summary>
-    Completion[] Generate(List<int[]> prompts)
-    {
-        var rows = prompts.SelectMany(p => Enumerable.Repeat(p, o.GroupSize)).ToList();
-        var sampling = new SamplingOptions(o.MaxNewTokens, o.Temperature, Stop: [TaskEval.Stop]);
-        if (Dist.World is not { Size: > 1 } world) return Generator.Generate(policy, tokenizer, rows, sampling, rng);
-        var (first, count) = Shard.Mine(prompts.Count);
-        var mine = rows.GetRange(first * o.GroupSize, count * o.GroupSize);
-        var local = Generator.Generate(policy, tokenizer, mine, sampling, rng, draws: new SharedDraws(world, rng, mine.Count));
-        return [.. RolloutExchange.AllGather(world, local, "the exchange of sampled completions")];
-    }
+    Completion[] Generate(List<int[]> prompts) => DataParallel.Generate(policy, tokenizer, prompts, o.GroupSize,
+        new SamplingOptions(o.MaxNewTokens, o.Temperature, Stop: [TaskEval.Stop]), rng);
 
     /// <summary>The token log-probs of the packed batch; data-parallel, each rank scores its share of the rows.</summary>
-    float[] TokenLogp(Transformer model, int[] inputs, int[] targets, int M, int T)
-    {
-        if (Dist.World is not { Size: > 1 } world) return Rollouts.TokenLogp(model, inputs, targets, M, T, o.Temperature);
-        var (first, count) = Shard.Mine(M);
-        var rows = Enumerable.Range(first, count).ToArray();
-        float[] mine = count == 0 ? [] : Rollouts.TokenLogp(model, Rollouts.Gather(inputs, rows, T),
-            Rollouts.Gather(targets, rows, T), count, T, o.Temperature);
-        return RolloutExchange.AllGather(world, mine, "the exchange of log-probs");
-    }
+    float[] TokenLogp(Transformer model, int[] inputs, int[] targets, int M, int T) =>
+        DataParallel.ByRows(M, (first, count) => Rollouts.TokenLogp(model, DataParallel.Rows(inputs, first, count, T),
+            DataParallel.Rows(targets, first, count, T), count, T, o.Temperature));
 
     Group Score(Problem problem, int[] prompt, Completion[] completions)
     {
