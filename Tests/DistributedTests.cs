@@ -171,6 +171,18 @@ public class DistributedTests
         SameWeights(Path.Combine(Dir("full"), "final"), Path.Combine(Dir("resumed"), "final"));
     }
 
+    [Test]
+    public void AVerbThatIsNotDataParallelIsRefusedWithOneLine()
+    {
+        var run = Run(MpiRun(2, ["demo", "--out", Dir("demo")]));
+        Assert.That(run.Code, Is.Not.EqualTo(0));
+        var lines = run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines.Where(l => l.StartsWith("engine: error:")).ToArray(),
+            Is.EqualTo(new[] { "engine: error: demo does not run data-parallel (pretrain, sft, rm, grpo and ppo do); " +
+                               "run it without mpirun" }), run.Err);
+        Assert.That(Directory.Exists(Dir("demo")), Is.False);
+    }
+
     /// <summary>Starts a long two-rank run, waits for it to log, then sends rank 1 the signal.</summary>
     (int Code, string Out, string Err, double Seconds) Disrupt(string signal, Dictionary<string, string>? env = null)
     {
