@@ -20,7 +20,8 @@ public class DistributedTests
     [SetUp]
     public void Setup()
     {
-        if (Which("mpirun") is null) Assert.Ignore("mpirun is not installed (apt-get install mpich); .ci/run installs it");
+        if (Which("mpirun") is null)
+            Assert.Ignore("mpirun is not installed (apt-get install mpich); .ci/run installs it");
         root = Path.Combine(Path.GetTempPath(), "engine-dist-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(root);
     }
@@ -35,9 +36,8 @@ public class DistributedTests
     static ProcessStartInfo MpiRun(int ranks, string[] args, Dictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo("mpirun") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])["-np", ranks.ToString(), "dotnet", Path.Combine(AppContext.BaseDirectory, "engine.dll"),
-                     .. args])
-            psi.ArgumentList.Add(a);
+        string engine = Path.Combine(AppContext.BaseDirectory, "engine.dll");
+        foreach (var a in (string[])["-np", ranks.ToString(), "dotnet", engine, .. args]) psi.ArgumentList.Add(a);
         foreach (var (k, v) in env ?? []) psi.Environment[k] = v;
         return psi;
     }
@@ -55,7 +55,8 @@ public class DistributedTests
 
     static void SameCurve(string one, string two, params string[] metrics) => SameCurve(one, two, 1e-3, metrics);
 
-    /// <summary>Each metric within 1e-5 of one process's, relative to its size or to floor, whichever is larger.</summary>
+    /// <summary>Each metric within 1e-5 of one process's, relative to its size or to floor, whichever is
+    /// larger.</summary>
     static void SameCurve(string one, string two, double floor, params string[] metrics)
     {
         var a = Rows(one);
@@ -71,7 +72,8 @@ public class DistributedTests
             }
     }
 
-    /// <summary>Every tensor of the two final checkpoints within 1e-5 (relative to the weight, absolute below 1).</summary>
+    /// <summary>Every tensor of the two final checkpoints within 1e-5 (relative to the weight, absolute below
+    /// 1).</summary>
     static void SameWeights(string one, string two, params string[] except)
     {
         var a = SafeTensors.Read(Path.Combine(one, "model.safetensors"));
@@ -87,7 +89,8 @@ public class DistributedTests
 
     // lr 1e-3: Adam divides by √v, so where a gradient is near 0 its summation-order noise moves a weight by up to ~lr;
     // at 1e-2 that reached 1.9e-5 in SFT's weights after 5 steps (the curves agreed to 1e-5), at 1e-3 it stays below.
-    static readonly string[] Lm = ["--model", "micro", "--context", "16", "--lr", "1e-3", "--warmup", "2", "--seed", "3",
+    static readonly string[] Lm = ["--model", "micro", "--context", "16", "--lr", "1e-3", "--warmup", "2",
+        "--seed", "3",
         "--steps", "5", "--eval-every", "5", "--eval-batches", "2", "--log-every", "1"];
 
     [TestCase("pretrain")]
@@ -116,30 +119,33 @@ public class DistributedTests
         Assert.That(one.Code, Is.EqualTo(0), one.Err);
         var two = Run(MpiRun(2, [.. Grpo, "--prompts", "2", "--out", Dir("two")]));
         Assert.That(two.Code, Is.EqualTo(0), two.Err + two.Out);
-        SameCurve(Dir("one"), Dir("two"), "reward/mean", "reward/std", "completion_length/mean", "loss/policy", "clipfrac",
-            "entropy", "grad_norm");
+        SameCurve(Dir("one"), Dir("two"), "reward/mean", "reward/std", "completion_length/mean", "loss/policy",
+            "clipfrac", "entropy", "grad_norm");
         // The entropy bonus moves the weights even where the rewards of a group tie: the comparison is not of zeros.
         Assert.That(Rows(Dir("one")).Select(r => r["grad_norm"]!.GetValue<double>()), Has.All.GreaterThan(0));
         SameWeights(Path.Combine(Dir("one"), "final"), Path.Combine(Dir("two"), "final"));
     }
 
-    /// <summary>rm (both heads) and then ppo with that reward model: two ranks with half the batch equal one process.</summary>
+    /// <summary>rm (both heads) and then ppo with that reward model: two ranks with half the batch equal one
+    /// process.</summary>
     [Test]
     public void RmAndPpoTwoRanksEqualOneProcessWithTheDoubledBatch()
     {
-        Assert.That(CliTests.Engine(["pretrain", "--model", "micro", "--steps", "2", "--out", Dir("base")]).Code, Is.EqualTo(0));
+        var pre = CliTests.Engine(["pretrain", "--model", "micro", "--steps", "2", "--out", Dir("base")]);
+        Assert.That(pre.Code, Is.EqualTo(0), pre.Err);
         string base_ = Path.Combine(Dir("base"), "final");
         foreach (var head in new[] { "scalar", "implicit" })
         {
-            string[] rm = ["rm", "--checkpoint", base_, "--head", head, "--steps", "3", "--pairs", "100", "--eval-every", "3",
-                "--lr", "1e-3", "--log-every", "1"];
+            string[] rm = ["rm", "--checkpoint", base_, "--head", head, "--steps", "3", "--pairs", "100",
+                "--eval-every", "3", "--lr", "1e-3", "--log-every", "1"];
             var one = CliTests.Engine([.. rm, "--batch", "8", "--out", Dir($"rm-{head}-1")]);
             Assert.That(one.Code, Is.EqualTo(0), one.Err);
             var two = Run(MpiRun(2, [.. rm, "--batch", "4", "--out", Dir($"rm-{head}-2")]));
             Assert.That(two.Code, Is.EqualTo(0), two.Err + two.Out);
             SameCurve(Dir($"rm-{head}-1"), Dir($"rm-{head}-2"), "loss", "accuracy", "eval/loss", "eval/accuracy");
-            // Not the scalar head's bias, nor ln_f's bias that feeds it: the Bradley–Terry loss reads r(chosen) − r(rejected),
-            // so their exact gradient is 0 and what is left is summation noise, which Adam scales up to steps of ~lr.
+            // Not the scalar head's bias, nor ln_f's bias that feeds it: the Bradley–Terry loss reads
+            // r(chosen) − r(rejected), so their exact gradient is 0 and what is left is summation noise, which Adam
+            // scales up to steps of ~lr.
             SameWeights(Path.Combine(Dir($"rm-{head}-1"), "final"), Path.Combine(Dir($"rm-{head}-2"), "final"),
                 head == "scalar" ? ["v_head.summary.bias", "transformer.ln_f.bias"] : []);
         }
@@ -164,7 +170,8 @@ public class DistributedTests
     {
         string[] args = ["pretrain", .. Lm, "--batch", "4", "--save-every", "2"];
         Assert.That(Run(MpiRun(2, [.. args, "--out", Dir("full")])).Code, Is.EqualTo(0));
-        var resumed = Run(MpiRun(2, [.. args, "--resume", Path.Combine(Dir("full"), "checkpoint-2"), "--out", Dir("resumed")]));
+        string checkpoint = Path.Combine(Dir("full"), "checkpoint-2");
+        var resumed = Run(MpiRun(2, [.. args, "--resume", checkpoint, "--out", Dir("resumed")]));
         Assert.That(resumed.Code, Is.EqualTo(0), resumed.Err);
         var full = Rows(Dir("full")).Where(r => r["step"]!.GetValue<int>() >= 2).Select(r => r["loss"]!.ToJsonString());
         Assert.That(Rows(Dir("resumed")).Select(r => r["loss"]!.ToJsonString()), Is.EqualTo(full));
@@ -188,7 +195,8 @@ public class DistributedTests
     {
         string tag = Guid.NewGuid().ToString("N");
         var psi = MpiRun(2, ["pretrain", "--model", "micro", "--context", "16", "--steps", "100000", "--batch", "4",
-            "--log-every", "1", "--out", Dir("run")], new Dictionary<string, string>(env ?? []) { ["ENGINE_TEST_TAG"] = tag });
+            "--log-every", "1", "--out", Dir("run")],
+            new Dictionary<string, string>(env ?? []) { ["ENGINE_TEST_TAG"] = tag });
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
@@ -204,7 +212,8 @@ public class DistributedTests
         if (!ended) p.Kill(true);
         Assert.That(ended, Is.True, "the job did not end within 60 s of the rank's failure");
         // The launcher's kill has been sent; the kernel may take a moment to tear the process down.
-        for (var grace = Stopwatch.StartNew(); Ranks(tag).Count > 0 && grace.Elapsed.TotalSeconds < 5;) Thread.Sleep(100);
+        for (var grace = Stopwatch.StartNew(); Ranks(tag).Count > 0 && grace.Elapsed.TotalSeconds < 5;)
+            Thread.Sleep(100);
         var left = Ranks(tag);
         foreach (var (pid, _) in left) Process.GetProcessById(pid).Kill();
         Assert.That(left, Is.Empty, "a rank outlived the job");
@@ -221,7 +230,8 @@ public class DistributedTests
             string[] env;
             try { env = File.ReadAllText(Path.Combine(dir, "environ")).Split('\0'); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
-            if (!env.Contains($"ENGINE_TEST_TAG={tag}") || !File.ReadAllText(Path.Combine(dir, "cmdline")).Contains("engine.dll"))
+            if (!env.Contains($"ENGINE_TEST_TAG={tag}")
+                || !File.ReadAllText(Path.Combine(dir, "cmdline")).Contains("engine.dll"))
                 continue;
             var rank = env.FirstOrDefault(e => e.StartsWith("PMI_RANK="));
             if (rank is not null) found.Add((pid, int.Parse(rank["PMI_RANK=".Length..])));

@@ -46,9 +46,10 @@ static class Program
                 return 2;
             }
             Dist.Start();
-            if (Dist.Size > 1 && options is not (PretrainOptions or SftOptions or RmOptions or GrpoCliOptions or PpoCliOptions))
-                throw new NotSupportedException($"{CliErrors.VerbName(options)} does not run data-parallel (pretrain, sft, " +
-                    "rm, grpo and ppo do); run it without mpirun");
+            if (Dist.Size > 1 && options is not (PretrainOptions or SftOptions or RmOptions or GrpoCliOptions
+                    or PpoCliOptions))
+                throw new NotSupportedException($"{CliErrors.VerbName(options)} does not run data-parallel " +
+                    "(pretrain, sft, rm, grpo and ppo do); run it without mpirun");
             code = Run(options);
         }
         catch (InterruptedException e)
@@ -58,7 +59,8 @@ static class Program
                     ? $"engine: interrupted after step {e.Step}; checkpoint {e.Checkpoint}; continue with: " +
                       CliErrors.ResumeCommand(args, e.Checkpoint)
                     : $"engine: interrupted after step {e.Step}; weights saved in {e.Checkpoint} " +
-                      $"({args[0]} runs cannot be resumed; start a new run from them with --checkpoint {e.Checkpoint})");
+                      $"({args[0]} runs cannot be resumed; start a new run from them with " +
+                      $"--checkpoint {e.Checkpoint})");
             code = Interrupt.ExitCode;
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or UnauthorizedAccessException
@@ -124,7 +126,8 @@ static class Program
             return 0;
         }
         if (!Dist.LaunchedAsOtherRank)       // under mpirun, rank 0 alone reports what every rank would
-            Console.Error.WriteLine($"engine: error: {CliErrors.Describe(errors[0], failed.TypeInfo.Current, Verbs, args)}");
+            Console.Error.WriteLine(
+                $"engine: error: {CliErrors.Describe(errors[0], failed.TypeInfo.Current, Verbs, args)}");
         return 2;
     }
 }

@@ -16,14 +16,15 @@ public static class DataParallel
     /// of the prompts (a group never spans ranks), drawing from the shared sequence of uniforms, and the completions
     /// are gathered: every rank then holds what one process would have sampled.
     /// </summary>
-    public static Completion[] Generate(Transformer model, ITokenizer tokenizer, IReadOnlyList<int[]> prompts, int groupSize,
-        SamplingOptions sampling, Rng rng)
+    public static Completion[] Generate(Transformer model, ITokenizer tokenizer, IReadOnlyList<int[]> prompts,
+        int groupSize, SamplingOptions sampling, Rng rng)
     {
         var rows = prompts.SelectMany(p => Enumerable.Repeat(p, groupSize)).ToList();
         if (Dist.World is not { Size: > 1 } world) return Generator.Generate(model, tokenizer, rows, sampling, rng);
         var (first, count) = Shard.Mine(prompts.Count);
         var mine = rows.GetRange(first * groupSize, count * groupSize);
-        var local = Generator.Generate(model, tokenizer, mine, sampling, rng, draws: new SharedDraws(world, rng, mine.Count));
+        var local = Generator.Generate(model, tokenizer, mine, sampling, rng,
+            draws: new SharedDraws(world, rng, mine.Count));
         return [.. RolloutExchange.AllGather(world, local, "the exchange of sampled completions")];
     }
 
@@ -35,7 +36,8 @@ public static class DataParallel
     {
         if (Dist.World is not { Size: > 1 } world) return compute(0, M);
         var (first, count) = Shard.Mine(M);
-        return RolloutExchange.AllGather(world, count == 0 ? [] : compute(first, count), "the exchange of per-row figures");
+        float[] mine = count == 0 ? [] : compute(first, count);
+        return RolloutExchange.AllGather(world, mine, "the exchange of per-row figures");
     }
 
     /// <summary>Rows [first, first+count) of a packed [M, T] array (the array itself when that is all of it).</summary>

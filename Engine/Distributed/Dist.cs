@@ -17,8 +17,10 @@ public static class Dist
     /// <summary>Started by mpirun as a rank other than 0 (read before MPI starts: for command-line errors).</summary>
     public static bool LaunchedAsOtherRank => Environment.GetEnvironmentVariable("PMI_RANK") is { } r && r != "0";
 
-    /// <summary>This rank's index among the ranks on its machine (Hydra's MPI_LOCALRANKID): which GPU it takes.</summary>
-    public static int LocalRank => int.TryParse(Environment.GetEnvironmentVariable("MPI_LOCALRANKID"), out int r) ? r : 0;
+    /// <summary>This rank's index among the ranks on its machine (Hydra's MPI_LOCALRANKID): which GPU it
+    /// takes.</summary>
+    public static int LocalRank =>
+        int.TryParse(Environment.GetEnvironmentVariable("MPI_LOCALRANKID"), out int r) ? r : 0;
 
     /// <summary>Default seconds a collective waits for the other ranks (ENGINE_DIST_TIMEOUT overrides): long enough
     /// for a slow rank's sampling or checkpoint, short enough that a hung job ends.</summary>

@@ -30,7 +30,8 @@ public sealed class GradientAllReduce
         nccl = be is not null ? NcclReducer.For(comm, be) : null;
     }
 
-    /// <summary>The gradients summed over the ranks, in place; returns the sums of <paramref name="scalars"/>.</summary>
+    /// <summary>The gradients summed over the ranks, in place; returns the sums of
+    /// <paramref name="scalars"/>.</summary>
     public float[] Run(ReadOnlySpan<float> scalars, string what)
     {
         if (nccl is not null) return RunNccl(scalars, what);
@@ -59,7 +60,8 @@ public sealed class GradientAllReduce
         return span[(gradLength + n)..].ToArray();
     }
 
-    /// <summary>The flags and scalars through MPI (a few floats on the host), then the gradients on the device.</summary>
+    /// <summary>The flags and scalars through MPI (a few floats on the host), then the gradients on the
+    /// device.</summary>
     float[] RunNccl(ReadOnlySpan<float> scalars, string what)
     {
         int n = parameters.Count;

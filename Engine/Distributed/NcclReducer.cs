@@ -39,7 +39,8 @@ public sealed unsafe class NcclReducer
         if (!NativeLibrary.TryLoad("libnccl.so.2", out var nccl))
         {
             if (comm.Rank == 0)
-                Console.Error.WriteLine("engine: note: libnccl.so.2 not found: gradients go through host memory and MPI");
+                Console.Error.WriteLine("engine: note: libnccl.so.2 not found: gradients go through host memory " +
+                    "and MPI");
             return null;
         }
         return new NcclReducer(comm, gpu, nccl, NativeLibrary.Load("libcuda.so.1"));
@@ -67,12 +68,14 @@ public sealed unsafe class NcclReducer
         Check(initRank(&c, mpi.Size, id, mpi.Rank), "ncclCommInitRank");
         comm = c;
         int restored = setCurrent(backend.Accelerator.NativePtr);
-        if (restored != CudaSuccess) throw new IOException($"cuCtxSetCurrent after ncclCommInitRank failed ({restored})");
+        if (restored != CudaSuccess)
+            throw new IOException($"cuCtxSetCurrent after ncclCommInitRank failed ({restored})");
         stream = ((CudaStream)backend.Accelerator.DefaultStream).StreamPtr;
         Console.WriteLine($"distributed: NCCL communicator over {mpi.Size} ranks");
     }
 
-    /// <summary>Sums the buffers over the ranks in place: one ncclAllReduce per run of buffers that lie end to end.</summary>
+    /// <summary>Sums the buffers over the ranks in place: one ncclAllReduce per run of buffers that lie end to
+    /// end.</summary>
     public void AllReduceSum(IReadOnlyList<DeviceBuffer> buffers, string what)
     {
         var runs = Runs(buffers);
@@ -88,12 +91,14 @@ public sealed unsafe class NcclReducer
         {
             int state = streamQuery(stream);
             if (state == CudaSuccess) return;
-            if (state != CudaNotReady) throw new IOException($"rank {mpi.Rank}: {what}: the CUDA stream failed ({state})");
+            if (state != CudaNotReady)
+                throw new IOException($"rank {mpi.Rank}: {what}: the CUDA stream failed ({state})");
             if (clock.Elapsed > mpi.Timeout)
             {
                 commAbort(comm);
                 throw new TimeoutException($"rank {mpi.Rank} of {mpi.Size}: {what} (NCCL) did not complete within " +
-                    $"{mpi.Timeout.TotalSeconds:0} s: another rank has died or hangs (ENGINE_DIST_TIMEOUT sets the limit)");
+                    $"{mpi.Timeout.TotalSeconds:0} s: another rank has died or hangs " +
+                    "(ENGINE_DIST_TIMEOUT sets the limit)");
             }
             Thread.Sleep(0);
         }

@@ -9,7 +9,8 @@ public sealed class StepShare(float weight, GradientAllReduce? sync, int step)
 {
     public float Weight => sync is null ? 1f : weight;
 
-    /// <summary>The gradients summed over the ranks; returns the step's loss and accuracy over the whole batch.</summary>
+    /// <summary>The gradients summed over the ranks; returns the step's loss and accuracy over the whole
+    /// batch.</summary>
     public (float Loss, float Accuracy) Reduce(float loss, float accuracy)
     {
         if (sync is null) return (loss, accuracy);

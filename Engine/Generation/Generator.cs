@@ -82,7 +82,8 @@ public static class Generator
             foreach (int b in live)
                 need[b] = finish[b] is null && o.Temperature > 0 && budget?.Forced(thinking![b]) is null;
             var uniforms = draws.Next(need);
-            var sampled = draw?.Next(logits, live.Select(b => uniforms[b]).ToArray(), live.Select(b => need[b]).ToArray(), V, o);
+            var sampled = draw?.Next(logits, live.Select(b => uniforms[b]).ToArray(),
+                live.Select(b => need[b]).ToArray(), V, o);
             float[]? hostLogits = sampled is null ? logits.ToArray() : null;
             var next = new int[rows];
             var positions = new int[rows];
@@ -94,7 +95,8 @@ public static class Generator
                 int? forced = budget?.Forced(thinking![b]);
                 var (token, lp) = forced is int f ? (f, LogProb(hostLogits.AsSpan(i * V, V), f, o.Temperature))
                     : sampled is not null ? sampled[i]
-                    : Sampler.Sample(Suppress(hostLogits.AsSpan(i * V, V), budget?.Suppressed(thinking![b])), o, uniforms[b]);
+                    : Sampler.Sample(Suppress(hostLogits.AsSpan(i * V, V), budget?.Suppressed(thinking![b])), o,
+                        uniforms[b]);
                 budget?.Emitted(thinking![b], token);
                 generated[b].Add(token);
                 logprobs[b].Add(lp);
@@ -178,7 +180,8 @@ public static class Generator
             logprobs = backend.Allocate(rows);
         readonly float[] u = new float[rows];
 
-        public (int Token, float Logprob)[] Next(Tensor logits, double[] drawn, bool[] need, int vocab, SamplingOptions o)
+        public (int Token, float Logprob)[] Next(Tensor logits, double[] drawn, bool[] need, int vocab,
+            SamplingOptions o)
         {
             for (int b = 0; b < rows; b++) u[b] = need[b] ? MathF.Min((float)drawn[b], 0.99999994f) : 0f;
             uniforms.CopyFrom(u);

@@ -171,7 +171,8 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
     Completion[] Generate(List<int[]> prompts) => DataParallel.Generate(policy, tokenizer, prompts, o.GroupSize,
         new SamplingOptions(o.MaxNewTokens, o.Temperature, Stop: [TaskEval.Stop]), rng);
 
-    /// <summary>The token log-probs of the packed batch; data-parallel, each rank scores its share of the rows.</summary>
+    /// <summary>The token log-probs of the packed batch; data-parallel, each rank scores its share of the
+    /// rows.</summary>
     float[] TokenLogp(Transformer model, int[] inputs, int[] targets, int M, int T) =>
         DataParallel.ByRows(M, (first, count) => Rollouts.TokenLogp(model, DataParallel.Rows(inputs, first, count, T),
             DataParallel.Rows(targets, first, count, T), count, T, o.Temperature));

@@ -82,7 +82,8 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
     }
 
     /// <summary>One Bradley–Terry step on the implicit rewards (DPO's loss); returns the loss and the pairwise accuracy.</summary>
-    /// <param name="share">Data-parallel: this rank's share of the step's pairs (default: all of them, in one process).</param>
+    /// <param name="share">Data-parallel: this rank's share of the step's pairs (default: all of them, in one
+    /// process).</param>
     public (float Loss, float Accuracy) Step(AdamW optimizer, IReadOnlyList<Preference> pairs, float lr, float clip,
         StepShare? share = null)
     {
@@ -123,7 +124,8 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
         Checkpoint.Save(dir, model, tokenizer);
         Checkpoint.Save(Path.Combine(dir, "ref"), reference, tokenizer);
         if (Distributed.Dist.IsRoot)
-            File.WriteAllText(Path.Combine(dir, MarkerFile), new JsonObject { ["head"] = "implicit", ["beta"] = beta }.Text());
+            File.WriteAllText(Path.Combine(dir, MarkerFile),
+                new JsonObject { ["head"] = "implicit", ["beta"] = beta }.Text());
     }
 
     public static bool IsImplicit(string dir) => File.Exists(Path.Combine(dir, MarkerFile));

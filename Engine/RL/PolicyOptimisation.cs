@@ -44,15 +44,16 @@ public sealed class PolicyOptimisation(string verb, Transformer policy, AdamW op
                 if (sync is null)
                 {
                     var logits = policy.Forward(Rollouts.Gather(inputs, rows, T), m, T);             // [m, T, V]
-                    (var loss, res) = Ops.PolicyLoss(logits, Rollouts.Gather(targets, rows, T), Rollouts.Gather(oldLogp, rows, T),
-                        Rollouts.Gather(advantages, rows, T), rowMask, refLogp is null ? null : Rollouts.Gather(refLogp, rows, T),
-                        m, T, fo);
+                    (var loss, res) = Ops.PolicyLoss(logits, Rollouts.Gather(targets, rows, T),
+                        Rollouts.Gather(oldLogp, rows, T), Rollouts.Gather(advantages, rows, T), rowMask,
+                        refLogp is null ? null : Rollouts.Gather(refLogp, rows, T), m, T, fo);
                     Finite(res.Loss, "policy loss", step, lastCheckpoint);
                     loss.Backward();
                 }
                 else
                 {
-                    res = SharedStep(sync, rows, rowMask, inputs, targets, mask, oldLogp, advantages, refLogp, T, fo, step);
+                    res = SharedStep(sync, rows, rowMask, inputs, targets, mask, oldLogp, advantages, refLogp, T, fo,
+                        step);
                     Finite(res.Loss, "policy loss", step, lastCheckpoint);
                 }
                 gradNorm = GradClip.ClipGlobalNorm(optimizer.Parameters, clip);
@@ -75,8 +76,8 @@ public sealed class PolicyOptimisation(string verb, Transformer policy, AdamW op
     /// token-mean: over the minibatch's token count; the per-sequence means: times this rank's share of the rows.
     /// The figures (loss, clip fraction, ...) come back summed with the gradients in one all-reduce.
     /// </summary>
-    FusedLossResult SharedStep(GradientAllReduce all, int[] rows, float[] rowMask, int[] inputs, int[] targets, float[] mask,
-        float[] oldLogp, float[] advantages, float[]? refLogp, int T, FusedLossOptions fo, int step)
+    FusedLossResult SharedStep(GradientAllReduce all, int[] rows, float[] rowMask, int[] inputs, int[] targets,
+        float[] mask, float[] oldLogp, float[] advantages, float[]? refLogp, int T, FusedLossOptions fo, int step)
     {
         var (first, count) = Shard.Mine(rows.Length);
         var mine = rows[first..(first + count)];
@@ -88,9 +89,10 @@ public sealed class PolicyOptimisation(string verb, Transformer policy, AdamW op
             bool tokenMean = fo.Aggregation == LossAggregation.TokenMean;
             float rowShare = tokenMean ? 1f : (float)count / rows.Length, tokenShare = tokens / allTokens;
             var logits = policy.Forward(Rollouts.Gather(inputs, mine, T), count, T);
-            var (loss, res) = Ops.PolicyLoss(logits, Rollouts.Gather(targets, mine, T), Rollouts.Gather(oldLogp, mine, T),
-                Rollouts.Gather(advantages, mine, T), myMask, refLogp is null ? null : Rollouts.Gather(refLogp, mine, T),
-                count, T, fo, tokenDenominator: tokenMean ? allTokens : 0f);
+            var (loss, res) = Ops.PolicyLoss(logits, Rollouts.Gather(targets, mine, T),
+                Rollouts.Gather(oldLogp, mine, T), Rollouts.Gather(advantages, mine, T), myMask,
+                refLogp is null ? null : Rollouts.Gather(refLogp, mine, T), count, T, fo,
+                tokenDenominator: tokenMean ? allTokens : 0f);
             (rowShare == 1f ? loss : Ops.Scale(loss, rowShare)).Backward();
             figures = [res.Loss * rowShare, res.PolicyLoss * rowShare, res.ClipFraction * tokenShare,
                 res.ApproxKl * tokenShare, res.Kl * rowShare, res.Entropy * rowShare];

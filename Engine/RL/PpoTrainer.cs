@@ -57,7 +57,8 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
     float beta = o.KlCoef;
     readonly PolicyOptimisation optimisation = new("ppo", policy, policyOptimizer, rng, o.Clip);
     /// <summary>Data-parallel (under mpirun): the critic's gradient all-reduce; null in one process.</summary>
-    readonly GradientAllReduce? criticSync = Dist.World is { Size: > 1 } world ? new(world, criticOptimizer.Parameters) : null;
+    readonly GradientAllReduce? criticSync =
+        Dist.World is { Size: > 1 } world ? new(world, criticOptimizer.Parameters) : null;
 
     /// <summary>Warnings of a collapsed run (accuracy or score fallen to 0), for the summary.</summary>
     public IReadOnlyList<string> Warnings => collapse.Warnings;
@@ -147,7 +148,8 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
             {
                 if (criticSync is not null)
                 {
-                    var (l, f) = SharedCriticStep(criticSync, rows, rowMask, inputs, mask, oldValues, returns, T, lrScale, step);
+                    var (l, f) = SharedCriticStep(criticSync, rows, rowMask, inputs, mask, oldValues, returns, T,
+                        lrScale, step);
                     vl += l; vClip += f;
                     return;
                 }
@@ -209,7 +211,8 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         if (tokens > 0)
         {
             var (values, vTensor) = Values(critic, Rollouts.Gather(inputs, mine, T), count, T, grad: true);
-            var weights = RlMath.AggregationWeights(myMask, count, T, LossAggregation.TokenMean, tokenDenominator: allTokens);
+            var weights = RlMath.AggregationWeights(myMask, count, T, LossAggregation.TokenMean,
+                tokenDenominator: allTokens);
             var (vLoss, vGrad, vFrac) = PpoMath.ValueLoss(values, Rollouts.Gather(oldValues, mine, T),
                 Rollouts.Gather(returns, mine, T), weights, myMask, o.ClipRangeValue);
             for (int i = 0; i < vGrad.Length; i++) vGrad[i] *= o.VfCoef;

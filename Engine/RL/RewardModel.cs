@@ -46,7 +46,8 @@ public static class RewardModel
     }
 
     /// <summary>One optimiser step on a batch of pairs; returns the loss and the pairwise accuracy.</summary>
-    /// <param name="share">Data-parallel: this rank's share of the step's pairs (default: all of them, in one process).</param>
+    /// <param name="share">Data-parallel: this rank's share of the step's pairs (default: all of them, in one
+    /// process).</param>
     public static (float Loss, float Accuracy) Step(Transformer rm, ITokenizer tokenizer, AdamW optimizer,
         IReadOnlyList<Preference> pairs, float lr, float clip, StepShare? share = null)
     {

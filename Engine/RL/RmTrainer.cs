@@ -52,7 +52,8 @@ public sealed class RmTrainer(Transformer rm, ITokenizer tokenizer, ImplicitRewa
             {
                 for (int step = 0; step < o.Steps; step++)
                 {
-                    var global = Enumerable.Range(0, o.Batch * Dist.Size).Select(_ => train[rng.Next(train.Count)]).ToList();
+                    var global = Enumerable.Range(0, o.Batch * Dist.Size).Select(_ => train[rng.Next(train.Count)])
+                        .ToList();
                     var (first, count) = Shard.Mine(global.Count);
                     var share = new StepShare(count / (float)global.Count, sync, step);
                     var batch = global.GetRange(first, count);
@@ -70,7 +71,8 @@ public sealed class RmTrainer(Transformer rm, ITokenizer tokenizer, ImplicitRewa
                         row["eval/accuracy"] = evalAcc;
                     }
                     run.Log(row);
-                    if (step + 1 < o.Steps && Shard.AnyRank(Interrupt.Requested, $"the stop check after step {step + 1}"))
+                    if (step + 1 < o.Steps
+                        && Shard.AnyRank(Interrupt.Requested, $"the stop check after step {step + 1}"))
                         throw new InterruptedException(step + 1, Save($"checkpoint-{step + 1}"), resumable: false);
                     report(step, $"loss {loss:F3} acc {acc:P0} held-out acc {evalAcc:P1}");
                 }

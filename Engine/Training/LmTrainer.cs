@@ -45,7 +45,8 @@ public static class LmTrainer
     public static LmTrainResult Train(Transformer model, ITokenizer tokenizer, AdamW optimizer, ILmData data, Rng rng,
         LmTrainOptions o, int startStep = 0)
     {
-        // Data-parallel (under mpirun): --batch is per rank; the step draws the global batch and this rank keeps its rows.
+        // Data-parallel (under mpirun): --batch is per rank; the step draws the global batch and this rank keeps its
+        // rows.
         int ranks = Dist.Size;
         var sync = Dist.World is { Size: > 1 } world ? new GradientAllReduce(world, optimizer.Parameters) : null;
         var eval = data.Eval(o.Batch * ranks, o.EvalBatches);
@@ -82,7 +83,8 @@ public static class LmTrainer
                     stepLoss += l.Item() * share / o.GradAccum;
                 }
                 // Rank 0 writes a checkpoint only after this, so a checkpoint never holds a half-reduced step.
-                if (sync is not null) stepLoss = sync.Run([(float)stepLoss], $"the gradient all-reduce of step {step}")[0];
+                if (sync is not null)
+                    stepLoss = sync.Run([(float)stepLoss], $"the gradient all-reduce of step {step}")[0];
                 float norm = GradClip.ClipGlobalNorm(optimizer.Parameters, o.Clip);
                 loss = (float)stepLoss;
                 if (!float.IsFinite(loss) || !float.IsFinite(norm))
