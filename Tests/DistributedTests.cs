@@ -131,12 +131,13 @@ public class DistributedTests
     [Test]
     public void RmAndPpoTwoRanksEqualOneProcessWithTheDoubledBatch()
     {
-        var pre = CliTests.Engine(["pretrain", "--model", "micro", "--steps", "2", "--out", Dir("base")]);
+        var pre = CliTests.Engine(["pretrain", "--model", "micro", "--context", "48", "--steps", "2", "--batch", "4",
+            "--eval-batches", "1", "--out", Dir("base")]);
         Assert.That(pre.Code, Is.EqualTo(0), pre.Err);
         string base_ = Path.Combine(Dir("base"), "final");
         foreach (var head in new[] { "scalar", "implicit" })
         {
-            string[] rm = ["rm", "--checkpoint", base_, "--head", head, "--steps", "3", "--pairs", "100",
+            string[] rm = ["rm", "--checkpoint", base_, "--head", head, "--steps", "3", "--pairs", "40",
                 "--eval-every", "3", "--lr", "1e-3", "--log-every", "1"];
             var one = CliTests.Engine([.. rm, "--batch", "8", "--out", Dir($"rm-{head}-1")]);
             Assert.That(one.Code, Is.EqualTo(0), one.Err);
