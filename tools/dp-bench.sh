@@ -12,6 +12,7 @@ work=$(mktemp -d)
 pre=(pretrain --model micro --context 64 --steps 40 --eval-every 0 --eval-batches 1 --log-every 1000)
 grpo=(grpo --model micro --steps 8 --group-size 8 --max-new-tokens 24 --log-every 1000 --train-size 500)
 seconds() { local t0; t0=$(date +%s.%N); "$@" > /dev/null 2>&1; echo "$(date +%s.%N) - $t0" | bc; }
+echo "start: $(date -u '+%F %T') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A runs
 for r in $(seq "$repeats"); do
   for setup in one two two-1thread; do
@@ -32,4 +33,5 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR
 for setup in one two two-1thread; do
   echo "median $setup: pretrain $(echo "${runs[$setup-pre]}" | median) tokens/s; grpo $(echo "${runs[$setup-grpo]}" | median) s"
 done
+echo "end: $(date -u '+%F %T') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 rm -rf "$bin" "$work"
