@@ -191,6 +191,31 @@ public class DistributedTests
         Assert.That(Directory.Exists(Dir("demo")), Is.False);
     }
 
+    [Test]
+    public void CtrlCStopsEveryRankAfterTheSameStepWithOneCheckpoint()
+    {
+        var psi = MpiRun(2, ["pretrain", "--model", "micro", "--context", "16", "--steps", "100000", "--batch", "4",
+            "--log-every", "1", "--out", Dir("run")]);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        string metrics = Path.Combine(Dir("run"), "metrics.jsonl");
+        var wait = Stopwatch.StartNew();
+        while (!(File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 2) && wait.Elapsed.TotalSeconds < 60)
+            Thread.Sleep(200);
+        Process.Start("kill", ["-INT", p.Id.ToString()])!.WaitForExit();      // mpirun forwards it to both ranks
+        Assert.That(p.WaitForExit(60_000), Is.True, "the job did not stop within 60 s of Ctrl-C");
+        Assert.That(p.ExitCode, Is.EqualTo(130), stderr.Result);
+        var checkpoints = Directory.GetDirectories(Dir("run"), "checkpoint-*");
+        Assert.That(checkpoints, Has.Length.EqualTo(1));
+        int step = int.Parse(Path.GetFileName(checkpoints[0])["checkpoint-".Length..]);
+        Assert.That(Rows(Dir("run")), Has.Count.EqualTo(step), "rank 0 logged exactly the steps before the checkpoint");
+        var lines = stderr.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines.Count(l => l.StartsWith($"engine: interrupted after step {step}; ")), Is.EqualTo(1),
+            stderr.Result);
+        Assert.That(stderr.Result, Does.Contain("continue with: mpirun -np 2 engine pretrain"));
+    }
+
     /// <summary>Starts a long two-rank run, waits for it to log, then sends rank 1 the signal.</summary>
     (int Code, string Out, string Err, double Seconds) Disrupt(string signal, Dictionary<string, string>? env = null)
     {

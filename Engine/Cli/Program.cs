@@ -57,6 +57,7 @@ static class Program
             if (Dist.IsRoot)
                 Console.Error.WriteLine(e.Resumable
                     ? $"engine: interrupted after step {e.Step}; checkpoint {e.Checkpoint}; continue with: " +
+                      (Dist.Size > 1 ? $"mpirun -np {Dist.Size} " : "") +
                       CliErrors.ResumeCommand(args, e.Checkpoint)
                     : $"engine: interrupted after step {e.Step}; weights saved in {e.Checkpoint} " +
                       $"({args[0]} runs cannot be resumed; start a new run from them with " +
