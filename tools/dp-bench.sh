@@ -29,9 +29,13 @@ for r in $(seq "$repeats"); do
     runs[$setup-pre]+="$tps "; runs[$setup-grpo]+="$g "
   done
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+median() {
+  tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
+}
 for setup in one two two-1thread; do
-  echo "median $setup: pretrain $(echo "${runs[$setup-pre]}" | median) tokens/s; grpo $(echo "${runs[$setup-grpo]}" | median) s"
+  pre_median=$(echo "${runs[$setup-pre]}" | median)
+  grpo_median=$(echo "${runs[$setup-grpo]}" | median)
+  echo "median $setup: pretrain $pre_median tokens/s; grpo $grpo_median s"
 done
 echo "end: $(date -u '+%F %T') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 rm -rf "$bin" "$work"
