@@ -216,6 +216,27 @@ public class DistributedTests
         Assert.That(stderr.Result, Does.Contain("continue with: mpirun -np 2 engine pretrain"));
     }
 
+    [Test]
+    public void AnErrorOnOneRankEndsTheJobWithThatRanksLine()
+    {
+        // MPMD launch: rank 0 reads a file that exists, rank 1 one that does not (a file missing on one host).
+        File.WriteAllText(Dir("book.txt"), string.Concat(Enumerable.Repeat("the cat sat on the mat. ", 200)));
+        string[] common = ["pretrain", "--model", "micro", "--context", "16", "--steps", "3", "--batch", "4"];
+        string engine = Path.Combine(AppContext.BaseDirectory, "engine.dll");
+        var psi = new ProcessStartInfo("mpirun") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])["-np", "1", "dotnet", engine, .. common, "--data", Dir("book.txt"), "--out",
+                     Dir("run"), ":", "-np", "1", "dotnet", engine, .. common, "--data", Dir("missing.txt"), "--out",
+                     Dir("run")])
+            psi.ArgumentList.Add(a);
+        var clock = Stopwatch.StartNew();
+        var run = Run(psi);
+        Assert.That(run.Code, Is.Not.EqualTo(0));
+        Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(60));
+        var lines = run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines.Where(l => l.StartsWith("engine: error:")).ToArray(),
+            Is.EqualTo(new[] { $"engine: error: rank 1: --data {Dir("missing.txt")}: no such file" }), run.Err);
+    }
+
     /// <summary>Starts a long two-rank run, waits for it to log, then sends rank 1 the signal.</summary>
     (int Code, string Out, string Err, double Seconds) Disrupt(string signal, Dictionary<string, string>? env = null)
     {
