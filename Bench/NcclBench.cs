@@ -40,7 +40,10 @@ static class NcclBench
             return 1;
         }
         int half = size / 2;
-        var groups = new[] { backend.AllocateContiguous([half, size - half - 7, 7]), backend.AllocateContiguous([half]) };
+        var groups = new[]
+        {
+            backend.AllocateContiguous([half, size - half - 7, 7]), backend.AllocateContiguous([half]),
+        };
         var buffers = groups.SelectMany(g => g).ToList();
         float Value(int rank, int buffer, int i) => (rank + 1) * 0.5f + buffer + (i % 97) * 0.25f;
         for (int b = 0; b < buffers.Count; b++)

@@ -66,7 +66,8 @@ sealed class RlOptions
     "model's gradients, checked, then timed.")]
 sealed class NcclOptions
 {
-    [Option("size", Default = 25_000_000, HelpText = "Floats all-reduced (split into buffers of two contiguous groups).")]
+    [Option("size", Default = 25_000_000,
+        HelpText = "Floats all-reduced (split into buffers of two contiguous groups).")]
     public int Size { get; set; }
     [Option("repeats", Default = 9, HelpText = "Timed all-reduces after 2 warm-ups; the median is reported.")]
     public int Repeats { get; set; }
