@@ -39,10 +39,11 @@ static class NcclBench
             Dist.Finish(1, agreed: false);
             return 1;
         }
+        // Two groups, as a Transformer's decayed and not-decayed gradients: three buffers end to end, then one.
         int half = size / 2;
         var groups = new[]
         {
-            backend.AllocateContiguous([half, size - half - 7, 7]), backend.AllocateContiguous([half]),
+            backend.AllocateContiguous([half - 7, 7, half / 2]), backend.AllocateContiguous([size - half - half / 2]),
         };
         var buffers = groups.SelectMany(g => g).ToList();
         float Value(int rank, int buffer, int i) => (rank + 1) * 0.5f + buffer + (i % 97) * 0.25f;
