@@ -71,16 +71,28 @@ sealed class RlOptions
     public int Repeats { get; set; }
 }
 
+[Verb("nccl", HelpText = "Under mpirun, on CUDA: the engine's NCCL all-reduce of device buffers laid out as a " +
+    "model's gradients, checked, then timed.")]
+sealed class NcclOptions
+{
+    [Option("size", Default = 25_000_000,
+        HelpText = "Floats all-reduced (split into buffers of two contiguous groups).")]
+    public int Size { get; set; }
+    [Option("repeats", Default = 9, HelpText = "Timed all-reduces after 2 warm-ups; the median is reported.")]
+    public int Repeats { get; set; }
+}
+
 static class Program
 {
     static int Main(string[] args)
     {
         var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = false; });
-        return parser.ParseArguments<GemmOptions, BdnOptions, KernelsOptions, RlOptions>(args).MapResult(
+        return parser.ParseArguments<GemmOptions, BdnOptions, KernelsOptions, RlOptions, NcclOptions>(args).MapResult(
             (GemmOptions o) => GemmTable.Run(o.Sizes.ToArray(), o.Repeats, o.TransB),
             (BdnOptions o) => RunBdn(o),
             (KernelsOptions o) => RunKernels(o),
             (RlOptions o) => RlBench.Run(o.Device, o.Batch, o.Steps, o.Rows, o.Vocab, o.Repeats),
+            (NcclOptions o) => NcclBench.Run(o.Size, o.Repeats),
             errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
     }
 

@@ -1,3 +1,4 @@
+using Engine.Distributed;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
@@ -21,6 +22,7 @@ public static class Checkpoint
 {
     public static void Save(string dir, Transformer model, ITokenizer tokenizer, AdamW? optimizer = null, JsonObject? trainerState = null)
     {
+        if (!Dist.IsRoot) return;                 // a data-parallel run's ranks hold the same weights: rank 0 writes
         string full = Path.GetFullPath(dir.TrimEnd('/', '\\'));
         string tmp = $"{full}.tmp-{Guid.NewGuid():N}";
         Directory.CreateDirectory(tmp);
@@ -89,7 +91,7 @@ public static class Checkpoint
     /// </summary>
     public static void CleanStale(string runDir)
     {
-        if (!Directory.Exists(runDir)) return;
+        if (!Dist.IsRoot || !Directory.Exists(runDir)) return;
         foreach (var dir in Directory.GetDirectories(runDir))
         {
             string name = Path.GetFileName(dir);

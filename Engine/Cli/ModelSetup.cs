@@ -1,4 +1,5 @@
 using Engine.Checkpoints;
+using Engine.Distributed;
 using Engine.Kernels;
 using Engine.Model;
 using Engine.Tokenizers;
@@ -38,6 +39,7 @@ static class ModelSetup
             model = new Transformer(cfg, backend, o.Seed);
         }
         else throw new ArgumentException($"{CliErrors.VerbName(o)}: --checkpoint DIR is required");
+        Shard.BroadcastParameters(model.Named.Select(n => n.Param));     // data-parallel: every rank from rank 0's bits
         var c = model.Config;
         Console.WriteLine($"model: {c.Type.ToString().ToLowerInvariant()} {c.Layers} layers, d={c.Hidden}, {c.Heads} heads " +
                           $"({c.KvHeads} kv), context {c.MaxPositions}, {model.ParameterCount:N0} parameters; " +

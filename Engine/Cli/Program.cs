@@ -1,6 +1,7 @@
 using System.Reflection;
 using CommandLine;
 using CommandLine.Text;
+using Engine.Distributed;
 using Engine.Training;
 
 namespace Engine.Cli;
@@ -30,6 +31,8 @@ static class Program
             s.AutoVersion = true;
         });
         var parsed = parser.ParseArguments(args, Verbs);
+        int code;
+        bool agreed = true;          // every rank of a data-parallel run stops the same way (see Dist.Finish)
         try
         {
             if (parsed is NotParsed<object> failed) return Refused(failed, args);
@@ -37,24 +40,33 @@ static class Program
             if (options is VerbOptions { Stray: var stray } && stray.Any())
             {
                 string verb = CliErrors.VerbName(options);
-                Console.Error.WriteLine($"engine: error: {verb}: unexpected argument '{stray.First()}' " +
-                                        $"(options start with --; see engine {verb} --help)");
+                if (!Dist.LaunchedAsOtherRank)
+                    Console.Error.WriteLine($"engine: error: {verb}: unexpected argument '{stray.First()}' " +
+                                            $"(options start with --; see engine {verb} --help)");
                 return 2;
             }
-            return Run(options);
+            Dist.Start();
+            if (Dist.Size > 1 && options is not (PretrainOptions or SftOptions or RmOptions or GrpoCliOptions
+                    or PpoCliOptions))
+                throw new NotSupportedException($"{CliErrors.VerbName(options)} does not run data-parallel " +
+                    "(pretrain, sft, rm, grpo and ppo do); run it without mpirun");
+            code = Run(options);
         }
         catch (InterruptedException e)
         {
-            Console.Error.WriteLine(e.Resumable
-                ? $"engine: interrupted after step {e.Step}; checkpoint {e.Checkpoint}; continue with: " +
-                  CliErrors.ResumeCommand(args, e.Checkpoint)
-                : $"engine: interrupted after step {e.Step}; weights saved in {e.Checkpoint} " +
-                  $"({args[0]} runs cannot be resumed; start a new run from them with --checkpoint {e.Checkpoint})");
-            return Interrupt.ExitCode;
+            if (Dist.IsRoot)
+                Console.Error.WriteLine(e.Resumable
+                    ? $"engine: interrupted after step {e.Step}; checkpoint {e.Checkpoint}; continue with: " +
+                      (Dist.Size > 1 ? $"mpirun -np {Dist.Size} " : "") +
+                      CliErrors.ResumeCommand(args, e.Checkpoint)
+                    : $"engine: interrupted after step {e.Step}; weights saved in {e.Checkpoint} " +
+                      $"({args[0]} runs cannot be resumed; start a new run from them with " +
+                      $"--checkpoint {e.Checkpoint})");
+            code = Interrupt.ExitCode;
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or UnauthorizedAccessException
                                        or InvalidOperationException or InvalidDataException or OverflowException
-                                       or OutOfMemoryException)
+                                       or OutOfMemoryException or TimeoutException)
         {
             string message = e switch
             {
@@ -62,9 +74,12 @@ static class Program
                 OverflowException => $"a size is too large ({e.Message})",
                 _ => e.Message,
             };
-            Console.Error.WriteLine($"engine: error: {message}");
-            return 1;
+            Dist.ReportError(message);
+            code = 1;
+            agreed = false;
         }
+        Dist.Finish(code, agreed);
+        return code;
     }
 
     static int Run(object options) => options switch
@@ -111,7 +126,9 @@ static class Program
             Console.WriteLine(help);
             return 0;
         }
-        Console.Error.WriteLine($"engine: error: {CliErrors.Describe(errors[0], failed.TypeInfo.Current, Verbs, args)}");
+        if (!Dist.LaunchedAsOtherRank)       // under mpirun, rank 0 alone reports what every rank would
+            Console.Error.WriteLine(
+                $"engine: error: {CliErrors.Describe(errors[0], failed.TypeInfo.Current, Verbs, args)}");
         return 2;
     }
 }

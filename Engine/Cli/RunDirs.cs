@@ -1,4 +1,5 @@
 using Engine.Checkpoints;
+using Engine.Distributed;
 using Engine.Training;
 
 namespace Engine.Cli;
@@ -20,7 +21,7 @@ static class RunDirs
     {
         public string Claim()
         {
-            if (replace) RemoveRun(path);
+            if (replace && Dist.IsRoot) RemoveRun(path);    // one rank removes; the others would race it
             return path;
         }
     }

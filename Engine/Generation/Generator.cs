@@ -28,12 +28,14 @@ public static class Generator
     /// Default: with device sampling. On the CPU backend the GEMM's edge tiles sum in another order than its
     /// full tiles, so moving a row changes its last bits; the GPU kernels compute every row the same way.
     /// </param>
+    /// <param name="draws">Where the sampling uniforms come from (default: <paramref name="rng"/>, row by row).</param>
     public static Completion[] Generate(Transformer model, ITokenizer tokenizer, IReadOnlyList<int[]> prompts, SamplingOptions o, Rng rng,
-        bool? onDevice = null, bool? compact = null)
+        bool? onDevice = null, bool? compact = null, IRowDraws? draws = null)
     {
+        draws ??= new LocalDraws(rng);
         o.Validate();
         int B = prompts.Count;
-        if (B == 0) return [];
+        if (B == 0) { draws.Finish(); return []; }
         int context = model.Config.MaxPositions;
         foreach (var p in prompts)
         {
@@ -75,7 +77,13 @@ public static class Generator
         for (int step = 0; ; step++)
         {
             int rows = live.Length;
-            var sampled = draw?.Next(logits, live.Select(b => finish[b] is null).ToArray(), V, o, rng);
+            // The uniforms of this step, by prompt: one for each row that draws (not finished, not forced, not greedy).
+            var need = new bool[B];
+            foreach (int b in live)
+                need[b] = finish[b] is null && o.Temperature > 0 && budget?.Forced(thinking![b]) is null;
+            var uniforms = draws.Next(need);
+            var sampled = draw?.Next(logits, live.Select(b => uniforms[b]).ToArray(),
+                live.Select(b => need[b]).ToArray(), V, o);
             float[]? hostLogits = sampled is null ? logits.ToArray() : null;
             var next = new int[rows];
             var positions = new int[rows];
@@ -87,7 +95,8 @@ public static class Generator
                 int? forced = budget?.Forced(thinking![b]);
                 var (token, lp) = forced is int f ? (f, LogProb(hostLogits.AsSpan(i * V, V), f, o.Temperature))
                     : sampled is not null ? sampled[i]
-                    : Sampler.Sample(Suppress(hostLogits.AsSpan(i * V, V), budget?.Suppressed(thinking![b])), o, rng);
+                    : Sampler.Sample(Suppress(hostLogits.AsSpan(i * V, V), budget?.Suppressed(thinking![b])), o,
+                        uniforms[b]);
                 budget?.Emitted(thinking![b], token);
                 generated[b].Add(token);
                 logprobs[b].Add(lp);
@@ -115,6 +124,7 @@ public static class Generator
         }
 
         draw?.Dispose();
+        draws.Finish();
         var result = new Completion[B];
         for (int b = 0; b < B; b++)
         {
@@ -170,10 +180,10 @@ public static class Generator
             logprobs = backend.Allocate(rows);
         readonly float[] u = new float[rows];
 
-        public (int Token, float Logprob)[] Next(Tensor logits, bool[] active, int vocab, SamplingOptions o, Rng rng)
+        public (int Token, float Logprob)[] Next(Tensor logits, double[] drawn, bool[] need, int vocab,
+            SamplingOptions o)
         {
-            for (int b = 0; b < rows; b++)
-                u[b] = active[b] && o.Temperature > 0 ? MathF.Min((float)rng.NextDouble(), 0.99999994f) : 0f;
+            for (int b = 0; b < rows; b++) u[b] = need[b] ? MathF.Min((float)drawn[b], 0.99999994f) : 0f;
             uniforms.CopyFrom(u);
             backend.SampleTokens(logits.Data, uniforms, tokens, logprobs, rows, vocab, o.Temperature, o.TopK, o.TopP);
             var ids = tokens.ToArray();

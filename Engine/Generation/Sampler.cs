@@ -26,7 +26,11 @@ public sealed record SamplingOptions(int MaxNewTokens = 64, float Temperature = 
 /// </summary>
 public static class Sampler
 {
-    public static (int Token, float Logprob) Sample(ReadOnlySpan<float> logits, SamplingOptions o, Rng rng)
+    public static (int Token, float Logprob) Sample(ReadOnlySpan<float> logits, SamplingOptions o, Rng rng) =>
+        Sample(logits, o, o.Temperature > 0 ? rng.NextDouble() : 0);
+
+    /// <summary>The same with the draw's uniform given (one the caller took from the run's generator).</summary>
+    public static (int Token, float Logprob) Sample(ReadOnlySpan<float> logits, SamplingOptions o, double uniform)
     {
         int V = logits.Length;
         float t = o.Temperature > 0 ? o.Temperature : 1f;
@@ -60,7 +64,7 @@ public static class Sampler
         }
         double mass = 0;
         for (int i = 0; i < keep; i++) mass += Math.Exp(logp[order[i]]);
-        double u = rng.NextDouble() * mass, acc = 0;
+        double u = uniform * mass, acc = 0;
         for (int i = 0; i < keep; i++)
         {
             acc += Math.Exp(logp[order[i]]);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Engine.Autograd;
 using Engine.Checkpoints;
+using Engine.Distributed;
 using Engine.Generation;
 using Engine.Kernels;
 using Engine.Model;
@@ -116,9 +117,8 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
             float[] advantages = RlMath.BroadcastToTokens(Advantages(scores), mask, M, T);        // [M, T]
             trainedTokens = (int)mask.Sum();
             // The sampling policy's log-probs (the ratio's denominator) and, for β > 0, the reference's.
-            float[] oldLogp = Rollouts.TokenLogp(policy, inputs, targets, M, T, o.Temperature);
-            float[]? refLogp = reference is not null && o.Beta > 0
-                ? Rollouts.TokenLogp(reference, inputs, targets, M, T, o.Temperature) : null;
+            float[] oldLogp = TokenLogp(policy, inputs, targets, M, T);
+            float[]? refLogp = reference is not null && o.Beta > 0 ? TokenLogp(reference, inputs, targets, M, T) : null;
             var fo = new FusedLossOptions(o.Temperature, o.ClipLow, o.ClipHigh, 0f, o.Beta, o.EntropyCoef, o.Aggregation,
                 o.MaxNewTokens);
             stats = optimisation.Run(step, lr, inputs, targets, mask, M, T, oldLogp, advantages, refLogp, fo, o.Iterations,
@@ -142,15 +142,14 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
         var groups = new List<Group>();
         double sampling = 0, scoring = 0;
         int flatGroups = 0, seenGroups = 0, tokens = 0, rounds = 0;
+        int wanted = o.Prompts * Dist.Size;                 // data-parallel: --prompts per rank
         for (int round = 0; round <= (o.DynamicSampling ? o.MaxResampleRounds : 0); round++)
         {
             rounds++;
             var sw = Stopwatch.StartNew();
-            var problems = Enumerable.Range(0, o.Prompts).Select(_ => train[rng.Next(train.Count)]).ToList();
+            var problems = Enumerable.Range(0, wanted).Select(_ => train[rng.Next(train.Count)]).ToList();
             var prompts = problems.Select(p => tokenizer.Encode(p.Prompt)).ToList();
-            var completions = Generator.Generate(policy, tokenizer,
-                prompts.SelectMany(p => Enumerable.Repeat(p, o.GroupSize)).ToList(),
-                new SamplingOptions(o.MaxNewTokens, o.Temperature, Stop: [TaskEval.Stop]), rng);
+            var completions = Generate(prompts);
             sampling += sw.Elapsed.TotalSeconds;
             tokens += completions.Sum(c => c.Ids.Length);
             sw.Restart();
@@ -163,11 +162,20 @@ public sealed class GrpoTrainer(Transformer policy, Transformer? reference, ITok
                 if (!o.DynamicSampling || !flat) groups.Add(group);
             }
             scoring += sw.Elapsed.TotalSeconds;
-            if (!o.DynamicSampling || groups.Count >= o.Prompts) break;
+            if (!o.DynamicSampling || groups.Count >= wanted) break;
         }
-        if (groups.Count > o.Prompts) groups = groups.Take(o.Prompts).ToList();
+        if (groups.Count > wanted) groups = groups.Take(wanted).ToList();
         return new Sampled(groups, rounds, seenGroups, flatGroups, tokens, sampling, scoring);
     }
+
+    Completion[] Generate(List<int[]> prompts) => DataParallel.Generate(policy, tokenizer, prompts, o.GroupSize,
+        new SamplingOptions(o.MaxNewTokens, o.Temperature, Stop: [TaskEval.Stop]), rng);
+
+    /// <summary>The token log-probs of the packed batch; data-parallel, each rank scores its share of the
+    /// rows.</summary>
+    float[] TokenLogp(Transformer model, int[] inputs, int[] targets, int M, int T) =>
+        DataParallel.ByRows(M, (first, count) => Rollouts.TokenLogp(model, DataParallel.Rows(inputs, first, count, T),
+            DataParallel.Rows(targets, first, count, T), count, T, o.Temperature));
 
     Group Score(Problem problem, int[] prompt, Completion[] completions)
     {

@@ -5,6 +5,7 @@ using Engine.Model;
 using Engine.Tokenizers;
 using Engine.Training;
 using Engine.Data;
+using Engine.Distributed;
 
 namespace Engine.RL;
 
@@ -81,7 +82,10 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
     }
 
     /// <summary>One Bradley–Terry step on the implicit rewards (DPO's loss); returns the loss and the pairwise accuracy.</summary>
-    public (float Loss, float Accuracy) Step(AdamW optimizer, IReadOnlyList<Preference> pairs, float lr, float clip)
+    /// <param name="share">Data-parallel: this rank's share of the step's pairs (default: all of them, in one
+    /// process).</param>
+    public (float Loss, float Accuracy) Step(AdamW optimizer, IReadOnlyList<Preference> pairs, float lr, float clip,
+        StepShare? share = null)
     {
         int P = pairs.Count, V = model.Config.VocabSize;
         var (inputs, targets, mask,
@@ -102,12 +106,13 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
         var advantages = new float[2 * P * T];
         for (int i = 0; i < 2 * P; i++)
         {
-            float g = i < P ? gc[i] : gr[i - P];
+            float g = (i < P ? gc[i] : gr[i - P]) * (share?.Weight ?? 1f);
             for (int t = 0; t < T; t++) advantages[i * T + t] = -beta * g * mask[i * T + t];
         }
         var (policyLoss, _) = Ops.PolicyLoss(logits, targets, oldLogp, advantages, mask, null, 2 * P, T, new FusedLossOptions(),
             tokenDenominator: 1f);
         policyLoss.Backward();
+        if (share is not null) (loss, acc) = share.Reduce(loss, acc);
         GradClip.ClipGlobalNorm(optimizer.Parameters, clip);
         optimizer.Update(lr);
         return (loss, acc);
@@ -118,7 +123,9 @@ public sealed class ImplicitRewardModel(Transformer model, Transformer reference
     {
         Checkpoint.Save(dir, model, tokenizer);
         Checkpoint.Save(Path.Combine(dir, "ref"), reference, tokenizer);
-        File.WriteAllText(Path.Combine(dir, MarkerFile), new JsonObject { ["head"] = "implicit", ["beta"] = beta }.Text());
+        if (Distributed.Dist.IsRoot)
+            File.WriteAllText(Path.Combine(dir, MarkerFile),
+                new JsonObject { ["head"] = "implicit", ["beta"] = beta }.Text());
     }
 
     public static bool IsImplicit(string dir) => File.Exists(Path.Combine(dir, MarkerFile));

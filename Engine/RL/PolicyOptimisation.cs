@@ -1,4 +1,5 @@
 using Engine.Autograd;
+using Engine.Distributed;
 using Engine.Model;
 using Engine.Training;
 
@@ -17,6 +18,9 @@ public sealed record PolicyUpdateStats(float PolicyLoss, float ClipFraction, flo
 /// </summary>
 public sealed class PolicyOptimisation(string verb, Transformer policy, AdamW optimizer, Rng rng, float clip)
 {
+    /// <summary>Data-parallel (under mpirun): the gradient all-reduce; null in one process.</summary>
+    readonly GradientAllReduce? sync = Dist.World is { Size: > 1 } world ? new(world, optimizer.Parameters) : null;
+
     public PolicyUpdateStats Run(int step, float lr, int[] inputs, int[] targets, float[] mask, int M, int T, float[] oldLogp,
         float[] advantages, float[]? refLogp, FusedLossOptions fo, int epochs, int minibatches, string? lastCheckpoint,
         Action<int[], float[]>? afterUpdate = null)
@@ -36,12 +40,22 @@ public sealed class PolicyOptimisation(string verb, Transformer policy, AdamW op
                 float[] rowMask = Rollouts.Gather(mask, rows, T);
                 if (rowMask.Sum() == 0) continue;
                 optimizer.ZeroGrad();
-                var logits = policy.Forward(Rollouts.Gather(inputs, rows, T), m, T);                 // [m, T, V]
-                var (loss, res) = Ops.PolicyLoss(logits, Rollouts.Gather(targets, rows, T), Rollouts.Gather(oldLogp, rows, T),
-                    Rollouts.Gather(advantages, rows, T), rowMask, refLogp is null ? null : Rollouts.Gather(refLogp, rows, T),
-                    m, T, fo);
-                Finite(res.Loss, "policy loss", step, lastCheckpoint);
-                loss.Backward();
+                FusedLossResult res;
+                if (sync is null)
+                {
+                    var logits = policy.Forward(Rollouts.Gather(inputs, rows, T), m, T);             // [m, T, V]
+                    (var loss, res) = Ops.PolicyLoss(logits, Rollouts.Gather(targets, rows, T),
+                        Rollouts.Gather(oldLogp, rows, T), Rollouts.Gather(advantages, rows, T), rowMask,
+                        refLogp is null ? null : Rollouts.Gather(refLogp, rows, T), m, T, fo);
+                    Finite(res.Loss, "policy loss", step, lastCheckpoint);
+                    loss.Backward();
+                }
+                else
+                {
+                    res = SharedStep(sync, rows, rowMask, inputs, targets, mask, oldLogp, advantages, refLogp, T, fo,
+                        step);
+                    Finite(res.Loss, "policy loss", step, lastCheckpoint);
+                }
                 gradNorm = GradClip.ClipGlobalNorm(optimizer.Parameters, clip);
                 Finite(gradNorm, "gradient norm", step, lastCheckpoint);
                 optimizer.Update(lr);
@@ -54,6 +68,37 @@ public sealed class PolicyOptimisation(string verb, Transformer policy, AdamW op
         int u = Math.Max(1, updates);
         return new PolicyUpdateStats((float)(policyLoss / u), (float)(clipFrac / u), (float)(approxKl / u), (float)(kl / u),
             (float)(entropy / u), gradNorm, updates);
+    }
+
+    /// <summary>
+    /// One minibatch across the ranks: every rank holds the whole batch and computes the loss of its contiguous share
+    /// of the minibatch's rows, weighted so that the ranks' losses sum to one process's over the minibatch —
+    /// token-mean: over the minibatch's token count; the per-sequence means: times this rank's share of the rows.
+    /// The figures (loss, clip fraction, ...) come back summed with the gradients in one all-reduce.
+    /// </summary>
+    FusedLossResult SharedStep(GradientAllReduce all, int[] rows, float[] rowMask, int[] inputs, int[] targets,
+        float[] mask, float[] oldLogp, float[] advantages, float[]? refLogp, int T, FusedLossOptions fo, int step)
+    {
+        var (first, count) = Shard.Mine(rows.Length);
+        var mine = rows[first..(first + count)];
+        float[] myMask = Rollouts.Gather(mask, mine, T);
+        float tokens = myMask.Sum(), allTokens = rowMask.Sum();
+        var figures = new float[6];
+        if (tokens > 0)
+        {
+            bool tokenMean = fo.Aggregation == LossAggregation.TokenMean;
+            float rowShare = tokenMean ? 1f : (float)count / rows.Length, tokenShare = tokens / allTokens;
+            var logits = policy.Forward(Rollouts.Gather(inputs, mine, T), count, T);
+            var (loss, res) = Ops.PolicyLoss(logits, Rollouts.Gather(targets, mine, T),
+                Rollouts.Gather(oldLogp, mine, T), Rollouts.Gather(advantages, mine, T), myMask,
+                refLogp is null ? null : Rollouts.Gather(refLogp, mine, T), count, T, fo,
+                tokenDenominator: tokenMean ? allTokens : 0f);
+            (rowShare == 1f ? loss : Ops.Scale(loss, rowShare)).Backward();
+            figures = [res.Loss * rowShare, res.PolicyLoss * rowShare, res.ClipFraction * tokenShare,
+                res.ApproxKl * tokenShare, res.Kl * rowShare, res.Entropy * rowShare];
+        }
+        var sum = all.Run(figures, $"the gradient all-reduce of step {step}");
+        return new FusedLossResult(sum[0], sum[1], sum[4], sum[5], sum[2], sum[3], []);
     }
 
     void Finite(float value, string what, int step, string? lastCheckpoint)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Engine.Autograd;
 using Engine.Checkpoints;
+using Engine.Distributed;
 using Engine.Generation;
 using Engine.Kernels;
 using Engine.Model;
@@ -55,6 +56,9 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
     readonly AccuracyReward accuracy = new(task);
     float beta = o.KlCoef;
     readonly PolicyOptimisation optimisation = new("ppo", policy, policyOptimizer, rng, o.Clip);
+    /// <summary>Data-parallel (under mpirun): the critic's gradient all-reduce; null in one process.</summary>
+    readonly GradientAllReduce? criticSync =
+        Dist.World is { Size: > 1 } world ? new(world, criticOptimizer.Parameters) : null;
 
     /// <summary>Warnings of a collapsed run (accuracy or score fallen to 0), for the summary.</summary>
     public IReadOnlyList<string> Warnings => collapse.Warnings;
@@ -109,9 +113,10 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
     {
         // 1. Sample one completion per prompt.
         var clock = Stopwatch.StartNew();
-        var problems = Enumerable.Range(0, o.Prompts).Select(_ => train[rng.Next(train.Count)]).ToList();
+        // Data-parallel: --prompts per rank; each rank samples its share and every rank gets them all (DataParallel).
+        var problems = Enumerable.Range(0, o.Prompts * Dist.Size).Select(_ => train[rng.Next(train.Count)]).ToList();
         var prompts = problems.Select(p => tokenizer.Encode(p.Prompt)).ToList();
-        var completions = Generator.Generate(policy, tokenizer, prompts,
+        var completions = DataParallel.Generate(policy, tokenizer, prompts, 1,
             new SamplingOptions(o.MaxNewTokens, o.Temperature, Stop: [TaskEval.Stop]), rng);
         double sampling = clock.Elapsed.TotalSeconds;
 
@@ -124,9 +129,12 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         // 3. The score on each last token, −β·KL on every token; GAE with the critic's values.
         sw.Restart();
         var (inputs, targets, mask, T) = Rollouts.Pack(prompts, completions, tokenizer.PadId);
-        float[] oldLogp = Rollouts.TokenLogp(policy, inputs, targets, M, T, o.Temperature);
-        float[] refLogp = Rollouts.TokenLogp(reference, inputs, targets, M, T, o.Temperature);
-        float[] oldValues = Values(critic, inputs, M, T, grad: false).Values;
+        float[] Logp(Transformer model) => DataParallel.ByRows(M, (f, c) => Rollouts.TokenLogp(model,
+            DataParallel.Rows(inputs, f, c, T), DataParallel.Rows(targets, f, c, T), c, T, o.Temperature));
+        float[] oldLogp = Logp(policy);
+        float[] refLogp = Logp(reference);
+        float[] oldValues = DataParallel.ByRows(M, (f, c) => Values(critic, DataParallel.Rows(inputs, f, c, T), c, T,
+            grad: false).Values);
         float[] kl = RlMath.Kl(be, oldLogp, refLogp, o.KlEstimator);
         float[] tokenRewards = PpoMath.RewardsWithKl(scores, kl, mask, M, T, beta);
         var (adv, returns) = RlMath.Gae(be, tokenRewards, oldValues, mask, M, T, o.Gamma, o.Lambda, whiten: mask.Sum() >= 2);
@@ -138,6 +146,13 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         var stats = optimisation.Run(step, o.Lr * lrScale, inputs, targets, mask, M, T, oldLogp, adv, null, fo, o.PpoEpochs,
             o.MiniBatches, lastCheckpoint, afterUpdate: (rows, rowMask) =>
             {
+                if (criticSync is not null)
+                {
+                    var (l, f) = SharedCriticStep(criticSync, rows, rowMask, inputs, mask, oldValues, returns, T,
+                        lrScale, step);
+                    vl += l; vClip += f;
+                    return;
+                }
                 int m = rows.Length;
                 criticOptimizer.ZeroGrad();
                 var (values, vTensor) = Values(critic, Rollouts.Gather(inputs, rows, T), m, T, grad: true);
@@ -179,12 +194,44 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
         return row;
     }
 
+    /// <summary>
+    /// The critic's step on a minibatch across the ranks, as the policy's (PolicyOptimisation): each rank takes its
+    /// share of the rows with the token-mean weights of the whole minibatch; the loss and clip fraction come back
+    /// summed with the gradients.
+    /// </summary>
+    (float Loss, float ClipFraction) SharedCriticStep(GradientAllReduce sync, int[] rows, float[] rowMask, int[] inputs,
+        float[] mask, float[] oldValues, float[] returns, int T, float lrScale, int step)
+    {
+        var (first, count) = Shard.Mine(rows.Length);
+        var mine = rows[first..(first + count)];
+        float[] myMask = Rollouts.Gather(mask, mine, T);
+        float tokens = myMask.Sum(), allTokens = rowMask.Sum();
+        criticOptimizer.ZeroGrad();
+        var figures = new float[2];
+        if (tokens > 0)
+        {
+            var (values, vTensor) = Values(critic, Rollouts.Gather(inputs, mine, T), count, T, grad: true);
+            var weights = RlMath.AggregationWeights(myMask, count, T, LossAggregation.TokenMean,
+                tokenDenominator: allTokens);
+            var (vLoss, vGrad, vFrac) = PpoMath.ValueLoss(values, Rollouts.Gather(oldValues, mine, T),
+                Rollouts.Gather(returns, mine, T), weights, myMask, o.ClipRangeValue);
+            for (int i = 0; i < vGrad.Length; i++) vGrad[i] *= o.VfCoef;
+            vTensor!.Backward(Tensor.FromArray(be, vGrad, count, T));
+            figures = [vLoss, vFrac * tokens / allTokens];
+        }
+        var sum = sync.Run(figures, $"the critic's gradient all-reduce of step {step}");
+        GradClip.ClipGlobalNorm(criticOptimizer.Parameters, o.Clip);
+        criticOptimizer.Update(o.CriticLr * lrScale);
+        return (sum[0], sum[1]);
+    }
+
     /// <summary>Scores with the missing-EOS penalty (what PPO optimises), without it (what is logged), and correctness.</summary>
     (float[] Scores, float[] Raw, float[] Correct) Score(List<Problem> problems, Completion[] completions)
     {
         var info = completions.Select(c => new ResponseInfo(c.Ids.Length, c.FinishReason == "length")).ToArray();
         float[] raw = rewardModel is not null
-            ? rewardModel.Score(problems.Select((p, i) => (p.Prompt, completions[i].Text)).ToList())
+            ? DataParallel.ByRows(completions.Length, (f, c) => rewardModel.Score(Enumerable.Range(f, c)
+                .Select(i => (problems[i].Prompt, completions[i].Text)).ToList()))
             : problems.Select((p, i) => rewards!.Score(p, completions[i].Text, info[i]).Total).ToArray();
         float[] scores = raw.Select((s, i) => info[i].Truncated ? s + o.MissingEosPenalty : s).ToArray();
         float[] correct = problems.Select((p, i) => accuracy.Score(p, completions[i].Text, info[i])).ToArray();

@@ -1,5 +1,6 @@
 using Engine.Autograd;
 using Engine.Data;
+using Engine.Distributed;
 using Engine.Model;
 using Engine.Tasks;
 using Engine.Tokenizers;
@@ -45,8 +46,10 @@ public static class RewardModel
     }
 
     /// <summary>One optimiser step on a batch of pairs; returns the loss and the pairwise accuracy.</summary>
+    /// <param name="share">Data-parallel: this rank's share of the step's pairs (default: all of them, in one
+    /// process).</param>
     public static (float Loss, float Accuracy) Step(Transformer rm, ITokenizer tokenizer, AdamW optimizer,
-        IReadOnlyList<Preference> pairs, float lr, float clip)
+        IReadOnlyList<Preference> pairs, float lr, float clip, StepShare? share = null)
     {
         int P = pairs.Count;
         var texts = pairs.Select(p => p.Prompt + p.Chosen).Concat(pairs.Select(p => p.Prompt + p.Rejected)).ToList();
@@ -58,8 +61,10 @@ public static class RewardModel
             Enumerable.Range(0, P).Select(i => v[i * T + last[i]]).ToArray(),
             Enumerable.Range(0, P).Select(i => v[(P + i) * T + last[P + i]]).ToArray());
         var grad = new float[2 * P * T];
-        for (int i = 0; i < P; i++) { grad[i * T + last[i]] = gc[i]; grad[(P + i) * T + last[P + i]] = gr[i]; }
+        float w = share?.Weight ?? 1f;
+        for (int i = 0; i < P; i++) { grad[i * T + last[i]] = gc[i] * w; grad[(P + i) * T + last[P + i]] = gr[i] * w; }
         values.Backward(Tensor.FromArray(rm.Backend, grad, 2 * P, T));
+        if (share is not null) (loss, acc) = share.Reduce(loss, acc);
         GradClip.ClipGlobalNorm(optimizer.Parameters, clip);
         optimizer.Update(lr);
         return (loss, acc);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Engine.Checkpoints;
+using Engine.Distributed;
 using Engine.Model;
 using Engine.Tokenizers;
 using Engine.Training;
@@ -38,6 +39,8 @@ public sealed class RmTrainer(Transformer rm, ITokenizer tokenizer, ImplicitRewa
     public RmTrainResult Train()
     {
         var optimizer = AdamW.For(rm, o.WeightDecay);
+        // Data-parallel (under mpirun): --batch is per rank; every rank draws the global batch and trains on its share.
+        var sync = Dist.World is { Size: > 1 } world ? new GradientAllReduce(world, optimizer.Parameters) : null;
         var schedule = new LrSchedule(o.Lr, o.Warmup, o.Steps);
         var rng = new Rng(o.Seed);
         var clock = Stopwatch.StartNew();
@@ -49,10 +52,14 @@ public sealed class RmTrainer(Transformer rm, ITokenizer tokenizer, ImplicitRewa
             {
                 for (int step = 0; step < o.Steps; step++)
                 {
-                    var batch = Enumerable.Range(0, o.Batch).Select(_ => train[rng.Next(train.Count)]).ToList();
+                    var global = Enumerable.Range(0, o.Batch * Dist.Size).Select(_ => train[rng.Next(train.Count)])
+                        .ToList();
+                    var (first, count) = Shard.Mine(global.Count);
+                    var share = new StepShare(count / (float)global.Count, sync, step);
+                    var batch = global.GetRange(first, count);
                     float lr = schedule.At(step);
-                    var (loss, acc) = implicitRm is not null ? implicitRm.Step(optimizer, batch, lr, o.Clip)
-                        : RewardModel.Step(rm, tokenizer, optimizer, batch, lr, o.Clip);
+                    var (loss, acc) = implicitRm is not null ? implicitRm.Step(optimizer, batch, lr, o.Clip, share)
+                        : RewardModel.Step(rm, tokenizer, optimizer, batch, lr, o.Clip, share);
                     if (!float.IsFinite(loss))
                         throw new InvalidOperationException($"rm: the loss became {loss} at step {step}; try a lower --lr");
                     var row = new Dictionary<string, object> { ["step"] = step, ["loss"] = loss, ["accuracy"] = acc, ["lr"] = lr };
@@ -64,7 +71,8 @@ public sealed class RmTrainer(Transformer rm, ITokenizer tokenizer, ImplicitRewa
                         row["eval/accuracy"] = evalAcc;
                     }
                     run.Log(row);
-                    if (Interrupt.Requested && step + 1 < o.Steps)
+                    if (step + 1 < o.Steps
+                        && Shard.AnyRank(Interrupt.Requested, $"the stop check after step {step + 1}"))
                         throw new InterruptedException(step + 1, Save($"checkpoint-{step + 1}"), resumable: false);
                     report(step, $"loss {loss:F3} acc {acc:P0} held-out acc {evalAcc:P1}");
                 }

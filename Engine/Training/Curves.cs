@@ -1,3 +1,5 @@
+using Engine.Distributed;
+
 namespace Engine.Training;
 
 /// <summary>PNG curves of logged metrics (ScottPlot), written next to metrics.jsonl at the end of a run.</summary>
@@ -29,6 +31,7 @@ public static class Curves
         plt.Title(title);
         plt.XLabel("step");
         plt.ShowLegend();
+        if (!Dist.IsRoot) return;                 // rank 0 alone writes a data-parallel run's files
         string tmp = path + ".tmp.png";
         plt.SavePng(tmp, 900, 500);
         File.Move(tmp, path, overwrite: true);
@@ -55,7 +58,8 @@ public static class Curves
         plt.YLabel($"{metric} (mean of {smooth})");
         plt.ShowLegend();
         string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder is not null) Directory.CreateDirectory(folder);
+        if (folder is not null && Dist.IsRoot) Directory.CreateDirectory(folder);
+        if (!Dist.IsRoot) return;                 // rank 0 alone writes a data-parallel run's files
         string tmp = path + ".tmp.png";
         plt.SavePng(tmp, 900, 500);
         File.Move(tmp, path, overwrite: true);

@@ -44,7 +44,11 @@ public static class Interrupt
         int n = Interlocked.Increment(ref signals);
         if (n == 1) ExitCode = context.Signal == PosixSignal.SIGTERM ? 143 : 130;
         if (n == 1 && Volatile.Read(ref deferring) > 0)
-            Console.Error.WriteLine("engine: interrupted: finishing this step and writing a checkpoint (interrupt again to stop now)");
+        {
+            if (!Distributed.Dist.LaunchedAsOtherRank)       // mpirun signals every rank: rank 0 says it once
+                Console.Error.WriteLine("engine: interrupted: finishing this step and writing a checkpoint " +
+                    "(interrupt again to stop now)");
+        }
         else
         {
             Console.Error.WriteLine(n == 1 ? "engine: interrupted" : "engine: interrupted again: stopping now, without a checkpoint");

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Engine.Autograd;
 using Engine.Checkpoints;
 using Engine.Data;
+using Engine.Distributed;
 using Engine.Model;
 using Engine.Tokenizers;
 
@@ -44,7 +45,11 @@ public static class LmTrainer
     public static LmTrainResult Train(Transformer model, ITokenizer tokenizer, AdamW optimizer, ILmData data, Rng rng,
         LmTrainOptions o, int startStep = 0)
     {
-        var eval = data.Eval(o.Batch, o.EvalBatches);
+        // Data-parallel (under mpirun): --batch is per rank; the step draws the global batch and this rank keeps its
+        // rows.
+        int ranks = Dist.Size;
+        var sync = Dist.World is { Size: > 1 } world ? new GradientAllReduce(world, optimizer.Parameters) : null;
+        var eval = data.Eval(o.Batch * ranks, o.EvalBatches);
         float evalBefore = Evaluate(model, eval);
         float evalLoss = evalBefore;
         float loss = float.NaN;
@@ -63,13 +68,23 @@ public static class LmTrainer
                 int stepTokens = 0;
                 for (int micro = 0; micro < o.GradAccum; micro++)
                 {
-                    var batch = data.Sample(rng, o.Batch);
+                    var global = data.Sample(rng, o.Batch * ranks);
+                    var (first, count) = Shard.Mine(global.Batch);
+                    var batch = sync is null ? global : Shard.Rows(global, first, count);
+                    // This rank's mean over its counted tokens, weighted by its share of the global batch's: the ranks'
+                    // losses (and gradients) sum to the one-process mean over the whole batch (SFT's rows differ in
+                    // how many tokens count, so the share is of tokens, not of rows).
+                    float share = sync is null ? 1f : (float)batch.CountedTokens / Math.Max(1, global.CountedTokens);
+                    stepTokens += global.Batch * global.Steps;
+                    if (share == 0f) continue;
                     var logits = model.Forward(batch.Inputs, batch.Batch, batch.Steps);
                     var l = Ops.CrossEntropy(logits, batch.Targets);
-                    Ops.Scale(l, 1f / o.GradAccum).Backward();
-                    stepLoss += l.Item() / o.GradAccum;
-                    stepTokens += batch.Batch * batch.Steps;
+                    Ops.Scale(l, share / o.GradAccum).Backward();
+                    stepLoss += l.Item() * share / o.GradAccum;
                 }
+                // Rank 0 writes a checkpoint only after this, so a checkpoint never holds a half-reduced step.
+                if (sync is not null)
+                    stepLoss = sync.Run([(float)stepLoss], $"the gradient all-reduce of step {step}")[0];
                 float norm = GradClip.ClipGlobalNorm(optimizer.Parameters, o.Clip);
                 loss = (float)stepLoss;
                 if (!float.IsFinite(loss) || !float.IsFinite(norm))
@@ -119,18 +134,27 @@ public static class LmTrainer
         return dir;
     }
 
-    /// <summary>Mean cross-entropy over the batches (no grad).</summary>
+    /// <summary>Mean cross-entropy over the batches (no grad); data-parallel, each rank scores its rows of each batch
+    /// and the sums and counts are added over the ranks.</summary>
     public static float Evaluate(Transformer model, IReadOnlyList<LmBatch> batches)
     {
         using var _ = GradMode.Disable();
         double sum = 0;
         int count = 0;
-        foreach (var b in batches)
+        foreach (var global in batches)
         {
+            var (first, rows) = Shard.Mine(global.Batch);
+            var b = Dist.Size > 1 ? Shard.Rows(global, first, rows) : global;
             int n = b.CountedTokens;
             if (n == 0) continue;
             sum += (double)Ops.CrossEntropy(model.Forward(b.Inputs, b.Batch, b.Steps), b.Targets).Item() * n;
             count += n;
+        }
+        if (Dist.World is { Size: > 1 } world)
+        {
+            Span<double> totals = [sum, count];
+            world.AllReduceSum(totals, "the held-out loss sum");
+            (sum, count) = (totals[0], (int)totals[1]);
         }
         return count == 0 ? float.NaN : (float)(sum / count);
     }

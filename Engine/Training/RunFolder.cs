@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Checkpoints;
 using Engine.Data;
+using Engine.Distributed;
 
 namespace Engine.Training;
 
@@ -12,7 +13,7 @@ namespace Engine.Training;
 /// </summary>
 public sealed class RunFolder : IDisposable
 {
-    readonly StreamWriter metrics;
+    readonly StreamWriter? metrics;        // null on ranks other than 0 of a data-parallel run: they write nothing
     public string Path { get; }
 
     /// <param name="resumeStep">For a resumed run: keep the rows logged before this step (those after the
@@ -20,6 +21,7 @@ public sealed class RunFolder : IDisposable
     public RunFolder(string path, int resumeStep = 0)
     {
         Path = path;
+        if (!Dist.IsRoot) return;
         Directory.CreateDirectory(path);
         Checkpoint.CleanStale(path);
         string file = MetricsPath(path);
@@ -35,6 +37,7 @@ public sealed class RunFolder : IDisposable
 
     public void Log(IReadOnlyDictionary<string, object> row)
     {
+        if (metrics is null) return;
         metrics.WriteLine(Json.Serialize(row));
         metrics.Flush();
     }
@@ -44,6 +47,7 @@ public sealed class RunFolder : IDisposable
     /// <summary>summary.json, written beside and renamed so a reader never sees half of it.</summary>
     public static void WriteSummary(string dir, IReadOnlyDictionary<string, object> summary)
     {
+        if (!Dist.IsRoot) return;
         string final = System.IO.Path.Combine(dir, "summary.json");
         string tmp = final + ".tmp";
         File.WriteAllText(tmp, Json.Serialize(summary, indented: true));
@@ -77,5 +81,5 @@ public sealed class RunFolder : IDisposable
         return rows;
     }
 
-    public void Dispose() => metrics.Dispose();
+    public void Dispose() => metrics?.Dispose();
 }

@@ -1,3 +1,5 @@
+using Engine.Distributed;
+
 namespace Engine.Training;
 
 /// <summary>
@@ -15,7 +17,9 @@ public static class StepCheckpoint
     {
         if (step + 1 >= steps) return null;
         string? saved = saveEvery > 0 && (step + 1) % saveEvery == 0 ? save() : null;
-        if (Interrupt.Requested) throw new InterruptedException(step + 1, saved ?? save(), resumable: true);
+        // Under mpirun a signal may reach the ranks in different steps: they agree, so that all stop after this one.
+        if (Shard.AnyRank(Interrupt.Requested, $"the stop check after step {step + 1}"))
+            throw new InterruptedException(step + 1, saved ?? save(), resumable: true);
         return saved;
     }
 }

@@ -37,6 +37,10 @@ public static class GpuDevice
         };
     }
 
+    /// <summary>Which CUDA device a process opens: 0, or in a data-parallel run its rank on the machine (modulo the
+    /// device count), so that N ranks on a machine with N GPUs take one each.</summary>
+    public static int CudaOrdinal { get; set; }
+
     /// <summary>kind: cuda | opencl | ilgpu-cpu | ilgpu-cpu32. ilgpu-cpu simulates warps of 4 and groups of 16 threads;
     /// ilgpu-cpu32 simulates a CUDA-shaped device (warps of 32, groups up to 1024) for the kernels that need it
     /// (256-thread GEMM tiles, tensor-core fragments), at a higher cost per group. profiling: streams can record
@@ -56,7 +60,7 @@ public static class GpuDevice
                 case "cuda":
                     context = Context.Create(b => Build(b.Cuda()));
                     if (context.GetCudaDevices().Count == 0) throw new NotSupportedException("--device cuda: no CUDA device found");
-                    return (context, context.CreateCudaAccelerator(0));
+                    return (context, context.CreateCudaAccelerator(CudaOrdinal % context.GetCudaDevices().Count));
                 case "opencl":
                     context = Context.Create(b => Build(b.OpenCL()));
                     if (context.GetCLDevices().Count == 0) throw new NotSupportedException("--device opencl: no OpenCL device found");
