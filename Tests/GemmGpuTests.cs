@@ -17,10 +17,7 @@ namespace Engine.Tests;
 [NonParallelizable]
 public class GemmGpuTests
 {
-    static GpuBackend wide = null!;
-
-    [OneTimeSetUp] public void Open() => wide = new GpuBackend("ilgpu-cpu32");
-    [OneTimeTearDown] public void Close() => wide.Dispose();
+    static GpuBackend wide => TestDevices.Wide;
 
     static IEnumerable<TestCaseData> Cases()
     {
