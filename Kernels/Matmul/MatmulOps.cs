@@ -32,8 +32,9 @@ public static class MatmulOps
             MatmulWarpTiledGpu.Run),
     ];
 
-    /// <summary>Rows of A up to which the skinny version (v4) is the fp32 default: the decode range (1…64
-    /// tokens against a weight). Not measured on a GPU yet: the crossover with v3 is owed (BENCHMARKS.md).</summary>
+    /// <summary>Rows of A up to which the skinny version (v4) is the fp32 default for x·Wᵀ: the decode range
+    /// (1…64 tokens against a weight). Not measured on a GPU yet: the crossover with v3 is owed (BENCHMARKS.md).
+    /// </summary>
     public const int SkinnyRows = 64;
 
     /// <summary>
@@ -42,15 +43,16 @@ public static class MatmulOps
     /// <item>tf32 → v5, 3xtf32 → v6 (tensor cores; they refuse devices without 32-lane warps);</item>
     /// <item>fp32 on a device whose groups hold fewer than 256 threads (ILGPU's default CPU accelerator, used by
     /// most tests) → v2, as before these versions existed;</item>
-    /// <item>fp32 otherwise: M ≤ <see cref="SkinnyRows"/> → v4 (skinny), else v3 (128×128 tiles; it hands
-    /// operands of 2³¹ elements or more to v2).</item>
+    /// <item>fp32 otherwise: x·Wᵀ (transB) with M ≤ <see cref="SkinnyRows"/> → v4 (skinny: a warp per weight row),
+    /// else v3 (128×128 tiles; it hands operands of 2³¹ elements or more to v2). v4's other layouts use one
+    /// thread per column, too few threads to fill a GPU, so they are never its default.</item>
     /// </list>
     /// </summary>
-    public static int Choose(Precision precision, int m, int n, int k, int maxGroup) => precision switch
+    public static int Choose(Precision precision, int m, bool transB, int maxGroup) => precision switch
     {
         Precision.Tf32 => 5,
         Precision.ThreeXTf32 => 6,
-        _ => maxGroup < GemmTiles.Threads ? 2 : m <= SkinnyRows ? 4 : 3,
+        _ => maxGroup < GemmTiles.Threads ? 2 : m <= SkinnyRows && transB ? 4 : 3,
     };
 
     /// <summary>Default: the version <see cref="KernelChoice.Of"/> reports; the GPU backend picks by

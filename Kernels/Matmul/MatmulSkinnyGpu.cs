@@ -13,7 +13,7 @@ namespace Engine.Kernels.Matmul;
 /// lanes (coalesced; 128-bit loads when A is row-major and K % 4 == 0), then a shuffle reduction per row.</item>
 /// <item>B stored [K][N]: one thread per column j, the threads of a warp reading adjacent columns of each B row.</item>
 /// </list>
-/// Works for any M, N, K and any warp size; it is the default only for small M (see MatmulOps.Choose).
+/// Works for any M, N, K and any warp size; it is the default only for x·Wᵀ with small M (see MatmulOps.Choose).
 /// </summary>
 public static class MatmulSkinnyGpu
 {
