@@ -18,7 +18,7 @@ namespace Bench;
 static class KernelTable
 {
     public sealed record Row(string Op, int Version, string Shape, double MaxRelErr, double MedianMs, double Rate, string Unit,
-        double? RooflineShare, string Precision = "fp32");
+        double? RooflineShare, string Precision = "fp32", double? Float64Err = null);
 
     public static int Run(string device, bool small, string op, string version, int repeats, string? json, string? ptx,
         bool gemmShapes = false, bool attentionShapes = false)
@@ -80,20 +80,28 @@ static class KernelTable
                     var check = Harness.Check(c, v, cpu, gpu, expected);
                     gpu.Versions.Pin(declaration, v);
                     double ms;
-                    try { ms = Harness.MedianMs(gpu, c, repeats); }
+                    double? f64 = null;
+                    try
+                    {
+                        ms = Harness.MedianMs(gpu, c, repeats);
+                        if (gemms is not null) f64 = GemmError.Float64(gemms[index], c.Inputs, Harness.Execute(gpu, c)[0]);
+                    }
                     finally { gpu.Versions.Pin(declaration, 0); }
                     double rate = c.Work / (ms * 1e-3) / 1e9;
                     bool flops = c.Unit == WorkUnit.Flops;
                     double? share = flops ? blasGflops is double bg ? rate / bg : null : rate / copyGBs;
                     var row = new Row(c.Op, v, c.Shape, check.MaxRelErr, ms, rate, flops ? "GFLOP/s" : "GB/s", share,
-                        kv.Precision);
+                        kv.Precision, f64);
                     rows.Add(row);
                     failed |= !(check.MaxRelErr <= kv.Tolerance) || !check.Deterministic;
                     Console.WriteLine($"{row.Op,-20} {row.Version,2} {row.Shape,-34} {row.MaxRelErr,11:E1} {row.MedianMs,10:F3} " +
                                       $"{row.Rate,10:F1} {row.Unit,-7} {(share is double s ? $"{s:P0}" : "-"),7}" +
+                                      (f64 is double e ? $"  float64 err {e:E1}" : "") +
                                       (check.Deterministic ? "" : "  NOT DETERMINISTIC"));
                 }
-                if (gemms is not null) rows.AddRange(CuBlasAnchor.Rows(gpu, gemms[index++], repeats, blasGflops));
+                if (gemms is not null) rows.AddRange(CuBlasAnchor.Rows(gpu, gemms[index], c.Inputs, expected, repeats,
+                    blasGflops));
+                index++;
             }
         }
         if (rows.Count == 0) throw new ArgumentException($"--version {version}: no op has that version");

@@ -125,7 +125,7 @@ public sealed class GpuBackend : CheckedBackend
     protected override void MatMulCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k,
         bool transA, bool transB, bool accumulate)
     {
-        int version = Versions.Explicit(MatmulOps.MatMul) ?? MatmulOps.Choose(Precision, m, n, k, Launch.MaxGroup);
+        int version = Versions.Explicit(MatmulOps.MatMul) ?? MatmulOps.Choose(Precision, m, transB, Launch.MaxGroup);
         MatmulOps.Gpu[version - 1].Run(Launch, V(a, "matmul", "a"), V(b, "matmul", "b"), V(c, "matmul", "c"),
             m, n, k, transA, transB, accumulate);
     }

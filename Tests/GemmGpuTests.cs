@@ -17,10 +17,7 @@ namespace Engine.Tests;
 [NonParallelizable]
 public class GemmGpuTests
 {
-    static GpuBackend wide = null!;
-
-    [OneTimeSetUp] public void Open() => wide = new GpuBackend("ilgpu-cpu32");
-    [OneTimeTearDown] public void Close() => wide.Dispose();
+    static GpuBackend wide => TestDevices.Wide;
 
     static IEnumerable<TestCaseData> Cases()
     {
@@ -83,12 +80,13 @@ public class GemmGpuTests
     [Test]
     public void TheDefaultFollowsPrecisionThenShape()
     {
-        Assert.That(MatmulOps.Choose(Precision.Fp32, 4096, 768, 768, 1024), Is.EqualTo(3));
-        Assert.That(MatmulOps.Choose(Precision.Fp32, MatmulOps.SkinnyRows, 2304, 768, 1024), Is.EqualTo(4));
-        Assert.That(MatmulOps.Choose(Precision.Fp32, MatmulOps.SkinnyRows + 1, 2304, 768, 1024), Is.EqualTo(3));
-        Assert.That(MatmulOps.Choose(Precision.Fp32, 1, 2304, 768, 16), Is.EqualTo(2), "a narrow device keeps v2");
-        Assert.That(MatmulOps.Choose(Precision.Tf32, 1, 1, 1, 1024), Is.EqualTo(5));
-        Assert.That(MatmulOps.Choose(Precision.ThreeXTf32, 4096, 4096, 4096, 1024), Is.EqualTo(6));
+        Assert.That(MatmulOps.Choose(Precision.Fp32, 4096, true, 1024), Is.EqualTo(3));
+        Assert.That(MatmulOps.Choose(Precision.Fp32, MatmulOps.SkinnyRows, true, 1024), Is.EqualTo(4), "decode x·Wᵀ");
+        Assert.That(MatmulOps.Choose(Precision.Fp32, MatmulOps.SkinnyRows, false, 1024), Is.EqualTo(3), "dy·W");
+        Assert.That(MatmulOps.Choose(Precision.Fp32, MatmulOps.SkinnyRows + 1, true, 1024), Is.EqualTo(3));
+        Assert.That(MatmulOps.Choose(Precision.Fp32, 1, true, 16), Is.EqualTo(2), "a narrow device keeps v2");
+        Assert.That(MatmulOps.Choose(Precision.Tf32, 1, true, 1024), Is.EqualTo(5));
+        Assert.That(MatmulOps.Choose(Precision.ThreeXTf32, 4096, false, 1024), Is.EqualTo(6));
     }
 
     [Test]

@@ -73,7 +73,7 @@ public class TensorCoreTests
     [Test]
     public void MmaTwinEqualsTheDirectProductOfTf32Inputs()
     {
-        using var gpu = new GpuBackend("ilgpu-cpu32");
+        var gpu = TestDevices.Wide;
         Assert.That(gpu.Accelerator.WarpSize, Is.EqualTo(32));
         var rng = new Random(7);
         float[] a = GradCheck.Rand(rng, 16 * 8).Select(TensorCore.RoundTf32).ToArray();

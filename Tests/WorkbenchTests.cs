@@ -16,22 +16,11 @@ namespace Engine.Tests;
 [NonParallelizable]
 public class WorkbenchTests
 {
-    static GpuBackend gpu = null!, wide = null!;
+    static GpuBackend gpu = null!;
     static readonly CpuBackend cpu = new();
 
-    [OneTimeSetUp]
-    public void Open()
-    {
-        gpu = new GpuBackend("ilgpu-cpu");
-        wide = new GpuBackend("ilgpu-cpu32");
-    }
-
-    [OneTimeTearDown]
-    public void Close()
-    {
-        gpu.Dispose();
-        wide.Dispose();
-    }
+    [OneTimeSetUp] public void Open() => gpu = new GpuBackend("ilgpu-cpu");
+    [OneTimeTearDown] public void Close() => gpu.Dispose();
 
     static IEnumerable<TestCaseData> Versions() =>
         from op in KernelRegistry.Ops
@@ -48,7 +37,7 @@ public class WorkbenchTests
         var kv = declaration.Versions.Single(v => v.Number == version);
         foreach (var c in declaration.Cases(shape, rng))
         {
-            var r = Harness.Check(c, version, cpu, kv.Wide ? wide : gpu);
+            var r = Harness.Check(c, version, cpu, kv.Wide ? TestDevices.Wide : gpu);
             TestContext.Out.WriteLine($"{op} v{version} {c.Shape}: max relative error {r.MaxRelErr:E2}");
             Assert.That(r.MaxRelErr, Is.LessThanOrEqualTo(kv.Tolerance), $"{op} v{version} {c.Shape}");
             Assert.That(r.Deterministic, $"{op} v{version} {c.Shape}: two runs differ");

@@ -86,8 +86,9 @@ public static class TensorCore
     }
 
     /// <summary>c += a·b for one m16n8k8 tile (see <see cref="FragA"/>, <see cref="FragB"/>,
-    /// <see cref="FragC"/>); every lane of the warp must call it. Inputs should already be TF32 (<see cref="RoundTf32"/>): the tensor core
-    /// reads only their top 19 bits, and the twin truncates the same way.</summary>
+    /// <see cref="FragC"/>); every lane of the warp must call it. Pass TF32 values (<see cref="RoundTf32"/>): TF32
+    /// is the top 19 bits of a float, and what the tensor core does with nonzero low 13 bits is not what the
+    /// kernels rely on; the twin ignores them (truncates).</summary>
     public static void Mma(FragA a, FragB b, ref FragC c)
     {
         if (CudaAsm.IsSupported)

@@ -19,7 +19,7 @@ public static class MatmulOps
         (new(2, "tiled", "shared-memory tiles, 4×4 outputs per thread (MatmulGpu.cs)"), MatmulGpu.Run),
         (new(3, "tiled128", "128×128 tiles, 256 threads, 8×8 per thread, double-buffered, 128-bit loads " +
                             "(MatmulTiledGpu.cs)", Wide: true), MatmulTiledGpu.Run),
-        (new(4, "skinny", "few rows of A: a warp (or thread) per column of C, 4 rows per pass " +
+        (new(4, "skinny", "few rows of A: a warp (or thread) per column and 4 rows of C " +
                           "(MatmulSkinnyGpu.cs)"), MatmulSkinnyGpu.Run),
         // TF32 rounds each input to 10 mantissa bits: against the fp32 reference at K ≤ 40 with inputs in [-1, 1]
         // that is ~1e-3; 1e-2 still catches any tiling or fragment error (those are O(1)). GemmGpuTests checks v5
@@ -32,8 +32,9 @@ public static class MatmulOps
             MatmulWarpTiledGpu.Run),
     ];
 
-    /// <summary>Rows of A up to which the skinny version (v4) is the fp32 default: the decode range (1…64
-    /// tokens against a weight). Not measured on a GPU yet: the crossover with v3 is owed (BENCHMARKS.md).</summary>
+    /// <summary>Rows of A up to which the skinny version (v4) is the fp32 default for x·Wᵀ: the decode range
+    /// (1…64 tokens against a weight). Not measured on a GPU yet: the crossover with v3 is owed (BENCHMARKS.md).
+    /// </summary>
     public const int SkinnyRows = 64;
 
     /// <summary>
@@ -42,15 +43,16 @@ public static class MatmulOps
     /// <item>tf32 → v5, 3xtf32 → v6 (tensor cores; they refuse devices without 32-lane warps);</item>
     /// <item>fp32 on a device whose groups hold fewer than 256 threads (ILGPU's default CPU accelerator, used by
     /// most tests) → v2, as before these versions existed;</item>
-    /// <item>fp32 otherwise: M ≤ <see cref="SkinnyRows"/> → v4 (skinny), else v3 (128×128 tiles; it hands
-    /// operands of 2³¹ elements or more to v2).</item>
+    /// <item>fp32 otherwise: x·Wᵀ (transB) with M ≤ <see cref="SkinnyRows"/> → v4 (skinny: a warp walks a weight
+    /// row), else v3 (128×128 tiles; it hands operands of 2³¹ elements or more to v2). v4's other layouts run a
+    /// thread per (column, 4 rows), at small M too few threads to fill a GPU, so they are never its default.</item>
     /// </list>
     /// </summary>
-    public static int Choose(Precision precision, int m, int n, int k, int maxGroup) => precision switch
+    public static int Choose(Precision precision, int m, bool transB, int maxGroup) => precision switch
     {
         Precision.Tf32 => 5,
         Precision.ThreeXTf32 => 6,
-        _ => maxGroup < GemmTiles.Threads ? 2 : m <= SkinnyRows ? 4 : 3,
+        _ => maxGroup < GemmTiles.Threads ? 2 : m <= SkinnyRows && transB ? 4 : 3,
     };
 
     /// <summary>Default: the version <see cref="KernelChoice.Of"/> reports; the GPU backend picks by

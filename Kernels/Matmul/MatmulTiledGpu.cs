@@ -170,7 +170,10 @@ public static class MatmulTiledGpu
     public static KernelConfig Config(int m, int n) =>
         new(new Index3D((n + Tile - 1) / Tile, (m + Tile - 1) / Tile, 1), new Index3D(Threads, 1, 1));
 
-    /// <summary>The F4 view of an operand whose 128-bit path is on, else an empty one (never read).</summary>
+    /// <summary>The F4 view of an operand, read only where <paramref name="flag"/> is set in
+    /// <paramref name="flags"/>. Always a view of the operand's own buffer (never a default view, whose null
+    /// buffer a GPU launch would have to marshal); where the path is off, the cast may be misaligned and is unused.
+    /// </summary>
     public static ArrayView<F4> Vec(ArrayView<float> x, int flags, int flag) =>
-        (flags & flag) != 0 ? x.SubView(0, x.Length & ~3L).Cast<F4>() : default;
+        (flags & flag) != 0 ? x.SubView(0, x.Length & ~3L).Cast<F4>() : x.SubView(0, 0).Cast<F4>();
 }

@@ -27,6 +27,7 @@ def main():
         rows.append({
             "op": r["op"], "version": r["version"], "shape": r["shape"], "precision": precision,
             "rate": r["rate"], "unit": r["unit"], "max_rel_err": r["max_rel_err"],
+            "float64_err": r.get("float64_err"),
             "anchor": anchor["anchor"] if anchor else None,
             "anchor_rate": anchor["rate"] if anchor else None,
             "ratio": r["rate"] / anchor["rate"] if anchor and anchor["rate"] > 0 else None,
@@ -36,14 +37,15 @@ def main():
     with open(a.out + ".md", "w") as f:
         f.write(f"# {a.title}\n\n`{a.command}`; ours: `Bench kernels --device cuda --json`, anchors: "
                 "`tools/torch_bench.py --json`, timed in the same call. Ratio = ours / anchor (> 1: faster).\n\n")
-        f.write("| op | v | precision | shape | ours | anchor | anchor rate | ratio | max rel err |\n"
-                "|---|--:|---|---|--:|---|--:|--:|--:|\n")
+        f.write("| op | v | precision | shape | ours | anchor | anchor rate | ratio | max rel err | float64 err |\n"
+                "|---|--:|---|---|--:|---|--:|--:|--:|--:|\n")
         for r in rows:
             anchor_rate = f"{r['anchor_rate']:,.1f} {r['unit']}" if r["anchor_rate"] is not None else ""
             ratio = f"{r['ratio']:.3f}" if r["ratio"] is not None else ""
             f.write(f"| {r['op']} | {r['version']} | {r['precision']} | "
                     f"{r['shape']} | {r['rate']:,.1f} {r['unit']} | {r['anchor'] or ''} | "
-                    f"{anchor_rate} | {ratio} | {r['max_rel_err']:.1e} |\n")
+                    f"{anchor_rate} | {ratio} | {r['max_rel_err']:.1e} | "
+                    f"{'' if r['float64_err'] is None else format(r['float64_err'], '.1e')} |\n")
     print(f"wrote {a.out}.json and {a.out}.md ({len(rows)} rows, {sum(r['ratio'] is not None for r in rows)} with an anchor)")
 
 if __name__ == "__main__":
