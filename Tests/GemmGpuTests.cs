@@ -11,8 +11,8 @@ namespace Engine.Tests;
 /// tile: several 128-row tiles, K not a multiple of the slice of 8, all dimensions multiples of 4 (the 128-bit
 /// paths) and not (the scalar paths), M = 1 (decode) and K = 1 (v4, the skinny version, at M ≤ 64 only).
 /// WorkbenchTests adds each version at the workbench's shapes and checks that two runs give the same bits.
-/// v5 (TF32) is checked against a reference on TF32-rounded inputs, so its tolerance is fp32's; the shapes of v5/v6 are smaller because every shuffle of the
-/// MMA twin costs milliseconds on the CPU accelerator.
+/// v5 (TF32) is checked against a reference on TF32-rounded inputs, so its tolerance is fp32's; the shapes of
+/// v5/v6 are smaller because every shuffle of the MMA twin costs milliseconds on the CPU accelerator.
 /// </summary>
 [NonParallelizable]
 public class GemmGpuTests
