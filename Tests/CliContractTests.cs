@@ -300,7 +300,11 @@ public class CliContractTests
         Assert.That(whole.Code, Is.EqualTo(0), whole.Err);
         var resumed = Run([.. args, "--out", Dir("c"), "--resume", Dir("a/checkpoint-1")]);
         Assert.That(resumed.Code, Is.EqualTo(0), resumed.Err);
-        foreach (var file in new[] { "final/model.safetensors", "final/optimizer.safetensors", "critic/model.safetensors" })
+        foreach (var file in new[]
+                 {
+                     "final/model.safetensors", "final/optimizer.safetensors", "final/critic/model.safetensors",
+                     "final/critic/optimizer.safetensors",
+                 })
             Assert.That(File.ReadAllBytes(Path.Combine(Dir("c"), file)), Is.EqualTo(File.ReadAllBytes(Path.Combine(Dir("a"), file))), file);
         static string[] Rows(string run) => RunFolder.ReadMetrics(Path.Combine(run, "metrics.jsonl")).Select(r =>
         {

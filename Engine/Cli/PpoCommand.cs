@@ -135,7 +135,8 @@ static class PpoCommand
             ["task"] = task.Name, ["steps"] = o.Steps, ["reward_model"] = o.RewardModel ?? "", ["first"] = rows[0],
             ["final"] = rows[^1], ["checkpoint"] = Path.Combine(outDir, "final"), ["warnings"] = trainer.Warnings,
         });
-        Console.WriteLine($"ppo: wrote {Path.Combine(outDir, "final")}, critic/, metrics.jsonl, reward.png and summary.json");
+        Console.WriteLine($"ppo: wrote {Path.Combine(outDir, "final")} (the critic in final/critic), metrics.jsonl, " +
+            "reward.png and summary.json");
         return 0;
     }
 }

@@ -84,8 +84,7 @@ public sealed class PpoTrainer(Transformer policy, Transformer reference, Transf
                 report(step, $"score {row["reward/mean"]:F3} acc {row["accuracy"]:F3} kl {row["kl"]:F4} value loss {row["loss/value"]:F4}");
             }
         });
-        Save(Path.Combine(o.Out, "final"), o.Steps);
-        Checkpoint.Save(Path.Combine(o.Out, "critic"), critic, tokenizer);
+        Save(Path.Combine(o.Out, "final"), o.Steps);            // the critic with it, in final/critic
         return rows;
     }
 
