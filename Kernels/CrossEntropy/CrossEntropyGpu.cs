@@ -20,8 +20,7 @@ public static class CrossEntropyGpu
         int target = targets[r];
         if (target == ignoreIndex)
         {
-            if (writeGrad != 0) for (int c = lane; c < vocab; c += Group.DimX) dlogits[o + c] = 0f;
-            if (lane == 0) losses[r] = 0f;
+            Ignored(dlogits, losses, o, r, lane, Group.DimX, vocab, writeGrad);
             return;
         }
         float m = float.NegativeInfinity;
@@ -30,10 +29,26 @@ public static class CrossEntropyGpu
         float s = 0;
         for (int c = lane; c < vocab; c += Group.DimX) s += XMath.Exp(logits[o + c] - m);
         float lse = m + XMath.Log(WarpReduce.Sum(s));
+        Finish(logits, dlogits, losses, o, r, lane, Group.DimX, vocab, target, lse, gradScale, writeGrad);
+    }
+
+    /// <summary>An ignored row: loss 0 and, when written, a zero gradient. One warp per row, lanes apart.</summary>
+    internal static void Ignored(ArrayView<float> dlogits, ArrayView<float> losses, long o, int r, int lane, int lanes,
+        int vocab, int writeGrad)
+    {
+        if (writeGrad != 0) for (int c = lane; c < vocab; c += lanes) dlogits[o + c] = 0f;
+        if (lane == 0) losses[r] = 0f;
+    }
+
+    /// <summary>A row once its log-sum-exp is known: the loss lse − logit[target] and, when written,
+    /// dlogits = (softmax − onehot)·gradScale. Every version ends its rows here.</summary>
+    internal static void Finish(ArrayView<float> logits, ArrayView<float> dlogits, ArrayView<float> losses, long o, int r,
+        int lane, int lanes, int vocab, int target, float lse, float gradScale, int writeGrad)
+    {
         float picked = logits[o + target];
         Warp.Barrier();   // every lane has read logits[target] before any lane may overwrite it (dlogits may alias logits)
         if (writeGrad != 0)
-            for (int c = lane; c < vocab; c += Group.DimX)
+            for (int c = lane; c < vocab; c += lanes)
                 dlogits[o + c] = XMath.Exp(logits[o + c] - lse) * gradScale - (c == target ? gradScale : 0f);
         if (lane == 0) losses[r] = lse - picked;
     }

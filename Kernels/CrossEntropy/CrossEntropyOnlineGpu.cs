@@ -21,20 +21,14 @@ public static class CrossEntropyOnlineGpu
         int target = targets[r];
         if (target == ignoreIndex)
         {
-            if (writeGrad != 0) for (int c = lane; c < vocab; c += Warp.WarpSize) dlogits[o + c] = 0f;
-            if (lane == 0) losses[r] = 0f;
+            CrossEntropyGpu.Ignored(dlogits, losses, o, r, lane, Warp.WarpSize, vocab, writeGrad);
             return;
         }
         float m = float.NegativeInfinity, s = 0;
         for (int c = lane; c < vocab; c += Warp.WarpSize) WarpReduce.Fold(logits[o + c], ref m, ref s);
         WarpReduce.Combine(ref m, ref s);
-        float lse = m + XMath.Log(s);
-        float picked = logits[o + target];
-        Warp.Barrier();   // every lane has read logits[target] before any lane may overwrite it (dlogits may alias logits)
-        if (writeGrad != 0)
-            for (int c = lane; c < vocab; c += Warp.WarpSize)
-                dlogits[o + c] = XMath.Exp(logits[o + c] - lse) * gradScale - (c == target ? gradScale : 0f);
-        if (lane == 0) losses[r] = lse - picked;
+        CrossEntropyGpu.Finish(logits, dlogits, losses, o, r, lane, Warp.WarpSize, vocab, target, m + XMath.Log(s), gradScale,
+            writeGrad);
     }
 
     public static float Forward(LaunchContext k, ArrayView<float> logits, int[] targets, ArrayView<float>? dlogits,

@@ -13,33 +13,43 @@ namespace Engine.Kernels.Norm;
 public static class NormGpu
 {
     static void LayerNormKernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
-        ArrayView<float> mean, ArrayView<float> rstd, int cols, float eps)
+        ArrayView<float> mean, ArrayView<float> rstd, int cols, float eps) =>
+        LayerNormRow(x, w, b, y, mean, rstd, Grid.IdxX, Group.IdxX, Group.DimX, cols, eps);
+
+    /// <summary>One row's LayerNorm by one warp: lane strides over the columns by lanes (the warp's width). Version 2
+    /// runs the same row code with several warps per group.</summary>
+    internal static void LayerNormRow(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
+        ArrayView<float> mean, ArrayView<float> rstd, int r, int lane, int lanes, int cols, float eps)
     {
-        int r = Grid.IdxX, lane = Group.IdxX, o = r * cols;
+        long o = (long)r * cols;
         float s = 0;
-        for (int c = lane; c < cols; c += Group.DimX) s += x[o + c];
+        for (int c = lane; c < cols; c += lanes) s += x[o + c];
         float mu = WarpReduce.Sum(s) / cols;
         float v = 0;
-        for (int c = lane; c < cols; c += Group.DimX) { float d = x[o + c] - mu; v += d * d; }
+        for (int c = lane; c < cols; c += lanes) { float d = x[o + c] - mu; v += d * d; }
         float rs = XMath.Rsqrt(WarpReduce.Sum(v) / cols + eps);
-        for (int c = lane; c < cols; c += Group.DimX) y[o + c] = (x[o + c] - mu) * rs * w[c] + b[c];
+        for (int c = lane; c < cols; c += lanes) y[o + c] = (x[o + c] - mu) * rs * w[c] + b[c];
         if (lane == 0) { mean[r] = mu; rstd[r] = rs; }
     }
 
     static void LayerNormBackwardKernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> mean, ArrayView<float> rstd,
-        ArrayView<float> dout, ArrayView<float> dx, int cols)
+        ArrayView<float> dout, ArrayView<float> dx, int cols) =>
+        LayerNormBackwardRow(x, w, mean, rstd, dout, dx, Grid.IdxX, Group.IdxX, Group.DimX, cols);
+
+    internal static void LayerNormBackwardRow(ArrayView<float> x, ArrayView<float> w, ArrayView<float> mean,
+        ArrayView<float> rstd, ArrayView<float> dout, ArrayView<float> dx, int r, int lane, int lanes, int cols)
     {
-        int r = Grid.IdxX, lane = Group.IdxX, o = r * cols;
+        long o = (long)r * cols;
         float mu = mean[r], rs = rstd[r];
         float g = 0, gn = 0;
-        for (int c = lane; c < cols; c += Group.DimX)
+        for (int c = lane; c < cols; c += lanes)
         {
             float n = (x[o + c] - mu) * rs, gc = dout[o + c] * w[c];
             g += gc;
             gn += gc * n;
         }
         float gm = WarpReduce.Sum(g) / cols, gnm = WarpReduce.Sum(gn) / cols;
-        for (int c = lane; c < cols; c += Group.DimX)
+        for (int c = lane; c < cols; c += lanes)
         {
             float n = (x[o + c] - mu) * rs;
             dx[o + c] += rs * (dout[o + c] * w[c] - gm - n * gnm);
@@ -62,26 +72,34 @@ public static class NormGpu
         if (hasMean != 0) db[c] += sb;
     }
 
-    static void RmsNormKernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ArrayView<float> rstd, int cols, float eps)
+    static void RmsNormKernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ArrayView<float> rstd, int cols,
+        float eps) =>
+        RmsNormRow(x, w, y, rstd, Grid.IdxX, Group.IdxX, Group.DimX, cols, eps);
+
+    internal static void RmsNormRow(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ArrayView<float> rstd,
+        int r, int lane, int lanes, int cols, float eps)
     {
-        int r = Grid.IdxX, lane = Group.IdxX, o = r * cols;
+        long o = (long)r * cols;
         float ss = 0;
-        for (int c = lane; c < cols; c += Group.DimX) ss += x[o + c] * x[o + c];
+        for (int c = lane; c < cols; c += lanes) ss += x[o + c] * x[o + c];
         float rs = XMath.Rsqrt(WarpReduce.Sum(ss) / cols + eps);
-        for (int c = lane; c < cols; c += Group.DimX) y[o + c] = x[o + c] * rs * w[c];
+        for (int c = lane; c < cols; c += lanes) y[o + c] = x[o + c] * rs * w[c];
         if (lane == 0) rstd[r] = rs;
     }
 
     static void RmsNormBackwardKernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd,
-        ArrayView<float> dout, ArrayView<float> dx, int cols)
+        ArrayView<float> dout, ArrayView<float> dx, int cols) =>
+        RmsNormBackwardRow(x, w, rstd, dout, dx, Grid.IdxX, Group.IdxX, Group.DimX, cols);
+
+    internal static void RmsNormBackwardRow(ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd,
+        ArrayView<float> dout, ArrayView<float> dx, int r, int lane, int lanes, int cols)
     {
-        int r = Grid.IdxX, lane = Group.IdxX, o = r * cols;
+        long o = (long)r * cols;
         float rs = rstd[r];
         float gn = 0;
-        for (int c = lane; c < cols; c += Group.DimX) gn += dout[o + c] * w[c] * x[o + c] * rs;
+        for (int c = lane; c < cols; c += lanes) gn += dout[o + c] * w[c] * x[o + c] * rs;
         float gnm = WarpReduce.Sum(gn) / cols;
-        for (int c = lane; c < cols; c += Group.DimX)
-            dx[o + c] += rs * (dout[o + c] * w[c] - x[o + c] * rs * gnm);
+        for (int c = lane; c < cols; c += lanes) dx[o + c] += rs * (dout[o + c] * w[c] - x[o + c] * rs * gnm);
     }
 
     static KernelConfig PerRow(LaunchContext k, int rows) => new(rows, k.WarpSize);

@@ -10,72 +10,37 @@ namespace Engine.Kernels.Norm;
 /// LayerNorm and RMSNorm, version 2: still one warp per row (shuffle reductions, no shared memory), but up to 8 rows
 /// per group, since version 1's one-warp groups can fill only half of a multiprocessor's threads; and the weight and
 /// bias gradients as two-stage column sums (<see cref="ColumnSumGpu"/>) instead of one thread per column over every
-/// row. The same arithmetic per row as version 1.
+/// row. Each row runs version 1's row code.
 /// </summary>
 public static class NormRowsGpu
 {
+    // The row code is version 1's (NormGpu.*Row); what changes is how many rows a group holds.
     static void LayerNormKernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
         ArrayView<float> mean, ArrayView<float> rstd, int rows, int cols, float eps)
     {
-        int r = WarpReduce.Row, lane = Warp.LaneIdx;
-        if (r >= rows) return;
-        long o = (long)r * cols;
-        float s = 0;
-        for (int c = lane; c < cols; c += Warp.WarpSize) s += x[o + c];
-        float mu = WarpReduce.Sum(s) / cols;
-        float v = 0;
-        for (int c = lane; c < cols; c += Warp.WarpSize) { float d = x[o + c] - mu; v += d * d; }
-        float rs = XMath.Rsqrt(WarpReduce.Sum(v) / cols + eps);
-        for (int c = lane; c < cols; c += Warp.WarpSize) y[o + c] = (x[o + c] - mu) * rs * w[c] + b[c];
-        if (lane == 0) { mean[r] = mu; rstd[r] = rs; }
+        int r = WarpReduce.Row;
+        if (r < rows) NormGpu.LayerNormRow(x, w, b, y, mean, rstd, r, Warp.LaneIdx, Warp.WarpSize, cols, eps);
     }
 
     static void LayerNormBackwardKernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> mean, ArrayView<float> rstd,
         ArrayView<float> dout, ArrayView<float> dx, int rows, int cols)
     {
-        int r = WarpReduce.Row, lane = Warp.LaneIdx;
-        if (r >= rows) return;
-        long o = (long)r * cols;
-        float mu = mean[r], rs = rstd[r];
-        float g = 0, gn = 0;
-        for (int c = lane; c < cols; c += Warp.WarpSize)
-        {
-            float n = (x[o + c] - mu) * rs, gc = dout[o + c] * w[c];
-            g += gc;
-            gn += gc * n;
-        }
-        float gm = WarpReduce.Sum(g) / cols, gnm = WarpReduce.Sum(gn) / cols;
-        for (int c = lane; c < cols; c += Warp.WarpSize)
-        {
-            float n = (x[o + c] - mu) * rs;
-            dx[o + c] += rs * (dout[o + c] * w[c] - gm - n * gnm);
-        }
+        int r = WarpReduce.Row;
+        if (r < rows) NormGpu.LayerNormBackwardRow(x, w, mean, rstd, dout, dx, r, Warp.LaneIdx, Warp.WarpSize, cols);
     }
 
     static void RmsNormKernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ArrayView<float> rstd, int rows,
         int cols, float eps)
     {
-        int r = WarpReduce.Row, lane = Warp.LaneIdx;
-        if (r >= rows) return;
-        long o = (long)r * cols;
-        float ss = 0;
-        for (int c = lane; c < cols; c += Warp.WarpSize) ss += x[o + c] * x[o + c];
-        float rs = XMath.Rsqrt(WarpReduce.Sum(ss) / cols + eps);
-        for (int c = lane; c < cols; c += Warp.WarpSize) y[o + c] = x[o + c] * rs * w[c];
-        if (lane == 0) rstd[r] = rs;
+        int r = WarpReduce.Row;
+        if (r < rows) NormGpu.RmsNormRow(x, w, y, rstd, r, Warp.LaneIdx, Warp.WarpSize, cols, eps);
     }
 
     static void RmsNormBackwardKernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd, ArrayView<float> dout,
         ArrayView<float> dx, int rows, int cols)
     {
-        int r = WarpReduce.Row, lane = Warp.LaneIdx;
-        if (r >= rows) return;
-        long o = (long)r * cols;
-        float rs = rstd[r];
-        float gn = 0;
-        for (int c = lane; c < cols; c += Warp.WarpSize) gn += dout[o + c] * w[c] * x[o + c] * rs;
-        float gnm = WarpReduce.Sum(gn) / cols;
-        for (int c = lane; c < cols; c += Warp.WarpSize) dx[o + c] += rs * (dout[o + c] * w[c] - x[o + c] * rs * gnm);
+        int r = WarpReduce.Row;
+        if (r < rows) NormGpu.RmsNormBackwardRow(x, w, rstd, dout, dx, r, Warp.LaneIdx, Warp.WarpSize, cols);
     }
 
     /// <summary>Per (chunk of rows, column): Σ dout·n̂ into pw and Σ dout into pb, n̂ = (x − mean)·rstd

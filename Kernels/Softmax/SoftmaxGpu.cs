@@ -20,13 +20,18 @@ public static class SoftmaxGpu
         for (int c = lane; c < cols; c += Group.DimX) y[o + c] = XMath.Exp(x[o + c] - m) * inv;
     }
 
-    static void BackwardKernel(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols)
+    static void BackwardKernel(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols) =>
+        BackwardRow(y, dy, dx, Grid.IdxX, Group.IdxX, Group.DimX, cols);
+
+    /// <summary>dx += y ∘ (dy − Σ y·dy) for one row, one warp (lanes apart); version 2 runs it with more rows per group.</summary>
+    internal static void BackwardRow(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int r, int lane, int lanes,
+        int cols)
     {
-        int r = Grid.IdxX, lane = Group.IdxX, o = r * cols;
+        long o = (long)r * cols;
         float d = 0;
-        for (int c = lane; c < cols; c += Group.DimX) d += y[o + c] * dy[o + c];
+        for (int c = lane; c < cols; c += lanes) d += y[o + c] * dy[o + c];
         d = WarpReduce.Sum(d);
-        for (int c = lane; c < cols; c += Group.DimX) dx[o + c] += y[o + c] * (dy[o + c] - d);
+        for (int c = lane; c < cols; c += lanes) dx[o + c] += y[o + c] * (dy[o + c] - d);
     }
 
     public static void Forward(LaunchContext k, ArrayView<float> x, ArrayView<float> y, int rows, int cols)

@@ -26,13 +26,8 @@ public static class SoftmaxRowsGpu
 
     static void BackwardKernel(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int rows, int cols)
     {
-        int r = WarpReduce.Row, lane = Warp.LaneIdx;
-        if (r >= rows) return;
-        long o = (long)r * cols;
-        float d = 0;
-        for (int c = lane; c < cols; c += Warp.WarpSize) d += y[o + c] * dy[o + c];
-        d = WarpReduce.Sum(d);
-        for (int c = lane; c < cols; c += Warp.WarpSize) dx[o + c] += y[o + c] * (dy[o + c] - d);
+        int r = WarpReduce.Row;
+        if (r < rows) SoftmaxGpu.BackwardRow(y, dy, dx, r, Warp.LaneIdx, Warp.WarpSize, cols);
     }
 
     public static void Forward(LaunchContext k, ArrayView<float> x, ArrayView<float> y, int rows, int cols)
