@@ -26,65 +26,40 @@ public sealed unsafe class Communicator
     }
 
     /// <summary>Element-wise sum over the ranks, in place; every rank gets the same result.</summary>
-    public void AllReduceSum(Span<float> data, string what)
-    {
-        if (data.Length == 0) return;
-        int n = data.Length;
-        fixed (float* p = data)
-        {
-            nint buffer = (nint)p;
-            Wait(what, req => mpi.Iallreduce(MpiNative.InPlace, buffer, n, MpiNative.Float, MpiNative.Sum,
-                MpiNative.CommWorld, req));
-        }
-    }
+    public void AllReduceSum(Span<float> data, string what) => AllReduce(data, MpiNative.Float, MpiNative.Sum, what);
 
     /// <summary>Element-wise sum of doubles over the ranks, in place.</summary>
-    public void AllReduceSum(Span<double> data, string what)
-    {
-        if (data.Length == 0) return;
-        int n = data.Length;
-        fixed (double* p = data)
-        {
-            nint buffer = (nint)p;
-            Wait(what, req => mpi.Iallreduce(MpiNative.InPlace, buffer, n, MpiNative.Double, MpiNative.Sum,
-                MpiNative.CommWorld, req));
-        }
-    }
+    public void AllReduceSum(Span<double> data, string what) => AllReduce(data, MpiNative.Double, MpiNative.Sum, what);
 
     /// <summary>Element-wise maximum of ints over the ranks, in place (e.g. "did any rank ask to stop").</summary>
-    public void AllReduceMax(Span<int> data, string what)
-    {
-        if (data.Length == 0) return;
-        int n = data.Length;
-        fixed (int* p = data)
-        {
-            nint buffer = (nint)p;
-            Wait(what, req => mpi.Iallreduce(MpiNative.InPlace, buffer, n, MpiNative.Int, MpiNative.Max,
-                MpiNative.CommWorld, req));
-        }
-    }
+    public void AllReduceMax(Span<int> data, string what) => AllReduce(data, MpiNative.Int, MpiNative.Max, what);
 
     /// <summary>Rank 0's floats into every rank's buffer.</summary>
-    public void Broadcast(Span<float> data, string what)
+    public void Broadcast(Span<float> data, string what) => Broadcast(data, MpiNative.Float, what);
+
+    /// <summary>Rank 0's bytes into every rank's buffer (NCCL's unique id).</summary>
+    public void Broadcast(Span<byte> data, string what) => Broadcast(data, MpiNative.Byte, what);
+
+    /// <summary>An in-place all-reduce of MPI type <paramref name="type"/> with operation <paramref name="op"/>.</summary>
+    void AllReduce<T>(Span<T> data, int type, int op, string what) where T : unmanaged
     {
         if (data.Length == 0) return;
         int n = data.Length;
-        fixed (float* p = data)
+        fixed (T* p = data)
         {
             nint buffer = (nint)p;
-            Wait(what, req => mpi.Ibcast(buffer, n, MpiNative.Float, 0, MpiNative.CommWorld, req));
+            Wait(what, req => mpi.Iallreduce(MpiNative.InPlace, buffer, n, type, op, MpiNative.CommWorld, req));
         }
     }
 
-    /// <summary>Rank 0's bytes into every rank's buffer (NCCL's unique id).</summary>
-    public void Broadcast(Span<byte> data, string what)
+    void Broadcast<T>(Span<T> data, int type, string what) where T : unmanaged
     {
         if (data.Length == 0) return;
         int n = data.Length;
-        fixed (byte* p = data)
+        fixed (T* p = data)
         {
             nint buffer = (nint)p;
-            Wait(what, req => mpi.Ibcast(buffer, n, MpiNative.Byte, 0, MpiNative.CommWorld, req));
+            Wait(what, req => mpi.Ibcast(buffer, n, type, 0, MpiNative.CommWorld, req));
         }
     }
 
