@@ -196,28 +196,16 @@ public class DistributedTests
     [Test]
     public void ASignalToOneRankStopsEveryRankAfterTheSameStepWithOneCheckpoint()
     {
-        string tag = Guid.NewGuid().ToString("N");
-        var psi = MpiRun(2, ["pretrain", "--model", "micro", "--context", "16", "--steps", "100000", "--batch", "4",
-            "--log-every", "1", "--out", Dir("run")], new() { ["ENGINE_TEST_TAG"] = tag });
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        string metrics = Path.Combine(Dir("run"), "metrics.jsonl");
-        var wait = Stopwatch.StartNew();
-        while (!(File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 2) && wait.Elapsed.TotalSeconds < 60)
-            Thread.Sleep(200);
-        int rank1 = Ranks(tag).Single(r => r.Rank == 1).Pid;
-        Process.Start("kill", ["-INT", rank1.ToString()])!.WaitForExit();
-        Assert.That(p.WaitForExit(60_000), Is.True, "the job did not stop within 60 s of the signal");
-        Assert.That(p.ExitCode, Is.EqualTo(130), stderr.Result);
+        var run = Disrupt("INT");
+        Assert.That(run.Code, Is.EqualTo(130), run.Err);
         var checkpoints = Directory.GetDirectories(Dir("run"), "checkpoint-*");
         Assert.That(checkpoints, Has.Length.EqualTo(1));
         int step = int.Parse(Path.GetFileName(checkpoints[0])["checkpoint-".Length..]);
         Assert.That(Rows(Dir("run")), Has.Count.EqualTo(step), "rank 0 logged exactly the steps before the checkpoint");
-        var lines = stderr.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(lines.Count(l => l.StartsWith($"engine: interrupted after step {step}; ")), Is.EqualTo(1),
-            stderr.Result);
-        Assert.That(stderr.Result, Does.Contain("continue with: mpirun -np 2 engine pretrain"));
+            run.Err);
+        Assert.That(run.Err, Does.Contain("continue with: mpirun -np 2 engine pretrain"));
     }
 
     [Test]
