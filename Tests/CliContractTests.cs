@@ -74,6 +74,11 @@ public class CliContractTests
         yield return Case("a checkpoint of `engine grpo`, not of `engine pretrain`", "pretrain", "--resume", "GRPO");
         yield return Case("--steps 2: ", "pretrain", "--resume", "PRE", "--steps", "2");
         yield return Case("already holds a run", "pretrain", "--steps", "1", "--out", "PRERUN");
+        yield return Case("need a task that can vary its worked solutions", "data", "--task", "arithmetic",
+            "--length-budgets", "8");
+        yield return Case("does not combine with --varied-thoughts", "data", "--task", "multisum:1",
+            "--length-budgets", "8", "--varied-thoughts");
+        yield return Case("--length-budgets must be >= 0", "data", "--task", "multisum", "--length-budgets", "8,-1");
     }
 
     [TestCaseSource(nameof(BadInputs))]

@@ -152,6 +152,78 @@ public class ThinkingModeTests
     }
 }
 
+/// <summary>Worked solutions at several lengths (multisum): every one a correct derivation; matched and varied data.</summary>
+public class VariedThoughtTests
+{
+    static readonly Engine.Tasks.MultiSumTask Task = new(digits: 1);
+
+    /// <summary>Checks every step "a+b+…=s" of a thought adds up, and that the last sum is the answer.</summary>
+    static void AssertDerives(string thought, Engine.Tasks.Problem p)
+    {
+        if (thought.Length == 0) return;
+        string last = "";
+        foreach (var step in thought.Replace(" check ", " ").Split(' '))
+        {
+            var sides = step.Split('=');
+            Assert.That(sides[0].Split('+').Sum(long.Parse), Is.EqualTo(long.Parse(sides[1])), $"{p.Prompt} {thought}");
+            last = sides[1];
+        }
+        Assert.That(last, Is.EqualTo(p.Answer), thought);
+    }
+
+    [Test]
+    public void EveryThoughtIsACorrectDerivation()
+    {
+        var problems = Task.Generate("train", 200, 3);
+        Assert.That(problems.SelectMany(p => p.Prompt.TrimEnd('=').Split('+')).All(t => t.Length == 1), "single digits");
+        foreach (var p in problems)
+        {
+            var thoughts = Task.Thoughts(p, checks: 6);
+            int terms = p.Prompt.Count(c => c == '+') + 1;
+            Assert.That(thoughts, Has.Count.EqualTo(1 + (terms - 1) + 6));               // none, n−1 groupings, 6 checks
+            Assert.That(thoughts[0], Is.Empty);
+            Assert.That(thoughts[terms - 1], Is.EqualTo(p.Completion![7..p.Completion!.IndexOf("</think>")]),
+                "the running total is the task's own worked solution");
+            foreach (var t in thoughts) AssertDerives(t, p);
+            Assert.That(Task.Thoughts(p, checks: 1), Is.EqualTo(thoughts.Take(terms + 1)));
+        }
+    }
+
+    [Test]
+    public void MatchedSolutionsAreTheClosestToTheBudget()
+    {
+        var p = new Engine.Tasks.Problem("7+2+0=", "9", null);
+        // Thoughts: "" (0), "7+2+0=9" (7), "7+2=9 9+0=9" (11), + " check 0+2=2 2+7=9" (29), + " check 7+2=9 9+0=9" (47), …
+        string Think(int budget)
+        {
+            var m = Engine.Tasks.LengthControl.Matched(p, budget, Task);
+            Assert.That(m.Prompt, Is.EqualTo($"7+2+0= /budget {budget}"));
+            return m.Completion![7..m.Completion!.IndexOf("</think>")];
+        }
+        Assert.That(Think(0), Is.Empty);
+        Assert.That(Think(3), Is.Empty);                                      // 3 from 0, 4 from 7
+        Assert.That(Think(5), Is.EqualTo("7+2+0=9"));
+        Assert.That(Think(9), Is.EqualTo("7+2=9 9+0=9"));                    // 2 from 7 and from 11: the longer
+        Assert.That(Think(30), Is.EqualTo("7+2=9 9+0=9 check 0+2=2 2+7=9"));
+        Assert.That(Think(40), Is.EqualTo("7+2=9 9+0=9 check 0+2=2 2+7=9 check 7+2=9 9+0=9"));
+    }
+
+    [Test]
+    public void VariedSolutionsAreSeededAndUseEveryVerbosity()
+    {
+        var problems = Task.Generate("train", 400, 1);
+        var a = Engine.Tasks.LengthControl.Varied(problems, Task, 1);
+        Assert.That(a.Select(p => p.Completion), Is.EqualTo(Engine.Tasks.LengthControl.Varied(problems, Task, 1)
+            .Select(p => p.Completion)));
+        Assert.That(a.Select(p => p.Prompt), Is.EqualTo(problems.Select(p => p.Prompt)), "no marker on the prompts");
+        var lengths = a.Select(p => Engine.Tasks.LengthControl.ThinkChars(p.Completion!)).ToList();
+        Assert.That(lengths.Count(l => l == 0), Is.InRange(30, 130), "the answer at once, about 1 in 4 to 1 in 7");
+        Assert.That(a.Count(p => p.Completion!.Contains(" check ")), Is.InRange(30, 130));
+        Assert.That(a.Zip(problems).Count(x => x.First.Completion == x.Second.Completion), Is.InRange(30, 130),
+            "the running total alone");
+    }
+}
+
 /// <summary>L1 length control: the budget marker and the reward against hand-worked values.</summary>
 public class LengthControlTests
 {

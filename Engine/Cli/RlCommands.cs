@@ -98,6 +98,12 @@ sealed class DataOptions : VerbOptions
     [Option("thinking-modes", Default = false, HelpText = "Every other problem asked with thinking off (prompt ending " +
         "\" /no_think\", completion the answer alone): SFT data that teaches the switch.")]
     public bool ThinkingModes { get; set; }
+    [Option("length-budgets", Separator = ',', HelpText = "Length-control SFT data (multisum tasks): budgets in turn " +
+        "on the prompts (\" /budget N\"), each worked solution the one whose thinking is closest to its budget.")]
+    public IEnumerable<int> LengthBudgets { get; set; } = [];
+    [Option("varied-thoughts", Default = false, HelpText = "Worked solutions of random verbosity (multisum tasks): " +
+        "the answer at once, fewer larger steps, the running total, or it and a check.")]
+    public bool VariedThoughts { get; set; }
 }
 
 static class RlCommands
@@ -220,6 +226,15 @@ static class RlCommands
         Check.AtLeast(o.N, 1, "--n-problems");
         if (o.Split is not ("train" or "test")) throw new ArgumentException($"--split {o.Split}: expected train or test");
         var problems = task.Generate(o.Split, o.N, o.Seed);
+        var budgets = o.LengthBudgets.ToList();
+        if ((budgets.Count > 0 || o.VariedThoughts) && task is not IVariedThoughts)
+            throw new ArgumentException($"data: --length-budgets and --varied-thoughts need a task that can vary its " +
+                $"worked solutions (multisum, multisum:1), not {task.Name}");
+        if (budgets.Count > 0 && (o.VariedThoughts || o.ThinkingModes))
+            throw new ArgumentException("data: --length-budgets does not combine with --varied-thoughts or --thinking-modes");
+        foreach (int b in budgets) Check.AtLeast(b, 0, "--length-budgets");
+        if (o.VariedThoughts) problems = LengthControl.Varied(problems, (IVariedThoughts)task, o.Seed);
+        if (budgets.Count > 0) problems = LengthControl.Matched(problems, budgets, (IVariedThoughts)task);
         if (o.ThinkingModes) problems = Tasks.ThinkingModes.Mix(problems);
         var rows = problems.Select(p =>
         {

@@ -42,4 +42,35 @@ public static partial class LengthControl
         int start = open + "<think>".Length, close = response.IndexOf("</think>", start, StringComparison.Ordinal);
         return (close < 0 ? response.Length : close) - start;
     }
+
+    /// <summary>
+    /// SFT data for length control: the problem with the budget on its prompt and, as its worked solution, the
+    /// task's thought whose length is closest to the budget (the longer one on a tie). A model SFT'd on it has seen
+    /// the marker mean something before L1's reward sharpens it.
+    /// </summary>
+    public static Problem Matched(Problem p, int budget, IVariedThoughts task)
+    {
+        var thought = task.Thoughts(p, int.MaxValue).OrderBy(t => Math.Abs(t.Length - budget))
+            .ThenByDescending(t => t.Length).First();
+        return WithBudget(p with { Completion = ReasoningTasks.Worked(thought, p.Answer) }, budget);
+    }
+
+    /// <summary>The budgets in turn over the problems, each with its matched worked solution.</summary>
+    public static IReadOnlyList<Problem> Matched(IReadOnlyList<Problem> problems, IReadOnlyList<int> budgets,
+        IVariedThoughts task) => problems.Select((p, i) => Matched(p, budgets[i % budgets.Count], task)).ToList();
+
+    /// <summary>
+    /// Worked solutions of random verbosity (no budget on the prompt): one of the task's thoughts up to the running
+    /// total with one verification pass, uniformly. An SFT base whose thinking length varies from problem to
+    /// problem, so that RL has lengths to choose between (the R1-Zero-style length study).
+    /// </summary>
+    public static IReadOnlyList<Problem> Varied(IReadOnlyList<Problem> problems, IVariedThoughts task, int seed)
+    {
+        var rng = new Rng(seed * 7919L + 17);
+        return problems.Select(p =>
+        {
+            var thoughts = task.Thoughts(p, checks: 1);
+            return p with { Completion = ReasoningTasks.Worked(thoughts[rng.Next(thoughts.Count)], p.Answer) };
+        }).ToList();
+    }
 }

@@ -22,17 +22,29 @@ public interface IReasoningTask
     Verdict Verify(Problem problem, string answer);
 }
 
+/// <summary>A task that can work one problem at several lengths of thinking (the thinking-budget study).</summary>
+public interface IVariedThoughts
+{
+    /// <summary>Correct thoughts for the problem (the text between &lt;think&gt; and &lt;/think&gt;), fewest steps first,
+    /// with at most `checks` verification passes after the plain derivation.</summary>
+    IReadOnlyList<string> Thoughts(Problem problem, int checks);
+}
+
 public static class ReasoningTasks
 {
-    public static readonly string[] Names = ["arithmetic", "countdown", "multisum"];
+    public static readonly string[] Names = ["arithmetic", "countdown", "multisum", "multisum:1"];
 
     public static IReasoningTask Create(string name) => name.ToLowerInvariant() switch
     {
         "arithmetic" => new ArithmeticTask(),
         "countdown" => new CountdownTask(),
         "multisum" => new MultiSumTask(),
+        "multisum:1" => new MultiSumTask(digits: 1),
         _ => throw new ArgumentException($"--task {name}: unknown task; expected {string.Join(" or ", Names)}"),
     };
+
+    /// <summary>A worked solution in the format the verifiers and the format reward expect.</summary>
+    public static string Worked(string thought, string answer) => $"<think>{thought}</think><answer>{answer}</answer>";
 
     static readonly Regex AnswerTag = new(@"<answer>(.*?)</answer>", RegexOptions.Singleline | RegexOptions.Compiled);
 
