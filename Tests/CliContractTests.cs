@@ -289,6 +289,12 @@ public class CliContractTests
         Assert.That(plot.Code, Is.EqualTo(0), plot.Err);
         Assert.That(plot.Err, Does.Contain("torn last line"));
         Assert.That(File.Exists(Dir("loss.png")));
+        var two = Run("plot", "--runs", Dir("a"), "--metric", "loss", "--right-metric", "lr", "--out", Dir("two.png"));
+        Assert.That(two.Code, Is.EqualTo(0), two.Err);
+        Assert.That(new FileInfo(Dir("two.png")).Length, Is.GreaterThan(1000));
+        var none = Run("plot", "--runs", Dir("a"), "--metric", "loss", "--right-metric", "nope", "--out", Dir("x.png"));
+        Assert.That((none.Code, none.Err.Trim().Split('\n')[^1]), Is.EqualTo((1, $"engine: error: plot: " +
+            $"{Dir("a/metrics.jsonl")} has no metric 'nope'")));       // after the torn line's warning
 
         var resumed = Run([.. args, "--resume", Dir("a/checkpoint-3")]);
         Assert.That(resumed.Code, Is.EqualTo(0), resumed.Err);

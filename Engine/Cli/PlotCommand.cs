@@ -13,6 +13,9 @@ sealed class PlotOptions : VerbOptions
     public IEnumerable<string> Labels { get; set; } = [];
     [Option("metric", Required = true, HelpText = "The metric to plot, e.g. accuracy, entropy, completion_length/mean.")]
     public string Metric { get; set; } = "";
+    [Option("right-metric", HelpText = "A second metric of each run on a right-hand axis, dashed (e.g. accuracy " +
+        "beside completion_length/mean).")]
+    public string? RightMetric { get; set; }
     [Option("title", HelpText = "Plot title.")]
     public string? Title { get; set; }
     [Option("out", Required = true, HelpText = "PNG path.")]
@@ -34,10 +37,11 @@ static class PlotCommand
             if (!File.Exists(path)) throw new ArgumentException($"plot: {path}: no such file");
             var rows = RunFolder.ReadMetrics(path).Select(row => row.ToDictionary(kv => kv.Key,
                 kv => kv.Value is JsonValue v && v.TryGetValue(out double d) ? (object)d : kv.Value?.ToString() ?? "")).ToList();
-            if (!rows.Any(r => r.ContainsKey(o.Metric))) throw new ArgumentException($"plot: {path} has no metric '{o.Metric}'");
+            foreach (var metric in new[] { o.Metric, o.RightMetric }.OfType<string>())
+                if (!rows.Any(r => r.ContainsKey(metric))) throw new ArgumentException($"plot: {path} has no metric '{metric}'");
             series.Add((labels.Count > 0 ? labels[i] : Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? path, rows));
         }
-        Curves.SaveComparison(o.Out, o.Title ?? o.Metric, o.Metric, series);
+        Curves.SaveComparison(o.Out, o.Title ?? o.Metric, o.Metric, series, rightMetric: o.RightMetric);
         Console.WriteLine($"plot: wrote {o.Out}");
         return 0;
     }

@@ -39,23 +39,25 @@ public static class Curves
 
     /// <summary>One metric from several runs, each as a moving average over `smooth` steps.</summary>
     public static void SaveComparison(string path, string title, string metric,
-        IReadOnlyList<(string Label, IReadOnlyList<Dictionary<string, object>> Rows)> runs, int smooth = 10)
+        IReadOnlyList<(string Label, IReadOnlyList<Dictionary<string, object>> Rows)> runs, int smooth = 10,
+        string? rightMetric = null)
     {
         var plt = new ScottPlot.Plot();
         foreach (var (label, rows) in runs)
         {
-            var points = rows.Where(r => r.ContainsKey(metric)).Select(r => (X: Convert.ToDouble(r["step"]),
-                Y: Convert.ToDouble(r[metric]))).ToArray();
-            var ys = points.Select(p => p.Y).ToArray();
-            var avg = ys.Select((_, i) => ys.Skip(Math.Max(0, i - smooth + 1)).Take(Math.Min(smooth, i + 1)).Average()).ToArray();
-            var line = plt.Add.Scatter(points.Select(p => p.X).ToArray(), avg);
-            line.LegendText = label;
-            line.MarkerSize = 0;
-            line.LineWidth = 2;
+            var line = AddSmoothed(plt, rows, metric, smooth);
+            line.LegendText = rightMetric is null ? label : $"{label}: {metric}";
+            if (rightMetric is null) continue;
+            // A second metric of the same run on the right axis, dashed (length and accuracy on one chart).
+            var right = AddSmoothed(plt, rows, rightMetric, smooth);
+            right.LegendText = $"{label}: {rightMetric}";
+            right.LinePattern = ScottPlot.LinePattern.Dashed;
+            right.Axes.YAxis = plt.Axes.Right;
         }
         plt.Title(title);
         plt.XLabel("step");
         plt.YLabel($"{metric} (mean of {smooth})");
+        if (rightMetric is not null) plt.Axes.Right.Label.Text = $"{rightMetric} (mean of {smooth}, dashed)";
         plt.ShowLegend();
         string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
         if (folder is not null && Dist.IsRoot) Directory.CreateDirectory(folder);
@@ -63,6 +65,20 @@ public static class Curves
         string tmp = path + ".tmp.png";
         plt.SavePng(tmp, 900, 500);
         File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>One metric of a run against the step, as a trailing mean over `smooth` steps.</summary>
+    static ScottPlot.Plottables.Scatter AddSmoothed(ScottPlot.Plot plt, IReadOnlyList<Dictionary<string, object>> rows,
+        string metric, int smooth)
+    {
+        var points = rows.Where(r => r.ContainsKey(metric)).Select(r => (X: Convert.ToDouble(r["step"]),
+            Y: Convert.ToDouble(r[metric]))).ToArray();
+        var ys = points.Select(p => p.Y).ToArray();
+        var avg = ys.Select((_, i) => ys.Skip(Math.Max(0, i - smooth + 1)).Take(Math.Min(smooth, i + 1)).Average()).ToArray();
+        var line = plt.Add.Scatter(points.Select(p => p.X).ToArray(), avg);
+        line.MarkerSize = 0;
+        line.LineWidth = 2;
+        return line;
     }
 
     /// <summary>Lines of y against x (accuracy against samples or budget), a marker at each point.</summary>
