@@ -76,8 +76,8 @@ public class CliContractTests
         yield return Case("already holds a run", "pretrain", "--steps", "1", "--out", "PRERUN");
         yield return Case("need a task that can vary its worked solutions", "data", "--task", "arithmetic",
             "--length-budgets", "8");
-        yield return Case("does not combine with --varied-thoughts", "data", "--task", "multisum:1",
-            "--length-budgets", "8", "--varied-thoughts");
+        yield return Case("does not combine with --thinking-modes", "data", "--task", "multisum:1",
+            "--length-budgets", "8", "--thinking-modes");
         yield return Case("--length-budgets must be >= 0", "data", "--task", "multisum", "--length-budgets", "8,-1");
     }
 

@@ -99,7 +99,8 @@ sealed class DataOptions : VerbOptions
         "\" /no_think\", completion the answer alone): SFT data that teaches the switch.")]
     public bool ThinkingModes { get; set; }
     [Option("length-budgets", Separator = ',', HelpText = "Length-control SFT data (multisum tasks): budgets in turn " +
-        "on the prompts (\" /budget N\"), each worked solution the one whose thinking is closest to its budget.")]
+        "on the prompts (\" /budget N\"), each worked solution the one whose thinking is closest to its budget " +
+        "(with --varied-thoughts: of random verbosity, the budget unrelated to it).")]
     public IEnumerable<int> LengthBudgets { get; set; } = [];
     [Option("varied-thoughts", Default = false, HelpText = "Worked solutions of random verbosity (multisum tasks): " +
         "the answer at once, fewer larger steps, the running total, or it and a check.")]
@@ -230,11 +231,15 @@ static class RlCommands
         if ((budgets.Count > 0 || o.VariedThoughts) && task is not IVariedThoughts)
             throw new ArgumentException($"data: --length-budgets and --varied-thoughts need a task that can vary its " +
                 $"worked solutions (multisum, multisum:1), not {task.Name}");
-        if (budgets.Count > 0 && (o.VariedThoughts || o.ThinkingModes))
-            throw new ArgumentException("data: --length-budgets does not combine with --varied-thoughts or --thinking-modes");
+        if (budgets.Count > 0 && o.ThinkingModes)
+            throw new ArgumentException("data: --length-budgets does not combine with --thinking-modes");
         foreach (int b in budgets) Check.AtLeast(b, 0, "--length-budgets");
+        // Budgets alone: matched worked solutions. With --varied-thoughts: the budgets on the prompts and worked
+        // solutions of random verbosity, so the marker means nothing yet (what L1's RL alone has to teach).
         if (o.VariedThoughts) problems = LengthControl.Varied(problems, (IVariedThoughts)task, o.Seed);
-        if (budgets.Count > 0) problems = LengthControl.Matched(problems, budgets, (IVariedThoughts)task);
+        if (budgets.Count > 0)
+            problems = o.VariedThoughts ? LengthControl.Assign(problems, budgets)
+                : LengthControl.Matched(problems, budgets, (IVariedThoughts)task);
         if (o.ThinkingModes) problems = Tasks.ThinkingModes.Mix(problems);
         var rows = problems.Select(p =>
         {
