@@ -97,8 +97,8 @@ public sealed partial class GpuBackend : IDeviceDecode
 
     public IStepGraph? Capture(Action step, out string? why)
     {
-        if (!CudaGraphs) { why = "--cuda-graphs off"; return null; }
-        if (Accelerator is not CudaAccelerator) { why = "not a CUDA device"; return null; }
+        why = null;
+        if (!CudaGraphs || Accelerator is not CudaAccelerator) return null;
         captureStream ??= (CudaStream)Accelerator.CreateStream();
         return CudaGraph.Capture(this, captureStream, step, out why);
     }

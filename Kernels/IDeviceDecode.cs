@@ -31,9 +31,9 @@ public interface IDeviceDecode
     bool CudaGraphs { get; set; }
 
     /// <summary>
-    /// Records <paramref name="step"/>'s launches as a graph to replay, or null where there is no graph to make (not
-    /// CUDA, graphs off, or the capture failed: then the reason is in <paramref name="why"/> and the caller runs the
-    /// step directly). Buffers the step allocates stay held by the graph until it is disposed.
+    /// Records <paramref name="step"/>'s launches as a graph to replay, or null where there is no graph to make: not
+    /// CUDA or graphs off (<paramref name="why"/> null), or the capture failed (the reason in <paramref name="why"/>);
+    /// the caller then runs the step directly. Buffers the step allocates stay held until the graph is disposed.
     /// </summary>
     IStepGraph? Capture(Action step, out string? why);
 }
