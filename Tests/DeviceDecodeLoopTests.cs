@@ -143,4 +143,34 @@ public class DeviceDecodeLoopTests
         Assert.That(stepwise.Copies - prefill, Is.GreaterThanOrEqualTo(3L * (steps - 1)),
             "step by step: at least the uniforms up and the tokens and log-probs back per step");
     }
+
+    [Test]
+    public void WithoutCudaThereIsNoGraphAndNoWarning()
+    {
+        bool ran = false;
+        var graph = ((IDeviceDecode)Gpu).Capture(() => ran = true, out string? why);
+        Assert.That(graph, Is.Null);
+        Assert.That(why, Is.Null, "not a failure: the CPU accelerator has no graphs, so the step runs directly");
+        Assert.That(ran, Is.False);
+    }
+
+    [Test]
+    public void BuffersRentedDuringACaptureWaitForTheGraphBeforeReuse()
+    {
+        // A graph keeps the addresses it captured: memory its step rented must not go to another tensor while it
+        // lives. An odd size class (7 Mi floats) keeps other tests' buffers out of the free list used here.
+        var pool = Gpu.Floats;
+        const long size = 7L << 20;
+        pool.BeginHold();
+        var captured = pool.Rent(size);
+        var held = pool.EndHold();
+        pool.Return(captured);                                 // the step's temporary, collected after capture
+        var other = pool.Rent(size);
+        Assert.That(other, Is.Not.SameAs(captured), "held memory is not handed out while the graph lives");
+        pool.Release(held);
+        var again = pool.Rent(size);
+        Assert.That(again, Is.SameAs(captured), "released with the graph, it is reused");
+        pool.Return(other);
+        pool.Return(again);
+    }
 }

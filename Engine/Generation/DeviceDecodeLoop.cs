@@ -21,7 +21,7 @@ namespace Engine.Generation;
 sealed class DeviceDecodeLoop(Transformer model, ITokenizer tokenizer, IReadOnlyList<int[]> prompts, SamplingOptions o,
     IAheadDraws draws, int total, int chunk, List<int>[] generated, List<float>[] logprobs, string?[] finish) : IDisposable
 {
-    static int warned;
+    static int warned;                                  // set once a capture or replay failed: no more tries
     readonly IDeviceDecode device = (IDeviceDecode)model.Backend;
     readonly IBackend be = model.Backend;
     readonly bool draw = o.Temperature > 0;
@@ -151,17 +151,31 @@ sealed class DeviceDecodeLoop(Transformer model, ITokenizer tokenizer, IReadOnly
     /// directly, which capture must not do); directly where there is no graph.</summary>
     void Step()
     {
-        if (graph is not null) { graph.Replay(); return; }
-        if (directStepRan && !captureTried)
+        if (graph is null && directStepRan && !captureTried && Volatile.Read(ref warned) == 0)
         {
             captureTried = true;
             graph = device.Capture(Body, out string? why);
-            if (graph is not null) { graph.Replay(); return; }
-            if (why is not null && Interlocked.Exchange(ref warned, 1) == 0)
-                Console.Error.WriteLine($"engine: warning: CUDA graph capture failed ({why}); decoding with direct launches");
+            if (why is not null) Warn(why);
+        }
+        if (graph is not null)
+        {
+            // A launch the driver refuses fails before the graph runs: the step then runs directly, as without one.
+            try { graph.Replay(); return; }
+            catch (InvalidOperationException e)
+            {
+                Warn(e.Message);
+                graph.Dispose();
+                graph = null;
+            }
         }
         Body();
         directStepRan = true;
+    }
+
+    static void Warn(string why)
+    {
+        if (Interlocked.Exchange(ref warned, 1) == 0)
+            Console.Error.WriteLine($"engine: warning: CUDA graphs off for this run ({why}); decoding with direct launches");
     }
 
     void FreeShape()

@@ -70,9 +70,10 @@ public sealed class CudaGraph : IStepGraph
                     why = $"cuGraphInstantiateWithFlags returned CUresult {rc}";
             }
         }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or InvalidOperationException
-                                      or AcceleratorException or ArgumentException or NotSupportedException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // Whatever a launch did that capture refuses (ILGPU raises its own exception types for driver errors):
+            // no graph, and the caller runs the step directly.
             why = $"{e.GetType().Name}: {e.Message}";
         }
         finally
