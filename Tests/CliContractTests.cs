@@ -74,6 +74,10 @@ public class CliContractTests
         yield return Case("a checkpoint of `engine grpo`, not of `engine pretrain`", "pretrain", "--resume", "GRPO");
         yield return Case("--steps 2: ", "pretrain", "--resume", "PRE", "--steps", "2");
         yield return Case("already holds a run", "pretrain", "--steps", "1", "--out", "PRERUN");
+        yield return Case("--decode-chunk must be >= 0, got -1", "sample", "--checkpoint", "PRE", "--prompt", "1+",
+            "--decode-chunk", "-1");
+        yield return Case("--cuda-graphs must be on or off, got 'maybe'", "grpo", "--cuda-graphs", "maybe");
+        yield return Case("--warmup must be >= 0", "sample", "--checkpoint", "PRE", "--prompt", "1+", "--warmup", "-2");
     }
 
     [TestCaseSource(nameof(BadInputs))]
