@@ -142,6 +142,15 @@ public class DeviceDecodeLoopTests
             "one upload and one readback per chunk after the prefill");
         Assert.That(stepwise.Copies - prefill, Is.GreaterThanOrEqualTo(3L * (steps - 1)),
             "step by step: at least the uniforms up and the tokens and log-probs back per step");
+
+        // Rows stopping at stop strings one after another: redone chunks still keep at least one step each, so the
+        // loop never needs more round trips than steps.
+        var stops = o with { Stop = Digits };
+        var (stopCopies, stopTokens) = Run(chunk, stops);
+        var (stepCopies, _) = Run(0, stops);
+        TestContext.Out.WriteLine($"with stop strings: chunked {stopCopies} copies, step by step {stepCopies}, " +
+            $"{stopTokens} tokens");
+        Assert.That(stopCopies, Is.LessThan(stepCopies));
     }
 
     [Test]

@@ -15,6 +15,7 @@ namespace Engine.Generation;
 ///    that belonged to the rows after it, so they are discarded and decoded again (the KV cache entries past a row's
 ///    position are never read, and the redone steps overwrite them);
 ///  - uniforms are read ahead (<see cref="IAheadDraws"/>) and only those the kept steps used are consumed.
+/// After a redo the next chunk is only as long as the kept part, growing back by doubling.
 /// Finished rows leave the batch (compaction) at chunk boundaries. Each batch shape's step is captured once as a
 /// CUDA graph and replayed where the backend can (IDeviceDecode.Capture); elsewhere it launches directly.
 /// </summary>
@@ -42,9 +43,13 @@ sealed class DeviceDecodeLoop(Transformer model, ITokenizer tokenizer, IReadOnly
         live = Enumerable.Range(0, prompts.Count).ToArray();
         Tensor? first = prefillLogits;
         int step = 0;                                           // decode steps accepted so far
+        // Steps in the next chunk: up to `chunk`, but after a stop-string redo only as many as were kept, then
+        // doubling back. Rows that stop at stop strings one after another would otherwise make most of each chunk
+        // a redo; any chunk length gives the same completions, so this only trades round trips for redone steps.
+        int limit = chunk;
         while (true)
         {
-            int n = Math.Min(chunk, live.Where(b => finish[b] is null).Max(b => Remaining(b, step)));
+            int n = Math.Min(limit, live.Where(b => finish[b] is null).Max(b => Remaining(b, step)));
             int drawing = draw ? live.Count(b => finish[b] is null) : 0;
             Shape(live.Length);
             var pool = draws.Peek(n * drawing);
@@ -61,6 +66,7 @@ sealed class DeviceDecodeLoop(Transformer model, ITokenizer tokenizer, IReadOnly
             draws.Advance(consumed);
             step += accepted;
             if (live.All(b => finish[b] is not null)) break;
+            limit = accepted < n ? accepted : Math.Min(chunk, 2 * limit);
             if (compact && live.Any(b => finish[b] is not null))
             {
                 int[] keep = Enumerable.Range(0, live.Length).Where(i => finish[live[i]] is null).ToArray();
