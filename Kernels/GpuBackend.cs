@@ -25,13 +25,14 @@ namespace Engine.Kernels;
 /// targets, positions) go in and
 /// scalars (losses, norms) come out.
 /// </summary>
-public sealed class GpuBackend : CheckedBackend
+public sealed partial class GpuBackend : CheckedBackend
 {
     readonly Context context;
     public Accelerator Accelerator { get; }
     public LaunchContext Launch { get; }
     public MemoryPool<float> Floats { get; }
     readonly MemoryPool<int> ints;
+    internal MemoryPool<int> Ints => ints;
     public bool Disposed { get; private set; }
 
     /// <param name="kind">cuda | opencl | ilgpu-cpu</param>
@@ -119,7 +120,7 @@ public sealed class GpuBackend : CheckedBackend
 
     protected override void CopyCore(DeviceBuffer source, DeviceBuffer destination)
     {
-        if (source.Length > 0) V(source, "copy", "source").CopyTo(V(destination, "copy", "destination"));
+        if (source.Length > 0) V(source, "copy", "source").CopyTo(Launch.Stream, V(destination, "copy", "destination"));
     }
 
     protected override void MatMulCore(DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k,
@@ -277,9 +278,12 @@ public sealed class GpuBackend : CheckedBackend
             theta, backward: true);
 
     protected override void KvCacheWriteCore(DeviceBuffer x, DeviceBuffer cache, int[] positions, int batch, int steps,
-        int maxSteps, int cols) =>
-        AttentionGpu.CacheWrite(Launch, V(x, "kv_cache_write", "x"), V(cache, "kv_cache_write", "cache"), positions,
+        int maxSteps, int cols)
+    {
+        using var pos = Launch.Upload(positions);
+        AttentionGpu.CacheWrite(Launch, V(x, "kv_cache_write", "x"), V(cache, "kv_cache_write", "cache"), pos.View,
             batch, steps, maxSteps, cols);
+    }
 
     protected override void AttentionCachedCore(DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache,
         DeviceBuffer output, int[] positions, int batch,
@@ -287,9 +291,10 @@ public sealed class GpuBackend : CheckedBackend
     {
         const string op = "attention_cached";
         HeadDim(op, headDim);
+        using var pos = Launch.Upload(positions);
         AttentionOps.CachedGpu[Versions.Of(AttentionOps.Cached) - 1].Run(Launch, V(q, op, "q"), V(kCache, op, "kCache"),
             V(vCache, op, "vCache"),
-            V(output, op, "out"), positions, batch, steps, maxSteps, qHeads, kvHeads, headDim);
+            V(output, op, "out"), pos.View, batch, steps, maxSteps, qHeads, kvHeads, headDim);
     }
 
     protected override void EmbeddingCore(int[] ids, DeviceBuffer table, DeviceBuffer output, int vocab, int cols) =>
@@ -384,6 +389,7 @@ public sealed class GpuBackend : CheckedBackend
         Accelerator.Synchronize();
         Floats.Dispose();
         ints.Dispose();
+        captureStream?.Dispose();
         Accelerator.Dispose();
         context.Dispose();
     }

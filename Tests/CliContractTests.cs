@@ -79,6 +79,10 @@ public class CliContractTests
         yield return Case("does not combine with --thinking-modes", "data", "--task", "multisum:1",
             "--length-budgets", "8", "--thinking-modes");
         yield return Case("--length-budgets must be >= 0", "data", "--task", "multisum", "--length-budgets", "8,-1");
+        yield return Case("--decode-chunk must be >= 0, got -1", "sample", "--checkpoint", "PRE", "--prompt", "1+",
+            "--decode-chunk", "-1");
+        yield return Case("--cuda-graphs must be on or off, got 'maybe'", "grpo", "--cuda-graphs", "maybe");
+        yield return Case("--warmup must be >= 0", "sample", "--checkpoint", "PRE", "--prompt", "1+", "--warmup", "-2");
     }
 
     [TestCaseSource(nameof(BadInputs))]

@@ -54,7 +54,7 @@ static class DemoCommand
         var clock = Stopwatch.StartNew();
         var task = ReasoningTasks.Create(o.Task);
         string outDir = RunDirs.For("demo", o).Claim();
-        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
+        var (_, backend, _) = ModelSetup.Backend(o, false);
         var tokenizer = new CharTokenizer();
         var cfg = ModelConfig.Preset("tiny", tokenizer.VocabSize, Context);
         var model = new Transformer(cfg, backend, o.Seed);

@@ -28,6 +28,10 @@ sealed class SampleOptions : CheckpointOptions
     public int ThinkMax { get; set; }
     [Option("stop", HelpText = "Stop strings (repeatable, e.g. --stop \"</answer>\"); kept in the text.")]
     public IEnumerable<string> Stop { get; set; } = [];
+    [Option("warmup", Default = 0,
+        HelpText = "Untimed generations before the timed one (kernel compilation, CUDA graph capture), so the " +
+            "decode tokens/s printed on stderr is the steady state.")]
+    public int Warmup { get; set; }
     [Option("json", Default = false,
         HelpText = "Print one JSON object per completion (text, token ids, logprobs, finish reason) and nothing else on stdout.")]
     public bool Json { get; set; }
@@ -107,12 +111,21 @@ static class InferenceCommands
         Check.AtLeast(o.NumSamples, 1, "--num-samples");
         Check.AtLeast(o.MaxNewTokens, 1, "--max-new-tokens");
         var stdout = JsonOut(o.Json);
-        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
+        var (_, backend, _) = ModelSetup.Backend(o, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         var options = new SamplingOptions(o.MaxNewTokens, o.Temperature, o.TopK, o.TopP, o.Stop.ToArray(), o.ThinkMin, o.ThinkMax);
         options.Validate();
         var prompt = tokenizer.Encode(o.Prompt);
-        var completions = Generator.Generate(model, tokenizer, Enumerable.Repeat(prompt, o.NumSamples).ToList(), options, new Rng(o.Seed));
+        Check.AtLeast(o.Warmup, 0, "--warmup");
+        var prompts = Enumerable.Repeat(prompt, o.NumSamples).ToList();
+        for (int w = 0; w < o.Warmup; w++) Generator.Generate(model, tokenizer, prompts, options, new Rng(o.Seed));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var completions = Generator.Generate(model, tokenizer, prompts, options, new Rng(o.Seed));
+        double seconds = clock.Elapsed.TotalSeconds;
+        long tokens = completions.Sum(c => (long)c.Ids.Length);
+        // The prefill and the host's share are in the time; process start and model load are not.
+        Console.Error.WriteLine($"decode: {tokens} new tokens in {seconds:F3} s, {tokens / seconds:F1} tokens/s " +
+            $"({o.NumSamples} sequences, prefill included{(o.Warmup > 0 ? $", after {o.Warmup} warm-up runs" : "")})");
         foreach (var c in completions)
         {
             if (o.Json)
@@ -135,7 +148,7 @@ static class InferenceCommands
         if (!File.Exists(o.Data)) throw new ArgumentException($"--data {o.Data}: no such file");
         Check.AtLeast(o.Batch, 1, "--batch");
         var stdout = JsonOut(o.Json);
-        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
+        var (_, backend, _) = ModelSetup.Backend(o, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         int context = model.Config.MaxPositions;
         IReadOnlyList<LmBatch> batches;
@@ -166,7 +179,7 @@ static class InferenceCommands
             throw new ArgumentException("eval: --n-problems, --k-samples, --max-new-tokens and --batch must be >= 1");
         Check.PositiveFinite(o.Temperature, "--temperature");
         var stdout = JsonOut(o.Json);
-        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
+        var (_, backend, _) = ModelSetup.Backend(o, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         var problems = Tasks.ThinkingModes.Apply(
             o.Data is not null ? RlCommands.ReadProblems(o.Data) : task.Generate("test", o.N, o.Seed), o.Thinking);

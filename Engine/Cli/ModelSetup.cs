@@ -9,10 +9,17 @@ namespace Engine.Cli;
 /// <summary>Turns --checkpoint / --model / --tokenizer / --device into a model, its tokenizer and a backend.</summary>
 static class ModelSetup
 {
-    public static (IBackend Device, IBackend Backend, TimingBackend? Timing) Backend(string device, string precision,
-        bool profile)
+    public static (IBackend Device, IBackend Backend, TimingBackend? Timing) Backend(CommonOptions o, bool profile)
     {
-        var be = Engine.Backend.Create(device, precision, deviceTiming: profile);
+        Check.AtLeast(o.DecodeChunk, 0, "--decode-chunk");
+        bool graphs = o.CudaGraphs.ToLowerInvariant() switch
+        {
+            "on" => true,
+            "off" => false,
+            _ => throw new ArgumentException($"--cuda-graphs must be on or off, got '{o.CudaGraphs}'"),
+        };
+        var be = Engine.Backend.Create(o.Device, o.Precision, deviceTiming: profile);
+        if (be is IDeviceDecode decode) (decode.DecodeChunk, decode.CudaGraphs) = (o.DecodeChunk, graphs);
         Console.WriteLine($"device: {be.Name}");
         var timing = profile ? new TimingBackend(be) : null;
         return (be, timing ?? be, timing);

@@ -20,6 +20,14 @@ abstract class CommonOptions : VerbOptions
         HelpText = "GPU matmul/attention arithmetic: fp32 | tf32 (tensor cores, 10-bit mantissa inputs) | " +
             "3xtf32 (tensor cores, fp32-class).")]
     public string Precision { get; set; } = "fp32";
+    [Option("decode-chunk", Default = 16,
+        HelpText = "GPU sampling: decode steps per host round trip (the sampled ids stay on the device between; " +
+            "the same completions for any value); 0 = one round trip per step.")]
+    public int DecodeChunk { get; set; }
+    [Option("cuda-graphs", Default = "on",
+        HelpText = "on | off: replay each GPU decode step from a CUDA graph (CUDA devices; falls back to plain " +
+            "launches with a warning if capture fails).")]
+    public string CudaGraphs { get; set; } = "on";
 }
 
 /// <summary>Verbs that read an existing model: --checkpoint only.</summary>

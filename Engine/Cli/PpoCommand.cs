@@ -93,7 +93,7 @@ static class PpoCommand
         if (o.Warmup < 0 || o.SaveEvery < 0) throw new ArgumentException("ppo: --warmup and --save-every must be >= 0");
         var task = ReasoningTasks.Create(o.Task);
         var runDir = RunDirs.For("ppo", o, o.Resume, o.Steps);
-        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
+        var (_, backend, _) = ModelSetup.Backend(o, false);
         var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         // The reference and the critic start from the policy's weights; initial/ keeps them for a resumed run.
         string? resumedRun = o.Resume is null ? null : RunDirs.Of(o.Resume);

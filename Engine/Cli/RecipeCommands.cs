@@ -65,7 +65,7 @@ static class RecipeCommands
             throw new ArgumentException("rejection-sample: --n-problems, --k-samples and --max-new-tokens must be >= 1");
         Check.PositiveFinite(o.Temperature, "--temperature");
         var task = ReasoningTasks.Create(o.Task);
-        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
+        var (_, backend, _) = ModelSetup.Backend(o, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
         var problems = o.Data is not null ? RlCommands.ReadProblems(o.Data) : task.Generate("train", o.N, o.Seed);
         RlCommands.CheckPrompts("rejection-sample", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "generated problems");
@@ -82,7 +82,7 @@ static class RecipeCommands
         Check.PositiveFinite(o.Lr, "--lr");
         var task = ReasoningTasks.Create(o.Task);
         var runDir = RunDirs.For("distill", o);
-        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
+        var (_, backend, _) = ModelSetup.Backend(o, false);
         var (teacher, tokenizer) = Checkpoint.Load(o.Teacher, backend, "--teacher");
         Console.WriteLine($"distill: teacher {o.Teacher} ({teacher.ParameterCount:N0} parameters) samples {o.N} × {o.K}");
         var (kept, acceptance) = RejectionSampling.Run(teacher, tokenizer, task, task.Generate("train", o.N, o.Seed), o.K, 1f, 40, o.Seed);

@@ -172,7 +172,7 @@ static class RlCommands
         var task = ReasoningTasks.Create(o.Task);
         var options = Options(o, "");                    // every option checked before anything is written
         var runDir = RunDirs.For("grpo", o, o.Resume, o.Steps);
-        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
+        var (_, backend, _) = ModelSetup.Backend(o, false);
         var (policy, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         var train = Tasks.LengthControl.Assign(
             o.Data is not null ? ReadProblems(o.Data) : task.Generate("train", o.TrainSize, o.Seed), o.LengthBudgets.ToList());

@@ -70,7 +70,7 @@ static class RmCommand
         if (o.Warmup < 0 || o.EvalEvery < 1) throw new ArgumentException("rm: --warmup must be >= 0 and --eval-every >= 1");
         var task = ReasoningTasks.Create(o.Task);
         var runDir = RunDirs.For("rm", o);
-        var (_, backend, _) = ModelSetup.Backend(o.Device, o.Precision, false);
+        var (_, backend, _) = ModelSetup.Backend(o, false);
         Transformer rm;
         Tokenizers.ITokenizer tokenizer;
         if (o.Checkpoint is not null)

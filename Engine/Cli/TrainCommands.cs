@@ -58,7 +58,7 @@ static class TrainCommands
         Check.NonNegativeFinite(o.Clip, "--clip");
         Check.NonNegativeFinite(o.WeightDecay, "--weight-decay");
         var runDir = RunDirs.For(kind, o, o.Resume, o.Steps);
-        var (_, backend, timing) = ModelSetup.Backend(o.Device, o.Precision, o.Profile);
+        var (_, backend, timing) = ModelSetup.Backend(o, o.Profile);
         var (model, tokenizer) = ModelSetup.Create(o, backend, o.Resume ?? o.Checkpoint, o.Resume is null ? "--checkpoint" : "--resume");
         var data = makeData(model, tokenizer);
         string outDir = runDir.Claim();

@@ -29,8 +29,14 @@ public static class Generator
     /// full tiles, so moving a row changes its last bits; the GPU kernels compute every row the same way.
     /// </param>
     /// <param name="draws">Where the sampling uniforms come from (default: <paramref name="rng"/>, row by row).</param>
+    /// <param name="chunk">
+    /// With device sampling on a backend with device decode (a GPU's): decode in chunks of this many steps with one
+    /// host round trip each (<see cref="DeviceDecodeLoop"/>; the same completions); 0 decodes step by step. Default:
+    /// the backend's DecodeChunk (--decode-chunk). Draws that cannot be read ahead (a data-parallel run's shared
+    /// ones, which the ranks exchange every step) and budget forcing (host sampling) keep the step-by-step path.
+    /// </param>
     public static Completion[] Generate(Transformer model, ITokenizer tokenizer, IReadOnlyList<int[]> prompts, SamplingOptions o, Rng rng,
-        bool? onDevice = null, bool? compact = null, IRowDraws? draws = null)
+        bool? onDevice = null, bool? compact = null, IRowDraws? draws = null, int? chunk = null)
     {
         draws ??= new LocalDraws(rng);
         o.Validate();
@@ -65,11 +71,21 @@ public static class Generator
         var thinking = budget is null ? null : prompts.Select(budget.Start).ToArray();
         // Budget forcing edits and overrides rows of logits: it samples on the host.
         bool device = (onDevice ?? !IsCpu(model.Backend)) && budget is null;
-        var draw = device ? new DeviceDraw(model.Backend, B) : null;
 
         var generated = Enumerable.Range(0, B).Select(_ => new List<int>()).ToArray();
         var logprobs = Enumerable.Range(0, B).Select(_ => new List<float>()).ToArray();
         var finish = new string?[B];
+        int steps = chunk ?? (model.Backend as Kernels.IDeviceDecode)?.DecodeChunk ?? 0;
+        if (steps < 0) throw new ArgumentException($"generate: the decode chunk must be >= 0 steps, got {steps}");
+        if (device && steps > 0 && model.Backend is Kernels.IDeviceDecode && draws is IAheadDraws ahead)
+        {
+            using (var loop = new DeviceDecodeLoop(model, tokenizer, prompts, o, ahead, total, steps, generated, logprobs,
+                       finish))
+                loop.Run(logits, cache, compact ?? true);
+            draws.Finish();
+            return Completions(tokenizer, prompts, o, generated, logprobs, finish);
+        }
+        var draw = device ? new DeviceDraw(model.Backend, B) : null;
         // live[i]: the prompt that batch row i decodes. Without compaction every row decodes (finished rows
         // take pad steps) to the end; with it, finished rows leave the batch and its KV cache.
         int[] live = Enumerable.Range(0, B).ToArray();
@@ -101,9 +117,7 @@ public static class Generator
                 generated[b].Add(token);
                 logprobs[b].Add(lp);
                 next[i] = token;
-                if (token == tokenizer.EosId) { finish[b] = "eos"; continue; }
-                if (o.Stop is { Length: > 0 } && StopAt(tokenizer.Decode(generated[b]), o.Stop) >= 0) { finish[b] = "stop"; continue; }
-                if (generated[b].Count >= o.MaxNewTokens || positions[i] + 1 >= total) finish[b] = "length";
+                finish[b] = Ends(tokenizer, o, generated[b], positions[i], total);
             }
             if (finish.All(f => f is not null)) break;
             if (compactRows)
@@ -125,8 +139,26 @@ public static class Generator
 
         draw?.Dispose();
         draws.Finish();
-        var result = new Completion[B];
-        for (int b = 0; b < B; b++)
+        return Completions(tokenizer, prompts, o, generated, logprobs, finish);
+    }
+
+    /// <summary>
+    /// Why a row ends after taking its latest token (null: it goes on): EOS, a stop string in its text, its token
+    /// budget, or the cache's end (position: where the token is fed next). Both decode paths decide with this.
+    /// </summary>
+    internal static string? Ends(ITokenizer tokenizer, SamplingOptions o, List<int> generated, int position, int total)
+    {
+        if (generated[^1] == tokenizer.EosId) return "eos";
+        if (o.Stop is { Length: > 0 } && StopAt(tokenizer.Decode(generated), o.Stop) >= 0) return "stop";
+        if (generated.Count >= o.MaxNewTokens || position + 1 >= total) return "length";
+        return null;
+    }
+
+    static Completion[] Completions(ITokenizer tokenizer, IReadOnlyList<int[]> prompts, SamplingOptions o,
+        List<int>[] generated, List<float>[] logprobs, string?[] finish)
+    {
+        var result = new Completion[prompts.Count];
+        for (int b = 0; b < prompts.Count; b++)
         {
             var gen = generated[b];
             string text = tokenizer.Decode(gen[^1] == tokenizer.EosId ? gen.Take(gen.Count - 1) : gen);

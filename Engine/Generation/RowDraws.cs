@@ -15,9 +15,37 @@ public interface IRowDraws
     void Finish();
 }
 
-/// <summary>The uniforms straight from one generator, in row order.</summary>
-public sealed class LocalDraws(Rng rng) : IRowDraws
+/// <summary>
+/// Draws that can be read ahead: the device-resident decode loop uploads the uniforms of several steps at once,
+/// before it knows which rows will finish among them, then takes only those the steps used. Together, Peek and
+/// Advance give exactly the sequence that Next would have, step by step.
+/// </summary>
+public interface IAheadDraws : IRowDraws
 {
+    /// <summary>The next count uniforms of the sequence, without consuming them.</summary>
+    double[] Peek(int count);
+
+    /// <summary>Consumes the next count uniforms.</summary>
+    void Advance(int count);
+}
+
+/// <summary>The uniforms straight from one generator, in row order.</summary>
+public sealed class LocalDraws(Rng rng) : IAheadDraws
+{
+    public double[] Peek(int count)
+    {
+        string state = rng.State;
+        var u = new double[count];
+        for (int i = 0; i < count; i++) u[i] = rng.NextDouble();
+        rng.State = state;
+        return u;
+    }
+
+    public void Advance(int count)
+    {
+        for (int i = 0; i < count; i++) rng.NextDouble();
+    }
+
     public double[] Next(bool[] need)
     {
         var u = new double[need.Length];

@@ -52,8 +52,10 @@ public sealed class KvCache
     }
 
     /// <summary>Writes k, v [B, T, Hkv·D] of layer i at positions, then attends q [B, T, H·D] over the cache.</summary>
-    public Tensor Attend(int layer, Tensor q, Tensor k, Tensor v, int[] positions)
+    public Tensor Attend(int layer, Tensor q, Tensor k, Tensor v, RowPositions positions)
     {
+        if (positions.Device is { } at) return AttendAt(layer, q, k, v, at);
+        var host = positions.Host!;
         if (GradMode.Enabled && (q.RequiresGrad || k.RequiresGrad || v.RequiresGrad))
             throw new InvalidOperationException("kv cache: attention over the cache has no backward; run generation " +
                 "under GradMode.Disable()");
@@ -61,10 +63,27 @@ public sealed class KvCache
         if (B != Batch) throw new ShapeException("attention_cached", "q", $"batch {Batch}", ShapeException.Format(q.Shape));
         var be = q.Backend;
         int kvCols = config.KvHeads * config.HeadDim;
-        be.KvCacheWrite(k.Data, keys[layer], positions, B, T, MaxSteps, kvCols);
-        be.KvCacheWrite(v.Data, values[layer], positions, B, T, MaxSteps, kvCols);
+        be.KvCacheWrite(k.Data, keys[layer], host, B, T, MaxSteps, kvCols);
+        be.KvCacheWrite(v.Data, values[layer], host, B, T, MaxSteps, kvCols);
         var output = Tensor.Zeros(be, q.Shape);
-        be.AttentionCached(q.Data, keys[layer], values[layer], output.Data, positions, B, T, MaxSteps, config.Heads,
+        be.AttentionCached(q.Data, keys[layer], values[layer], output.Data, host, B, T, MaxSteps, config.Heads,
+            config.KvHeads, config.HeadDim);
+        return output;
+    }
+
+    /// <summary>The same for one new row per sequence with its position already on the device (the decode loop).</summary>
+    Tensor AttendAt(int layer, Tensor q, Tensor k, Tensor v, DeviceInts positions)
+    {
+        int B = q.Shape[0];
+        if (B != Batch || q.Shape[1] != 1 || positions.Length != B)
+            throw new ShapeException("attention_cached_at", "q", $"[{Batch}, 1, ...] with {Batch} positions",
+                $"{ShapeException.Format(q.Shape)} with {positions.Length} positions");
+        var decode = RowPositions.Decode(q.Backend);
+        int kvCols = config.KvHeads * config.HeadDim;
+        decode.KvCacheWrite(k.Data, keys[layer], positions, MaxSteps, kvCols);
+        decode.KvCacheWrite(v.Data, values[layer], positions, MaxSteps, kvCols);
+        var output = Tensor.Zeros(q.Backend, q.Shape);
+        decode.AttentionCached(q.Data, keys[layer], values[layer], output.Data, positions, MaxSteps, config.Heads,
             config.KvHeads, config.HeadDim);
         return output;
     }

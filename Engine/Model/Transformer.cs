@@ -141,8 +141,29 @@ public sealed class Transformer
         return Norm(x, NormW, NormB);
     }
 
+    /// <summary>
+    /// ids and positions [R] already on the device (the device-resident decode loop): one new token per row at its
+    /// position → final hidden states [R, 1, C]. Inference only, with a cache; no host array goes in.
+    /// </summary>
+    public Tensor HiddenAt(DeviceInts ids, DeviceInts positions, KvCache cache)
+    {
+        var decode = RowPositions.Decode(Backend);
+        int R = ids.Length, C = Config.Hidden;
+        var x = Tensor.Zeros(Backend, R, 1, C);
+        decode.Embedding(ids, Embed.Data, x.Data, Config.VocabSize, C);
+        if (Positions is not null)
+        {
+            var p = Tensor.Zeros(Backend, R, 1, C);
+            decode.Embedding(positions, Positions.Data, p.Data, Config.MaxPositions, C);
+            x = Ops.Add(x, p);
+        }
+        var at = RowPositions.OnDevice(positions);
+        for (int i = 0; i < Layers.Length; i++) x = Block(i, x, at, cache);
+        return Norm(x, NormW, NormB);
+    }
+
     /// <summary>Block i: x [B, T, C] → x + attn(norm1(x)), then + mlp(norm2(·)).</summary>
-    public Tensor Block(int i, Tensor x, int[] positions, KvCache? cache = null)
+    public Tensor Block(int i, Tensor x, RowPositions positions, KvCache? cache = null)
     {
         var cfg = Config;
         var L = Layers[i];
@@ -152,11 +173,12 @@ public sealed class Transformer
         var v = Ops.Linear(h, L.Wv, L.Bv);
         if (!cfg.IsGpt2)
         {
-            q = Ops.Rope(q, cfg.Heads, cfg.RopeTheta, positions);
-            k = Ops.Rope(k, cfg.KvHeads, cfg.RopeTheta, positions);
+            q = positions.Rope(q, cfg.Heads, cfg.RopeTheta);
+            k = positions.Rope(k, cfg.KvHeads, cfg.RopeTheta);
         }
         var attn = cache is null
-            ? Ops.Attention(q, k, v, cfg.Heads, cfg.KvHeads)
+            ? positions.Device is null ? Ops.Attention(q, k, v, cfg.Heads, cfg.KvHeads)
+                : throw new ArgumentException("transformer: positions on the device need a kv cache")
             : cache.Attend(i, q, k, v, positions);
         x = Ops.Add(x, Ops.Linear(attn, L.Wo, L.Bo));
         h = Norm(x, L.Norm2W, L.Norm2B);

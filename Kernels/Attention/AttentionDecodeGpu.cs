@@ -78,7 +78,8 @@ public static class AttentionDecodeGpu
     }
 
     public static void Cached(LaunchContext k, ArrayView<float> q, ArrayView<float> kc, ArrayView<float> vc,
-        ArrayView<float> o, int[] positions, int batch, int steps, int maxSteps, int qHeads, int kvHeads, int headDim)
+        ArrayView<float> o, ArrayView<int> positions, int batch, int steps, int maxSteps, int qHeads, int kvHeads,
+        int headDim)
     {
         if (headDim > 4 * k.WarpSize)
         {
@@ -87,7 +88,6 @@ public static class AttentionDecodeGpu
         }
         int rows = batch * steps * qHeads, splits = (maxSteps + SplitKeys - 1) / SplitKeys, work = rows * splits;
         if (rows == 0) return;
-        using var pos = k.Upload(positions);
         using var partMax = k.Scratch(work);
         using var partSum = k.Scratch(work);
         using var partOut = k.Scratch(work * headDim);
@@ -95,7 +95,7 @@ public static class AttentionDecodeGpu
         int warps = Math.Max(1, Math.Min(4, k.MaxGroup / k.WarpSize));
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, Dims, int>(SplitKernel)(
-            new KernelConfig((work + warps - 1) / warps, warps * k.WarpSize), q, kc, vc, pos.View, partMax.View,
+            new KernelConfig((work + warps - 1) / warps, warps * k.WarpSize), q, kc, vc, positions, partMax.View,
             partSum.View, partOut.View, z, work);
         int n = rows * headDim;
         k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(CombineKernel)(

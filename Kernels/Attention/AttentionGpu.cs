@@ -293,23 +293,24 @@ public static class AttentionGpu
             int>(RowDotKernel)(t, o, dout, rowDot, steps, qHeads, headDim, n, t);
     }
 
+    /// <summary>positions [B·T] on the device (uploaded by the backend, or the decode loop's own).</summary>
     public static void Cached(LaunchContext k, ArrayView<float> q, ArrayView<float> kc, ArrayView<float> vc,
-        ArrayView<float> o, int[] positions,
+        ArrayView<float> o, ArrayView<int> positions,
         int batch, int steps, int maxSteps, int qHeads, int kvHeads, int headDim)
     {
         int n = batch * steps * qHeads;
-        using var pos = k.Upload(positions);
         var z = new Dims(steps, qHeads, kvHeads, headDim, 0, 1f / MathF.Sqrt(headDim));
         k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, Dims, int,
-            int>(CachedKernel)(n, q, kc, vc, o, pos.View, z, maxSteps, n);
+            int>(CachedKernel)(n, q, kc, vc, o, positions, z, maxSteps, n);
     }
 
-    public static void CacheWrite(LaunchContext k, ArrayView<float> x, ArrayView<float> cache, int[] positions, int batch,
-        int steps, int maxSteps, int cols)
+    /// <summary>positions [B·T] on the device.</summary>
+    public static void CacheWrite(LaunchContext k, ArrayView<float> x, ArrayView<float> cache, ArrayView<int> positions,
+        int batch, int steps, int maxSteps, int cols)
     {
         int n = batch * steps * cols, t = k.Threads(n);
-        using var pos = k.Upload(positions);
+        if (n == 0) return;
         k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int,
-            int>(CacheWriteKernel)(t, x, cache, pos.View, steps, maxSteps, cols, n, t);
+            int>(CacheWriteKernel)(t, x, cache, positions, steps, maxSteps, cols, n, t);
     }
 }

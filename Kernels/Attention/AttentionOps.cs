@@ -107,7 +107,7 @@ public static class AttentionOps
 
     /// <summary>How the GPU backend calls a cached-attention (decode) version.</summary>
     public delegate void CachedLaunch(LaunchContext kernels, ArrayView<float> q, ArrayView<float> kCache,
-        ArrayView<float> vCache, ArrayView<float> o, int[] positions, int batch, int steps, int maxSteps, int qHeads,
+        ArrayView<float> vCache, ArrayView<float> o, ArrayView<int> positions, int batch, int steps, int maxSteps, int qHeads,
         int kvHeads, int headDim);
 
     // Version 2 is the default by design (rows × splits warps instead of one thread per row), not yet measured.

@@ -35,10 +35,19 @@ public static class EmbeddingGpu
 
     public static void Forward(LaunchContext k, int[] ids, ArrayView<float> table, ArrayView<float> y, int cols)
     {
-        int n = ids.Length * cols, t = k.Threads(n);
-        if (n == 0) return;
+        if (ids.Length * cols == 0) return;
         using var d = k.Upload(ids);
-        k.Auto<ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(ForwardKernel)(t, d.View, table, y, cols, n, t);
+        Forward(k, d.View, ids.Length, table, y, cols);
+    }
+
+    /// <summary>The same with the ids already on the device (the device-resident decode loop feeds its sampled
+    /// tokens straight back in).</summary>
+    public static void Forward(LaunchContext k, ArrayView<int> ids, int count, ArrayView<float> table, ArrayView<float> y,
+        int cols)
+    {
+        int n = count * cols, t = k.Threads(n);
+        if (n == 0) return;
+        k.Auto<ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(ForwardKernel)(t, ids, table, y, cols, n, t);
     }
 
     public static void Backward(LaunchContext k, int[] ids, ArrayView<float> dout, ArrayView<float> dtable, int cols)

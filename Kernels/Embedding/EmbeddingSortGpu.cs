@@ -93,7 +93,7 @@ public static class EmbeddingSortGpu
         k.Auto<ArrayView<int>, ArrayView<int>, int, int>(HistogramKernel)(k.Threads(n), dids.View, counts.View, n, k.Threads(n));
         int threads = Math.Min(ScanThreads, k.MaxGroup);
         k.Grouped<ArrayView<int>, ArrayView<int>, int>(ScanKernel)(new KernelConfig(1, threads), counts.View, offsets.View, vocab);
-        counts.View.MemSetToZero();                                       // reused as each bucket's fill cursor
+        counts.View.MemSetToZero(k.Stream);                                     // reused as each bucket's fill cursor
         k.Auto<ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int>(ScatterKernel)(
             k.Threads(n), dids.View, offsets.View, counts.View, rows.View, n, k.Threads(n));
         k.Auto<ArrayView<int>, ArrayView<int>, int, int>(SortBucketsKernel)(

@@ -29,7 +29,7 @@ public sealed class GpuBuffer : DeviceBuffer
         this.backend = backend;
         memory = backend.Floats.Rent(Math.Max(1, length));
         View = memory.View.SubView(0, length);
-        View.MemSetToZero();
+        View.MemSetToZero(backend.Launch.Stream);
     }
 
     public ArrayView<float> View { get; }
@@ -84,7 +84,7 @@ public sealed class GpuArena
         this.backend = backend;
         memory = backend.Floats.Rent(Math.Max(1, length));
         View = memory.View.SubView(0, Math.Max(1, length));
-        View.MemSetToZero();
+        View.MemSetToZero(backend.Launch.Stream);
     }
 
     public ArrayView<float> View { get; }

@@ -28,7 +28,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
     public IntBuffer IntScratch(int length)
     {
         var buffer = new IntBuffer(ints, ints.Rent(Math.Max(1, length)), length);
-        buffer.View.MemSetToZero();
+        buffer.View.MemSetToZero(Stream);
         return buffer;
     }
 
@@ -36,7 +36,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
     public Scratch Scratch(int length)
     {
         var scratch = new Scratch(floats, floats.Rent(Math.Max(1, length)), length, transfers);
-        scratch.View.MemSetToZero();
+        scratch.View.MemSetToZero(Stream);
         return scratch;
     }
 
@@ -98,114 +98,242 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         }
     }
 
-    // Typed loaders: Auto = implicitly grouped (index space only), Grouped = explicit grid and group.
-    public Action<Index1D, T1> Auto<T1>(Action<Index1D, T1> kernel)
+    /// <summary>
+    /// The stream every kernel, scratch memset and device copy of this context goes to: the accelerator's default
+    /// stream, except while a CUDA graph is being captured (capture needs a stream of its own; the default one is
+    /// the legacy NULL stream, which refuses it). Loaders take it at each launch, not when they load.
+    /// </summary>
+    public AcceleratorStream Stream { get; set; } = accelerator.DefaultStream;
+
+    // Typed loaders: Auto = implicitly grouped (index space only), Grouped = explicit grid and group. Each wraps the
+    // stream-taking ILGPU launcher so that every launch goes to Stream.
+    public Action<Index1D, T1> Auto<T1>(
+        Action<Index1D, T1> kernel)
         where T1 : struct =>
-        Cached(kernel, () => accelerator.LoadAutoGroupedStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadAutoGroupedKernel(kernel);
+            return (Action<Index1D, T1>)(
+                (i, a1) => l(Stream, i, a1));
+        });
 
-    public Action<KernelConfig, T1> Grouped<T1>(Action<T1> kernel)
+    public Action<KernelConfig, T1> Grouped<T1>(
+        Action<T1> kernel)
         where T1 : struct =>
-        Cached(kernel, () => accelerator.LoadStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadKernel(kernel);
+            return (Action<KernelConfig, T1>)(
+                (c, a1) => l(Stream, c, a1));
+        });
 
-    public Action<Index1D, T1, T2> Auto<T1, T2>(Action<Index1D, T1, T2> kernel)
+    public Action<Index1D, T1, T2> Auto<T1, T2>(
+        Action<Index1D, T1, T2> kernel)
         where T1 : struct where T2 : struct =>
-        Cached(kernel, () => accelerator.LoadAutoGroupedStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadAutoGroupedKernel(kernel);
+            return (Action<Index1D, T1, T2>)(
+                (i, a1, a2) => l(Stream, i, a1, a2));
+        });
 
-    public Action<KernelConfig, T1, T2> Grouped<T1, T2>(Action<T1, T2> kernel)
+    public Action<KernelConfig, T1, T2> Grouped<T1, T2>(
+        Action<T1, T2> kernel)
         where T1 : struct where T2 : struct =>
-        Cached(kernel, () => accelerator.LoadStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadKernel(kernel);
+            return (Action<KernelConfig, T1, T2>)(
+                (c, a1, a2) => l(Stream, c, a1, a2));
+        });
 
-    public Action<Index1D, T1, T2, T3> Auto<T1, T2, T3>(Action<Index1D, T1, T2, T3> kernel)
+    public Action<Index1D, T1, T2, T3> Auto<T1, T2, T3>(
+        Action<Index1D, T1, T2, T3> kernel)
         where T1 : struct where T2 : struct where T3 : struct =>
-        Cached(kernel, () => accelerator.LoadAutoGroupedStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadAutoGroupedKernel(kernel);
+            return (Action<Index1D, T1, T2, T3>)(
+                (i, a1, a2, a3) => l(Stream, i, a1, a2, a3));
+        });
 
-    public Action<KernelConfig, T1, T2, T3> Grouped<T1, T2, T3>(Action<T1, T2, T3> kernel)
+    public Action<KernelConfig, T1, T2, T3> Grouped<T1, T2, T3>(
+        Action<T1, T2, T3> kernel)
         where T1 : struct where T2 : struct where T3 : struct =>
-        Cached(kernel, () => accelerator.LoadStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadKernel(kernel);
+            return (Action<KernelConfig, T1, T2, T3>)(
+                (c, a1, a2, a3) => l(Stream, c, a1, a2, a3));
+        });
 
-    public Action<Index1D, T1, T2, T3, T4> Auto<T1, T2, T3, T4>(Action<Index1D, T1, T2, T3, T4> kernel)
+    public Action<Index1D, T1, T2, T3, T4> Auto<T1, T2, T3, T4>(
+        Action<Index1D, T1, T2, T3, T4> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct =>
-        Cached(kernel, () => accelerator.LoadAutoGroupedStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadAutoGroupedKernel(kernel);
+            return (Action<Index1D, T1, T2, T3, T4>)(
+                (i, a1, a2, a3, a4) => l(Stream, i, a1, a2, a3, a4));
+        });
 
-    public Action<KernelConfig, T1, T2, T3, T4> Grouped<T1, T2, T3, T4>(Action<T1, T2, T3, T4> kernel)
+    public Action<KernelConfig, T1, T2, T3, T4> Grouped<T1, T2, T3, T4>(
+        Action<T1, T2, T3, T4> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct =>
-        Cached(kernel, () => accelerator.LoadStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadKernel(kernel);
+            return (Action<KernelConfig, T1, T2, T3, T4>)(
+                (c, a1, a2, a3, a4) => l(Stream, c, a1, a2, a3, a4));
+        });
 
-    public Action<Index1D, T1, T2, T3, T4, T5> Auto<T1, T2, T3, T4, T5>(Action<Index1D, T1, T2, T3, T4, T5> kernel)
+    public Action<Index1D, T1, T2, T3, T4, T5> Auto<T1, T2, T3, T4, T5>(
+        Action<Index1D, T1, T2, T3, T4, T5> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct =>
-        Cached(kernel, () => accelerator.LoadAutoGroupedStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadAutoGroupedKernel(kernel);
+            return (Action<Index1D, T1, T2, T3, T4, T5>)(
+                (i, a1, a2, a3, a4, a5) => l(Stream, i, a1, a2, a3, a4, a5));
+        });
 
-    public Action<KernelConfig, T1, T2, T3, T4, T5> Grouped<T1, T2, T3, T4, T5>(Action<T1, T2, T3, T4, T5> kernel)
+    public Action<KernelConfig, T1, T2, T3, T4, T5> Grouped<T1, T2, T3, T4, T5>(
+        Action<T1, T2, T3, T4, T5> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct =>
-        Cached(kernel, () => accelerator.LoadStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadKernel(kernel);
+            return (Action<KernelConfig, T1, T2, T3, T4, T5>)(
+                (c, a1, a2, a3, a4, a5) => l(Stream, c, a1, a2, a3, a4, a5));
+        });
 
     public Action<Index1D, T1, T2, T3, T4, T5, T6> Auto<T1, T2, T3, T4, T5, T6>(
         Action<Index1D, T1, T2, T3, T4, T5, T6> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct =>
-        Cached(kernel, () => accelerator.LoadAutoGroupedStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadAutoGroupedKernel(kernel);
+            return (Action<Index1D, T1, T2, T3, T4, T5, T6>)(
+                (i, a1, a2, a3, a4, a5, a6) => l(Stream, i, a1, a2, a3, a4, a5, a6));
+        });
 
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6> Grouped<T1, T2, T3, T4, T5, T6>(
         Action<T1, T2, T3, T4, T5, T6> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct =>
-        Cached(kernel, () => accelerator.LoadStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadKernel(kernel);
+            return (Action<KernelConfig, T1, T2, T3, T4, T5, T6>)(
+                (c, a1, a2, a3, a4, a5, a6) => l(Stream, c, a1, a2, a3, a4, a5, a6));
+        });
 
     public Action<Index1D, T1, T2, T3, T4, T5, T6, T7> Auto<T1, T2, T3, T4, T5, T6, T7>(
         Action<Index1D, T1, T2, T3, T4, T5, T6, T7> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
         where T7 : struct =>
-        Cached(kernel, () => accelerator.LoadAutoGroupedStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadAutoGroupedKernel(kernel);
+            return (Action<Index1D, T1, T2, T3, T4, T5, T6, T7>)(
+                (i, a1, a2, a3, a4, a5, a6, a7) => l(Stream, i, a1, a2, a3, a4, a5, a6, a7));
+        });
 
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7> Grouped<T1, T2, T3, T4, T5, T6, T7>(
         Action<T1, T2, T3, T4, T5, T6, T7> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
         where T7 : struct =>
-        Cached(kernel, () => accelerator.LoadStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadKernel(kernel);
+            return (Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7>)(
+                (c, a1, a2, a3, a4, a5, a6, a7) => l(Stream, c, a1, a2, a3, a4, a5, a6, a7));
+        });
 
     public Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8> Auto<T1, T2, T3, T4, T5, T6, T7, T8>(
         Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
         where T7 : struct where T8 : struct =>
-        Cached(kernel, () => accelerator.LoadAutoGroupedStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadAutoGroupedKernel(kernel);
+            return (Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8>)(
+                (i, a1, a2, a3, a4, a5, a6, a7, a8) => l(Stream, i, a1, a2, a3, a4, a5, a6, a7, a8));
+        });
 
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> Grouped<T1, T2, T3, T4, T5, T6, T7, T8>(
         Action<T1, T2, T3, T4, T5, T6, T7, T8> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
         where T7 : struct where T8 : struct =>
-        Cached(kernel, () => accelerator.LoadStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadKernel(kernel);
+            return (Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8>)(
+                (c, a1, a2, a3, a4, a5, a6, a7, a8) => l(Stream, c, a1, a2, a3, a4, a5, a6, a7, a8));
+        });
 
     public Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9> Auto<T1, T2, T3, T4, T5, T6, T7, T8, T9>(
         Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
         where T7 : struct where T8 : struct where T9 : struct =>
-        Cached(kernel, () => accelerator.LoadAutoGroupedStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadAutoGroupedKernel(kernel);
+            return (Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9>)(
+                (i, a1, a2, a3, a4, a5, a6, a7, a8, a9) => l(Stream, i, a1, a2, a3, a4, a5, a6, a7, a8, a9));
+        });
 
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9> Grouped<T1, T2, T3, T4, T5, T6, T7, T8, T9>(
         Action<T1, T2, T3, T4, T5, T6, T7, T8, T9> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
         where T7 : struct where T8 : struct where T9 : struct =>
-        Cached(kernel, () => accelerator.LoadStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadKernel(kernel);
+            return (Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9>)(
+                (c, a1, a2, a3, a4, a5, a6, a7, a8, a9) => l(Stream, c, a1, a2, a3, a4, a5, a6, a7, a8, a9));
+        });
 
     public Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> Auto<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(
         Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
         where T7 : struct where T8 : struct where T9 : struct where T10 : struct =>
-        Cached(kernel, () => accelerator.LoadAutoGroupedStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadAutoGroupedKernel(kernel);
+            return (Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>)(
+                (i, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) => l(Stream, i, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10));
+        });
 
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> Grouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(
         Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
         where T7 : struct where T8 : struct where T9 : struct where T10 : struct =>
-        Cached(kernel, () => accelerator.LoadStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadKernel(kernel);
+            return (Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>)(
+                (c, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) => l(Stream, c, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10));
+        });
 
     public Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> Auto<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(
         Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
         where T7 : struct where T8 : struct where T9 : struct where T10 : struct where T11 : struct =>
-        Cached(kernel, () => accelerator.LoadAutoGroupedStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadAutoGroupedKernel(kernel);
+            return (Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>)(
+                (i, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => l(Stream, i, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11));
+        });
 
     public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> Grouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(
         Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
         where T7 : struct where T8 : struct where T9 : struct where T10 : struct where T11 : struct =>
-        Cached(kernel, () => accelerator.LoadStreamKernel(kernel));
+        Cached(kernel, () =>
+        {
+            var l = accelerator.LoadKernel(kernel);
+            return (Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>)(
+                (c, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => l(Stream, c, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11));
+        });
 }

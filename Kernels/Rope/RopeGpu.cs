@@ -29,7 +29,16 @@ public static class RopeGpu
     public static void Run(LaunchContext k, ArrayView<float> x, ArrayView<float> y, int[] positions, int heads,
         int headDim, float theta, bool backward)
     {
-        int half = headDim / 2, n = positions.Length * heads * half, t = k.Threads(n);
+        if (positions.Length * heads * (headDim / 2) == 0) return;
+        using var pos = k.Upload(positions);
+        Run(k, x, y, pos.View, positions.Length, heads, headDim, theta, backward);
+    }
+
+    /// <summary>The same with the rows' positions already on the device.</summary>
+    public static void Run(LaunchContext k, ArrayView<float> x, ArrayView<float> y, ArrayView<int> positions, int rows,
+        int heads, int headDim, float theta, bool backward)
+    {
+        int half = headDim / 2, n = rows * heads * half, t = k.Threads(n);
         if (n == 0) return;
         var freqs = k.Constant($"rope θ={theta:R} D={headDim}", () =>
         {
@@ -37,8 +46,7 @@ public static class RopeGpu
             for (int i = 0; i < half; i++) f[i] = (float)Math.Pow(theta, -2.0 * i / headDim);
             return f;
         });
-        using var pos = k.Upload(positions);
         k.Auto<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, float, int, int, int>(Kernel)(
-            t, x, y, pos.View, freqs, heads, headDim, backward ? -1f : 1f, backward ? 1 : 0, n, t);
+            t, x, y, positions, freqs, heads, headDim, backward ? -1f : 1f, backward ? 1 : 0, n, t);
     }
 }
