@@ -100,6 +100,37 @@ public class TransformerTests
         }
     }
 
+    /// <summary>Long completions from a batch of unequal prompts (the KV cache past 64 positions, rows at different
+    /// positions): every sampled log-prob is the full forward's, so RL's ratio starts at exactly the sampler's policy.</summary>
+    [TestCase(Architecture.Gpt2)]
+    [TestCase(Architecture.Llama)]
+    public void LongSampledLogprobsOfUnequalPromptsAreThoseOfTheFullForward(Architecture type)
+    {
+        var tok = new CharTokenizer();
+        var model = new Transformer(Small(type) with { VocabSize = tok.VocabSize, MaxPositions = 128 }, Cpu, seed: 8);
+        int[][] prompts = [tok.Encode("1+2="), tok.Encode("3+4+5+6+7+8="), tok.Encode("9="), tok.Encode("12+34="),
+            tok.Encode("5+5+5="), tok.Encode("7=")];
+        var opts = new SamplingOptions(MaxNewTokens: 90, Temperature: 1f);
+        var completions = Generator.Generate(model, tok, prompts, opts, new Rng(4));
+        int V = tok.VocabSize;
+        Assert.That(completions.Select((c, b) => prompts[b].Length + c.Ids.Length).Max(), Is.GreaterThan(70),
+            "some row runs past 64 positions");
+        for (int b = 0; b < prompts.Length; b++)
+        {
+            var c = completions[b];
+            int[] seq = [.. prompts[b], .. c.Ids];
+            float[] logits;
+            using (GradMode.Disable()) logits = model.Forward(seq, 1, seq.Length).ToArray();
+            for (int i = 0; i < c.Ids.Length; i++)
+            {
+                int row = prompts[b].Length - 1 + i;
+                double max = Enumerable.Range(0, V).Max(v => (double)logits[row * V + v]);
+                double lse = max + Math.Log(Enumerable.Range(0, V).Sum(v => Math.Exp(logits[row * V + v] - max)));
+                Assert.That(c.Logprobs[i], Is.EqualTo(logits[row * V + c.Ids[i]] - lse).Within(1e-4), $"row {b} token {i}");
+            }
+        }
+    }
+
     [Test]
     public void TopKOneIsGreedy()
     {
