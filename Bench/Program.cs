@@ -86,12 +86,15 @@ sealed class NcclOptions
     "(tools/gpu/ptxas-offline.sh); ENGINE_ILGPU_OPT picks O1 or O2.")]
 sealed class PtxOptions
 {
-    [Option("out", Required = true, HelpText = "Folder for <name>.ptx.")]
-    public string Out { get; set; } = "";
+    [Option("out", HelpText = "Folder for <name>.ptx.")]
+    public string? Out { get; set; }
     [Option("kernels", Separator = ',', HelpText = "Kernel names (default: all; --list prints them).")]
     public IEnumerable<string> Kernels { get; set; } = [];
     [Option("list", Default = false, HelpText = "Print the kernel names and exit.")]
     public bool List { get; set; }
+    [Option("generate-text", HelpText = "Rewrite the generated inline-PTX constant files (*.g.cs, PtxText) under " +
+        "this repository root, and exit.")]
+    public string? GenerateText { get; set; }
 }
 
 static class Program
@@ -129,6 +132,20 @@ static class Program
         {
             foreach (var k in Engine.Kernels.Gpu.TensorCoreKernels.All) Console.WriteLine(k.Name);
             return 0;
+        }
+        if (o.GenerateText is not null)
+        {
+            foreach (var f in Engine.Kernels.Gpu.PtxText.Files)
+            {
+                File.WriteAllText(Path.Combine(o.GenerateText, f.Path), Engine.Kernels.Gpu.PtxText.Source(f));
+                Console.WriteLine($"wrote {f.Path}");
+            }
+            return 0;
+        }
+        if (o.Out is null)
+        {
+            Console.Error.WriteLine("Bench: error: ptx needs --out, --list or --generate-text");
+            return 2;
         }
         try
         {

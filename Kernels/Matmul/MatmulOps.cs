@@ -30,6 +30,11 @@ public static class MatmulOps
             Precision: "3xtf32"), Matmul3xTf32Gpu.Run),
         (new(7, "warptiled", "v3 with 32×64 warp tiles, lanes 4×8 (MatmulWarpTiledGpu.cs)", Wide: true),
             MatmulWarpTiledGpu.Run),
+        (new(8, "tf32-regs", "v5 with the MMA state in PTX-declared registers, input-only inline PTX " +
+                             "(MatmulTf32RegGpu.cs)", Wide: true, Tolerance: 1e-2, Precision: "tf32"),
+            MatmulTf32RegGpu.Run),
+        (new(9, "3xtf32-regs", "v6 with the MMA state in PTX-declared registers (Matmul3xTf32RegGpu.cs)",
+            Wide: true, Precision: "3xtf32"), Matmul3xTf32RegGpu.Run),
     ];
 
     /// <summary>Rows of A up to which the skinny version (v4) is the fp32 default for x·Wᵀ: the decode range
