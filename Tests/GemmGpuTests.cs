@@ -97,8 +97,8 @@ public class GemmGpuTests
         Assert.That(MatmulOps.Choose(Precision.Fp32, MatmulOps.SkinnyRows, false, 1024), Is.EqualTo(3), "dy·W");
         Assert.That(MatmulOps.Choose(Precision.Fp32, MatmulOps.SkinnyRows + 1, true, 1024), Is.EqualTo(3));
         Assert.That(MatmulOps.Choose(Precision.Fp32, 1, true, 16), Is.EqualTo(2), "a narrow device keeps v2");
-        Assert.That(MatmulOps.Choose(Precision.Tf32, 1, true, 1024), Is.EqualTo(5));
-        Assert.That(MatmulOps.Choose(Precision.ThreeXTf32, 4096, false, 1024), Is.EqualTo(6));
+        Assert.That(MatmulOps.Choose(Precision.Tf32, 1, true, 1024), Is.EqualTo(8));
+        Assert.That(MatmulOps.Choose(Precision.ThreeXTf32, 4096, false, 1024), Is.EqualTo(9));
     }
 
     [Test]
@@ -111,7 +111,7 @@ public class GemmGpuTests
             wide.Precision = Precision.Tf32;
             float[] routed = Run(0, a, b, c, 9, 7, 5, false, false, false);
             wide.Precision = Precision.Fp32;
-            Assert.That(routed, Is.EqualTo(Run(5, a, b, c, 9, 7, 5, false, false, false)), "tf32 runs v5");
+            Assert.That(routed, Is.EqualTo(Run(8, a, b, c, 9, 7, 5, false, false, false)), "tf32 runs v8");
             Assert.That(routed, Is.Not.EqualTo(Run(3, a, b, c, 9, 7, 5, false, false, false)), "and not fp32");
         }
         finally { wide.Precision = Precision.Fp32; }
