@@ -35,6 +35,11 @@ public static class AttentionOps
         (new(4, "flash2-3xtf32", "v3 with each MMA input split into TF32 hi + lo, three MMAs: fp32-class accuracy " +
             "(AttentionForwardV3.cs; --precision 3xtf32)", Wide: true, Precision: "3xtf32"),
             AttentionForwardV3.ThreeTf32),
+        (new(5, "flash2-tf32-regs", "v3 with the S and O accumulators in PTX-declared registers, no local memory " +
+            "(AttentionForwardV3.cs, FlashUnits.cs)", Wide: true, Tolerance: Tf32Tolerance, Precision: "tf32"),
+            AttentionForwardV3.Tf32Regs),
+        (new(6, "flash2-3xtf32-regs", "v4 with the S and O accumulators in PTX-declared registers " +
+            "(AttentionForwardV3.cs, FlashUnits.cs)", Wide: true, Precision: "3xtf32"), AttentionForwardV3.ThreeTf32Regs),
     ];
 
     /// <summary>

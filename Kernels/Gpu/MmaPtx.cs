@@ -48,7 +48,7 @@ public static class MmaPtx
         {
             s.Append($"cvt.rna.tf32.f32 {hi}{first + i}, %{i};\n");
             if (lo is null) continue;
-            s.Append($"sub.f32 tcrem, %{i}, {hi}{first + i};\n");
+            s.Append($"sub.rn.f32 tcrem, %{i}, {hi}{first + i};\n");
             s.Append($"cvt.rna.tf32.f32 {lo}{first + i}, tcrem;\n");
         }
         return s.Append("}\n").ToString();

@@ -23,6 +23,9 @@ public static class PtxText
         new("Kernels/Matmul/GemmRegsAsm.g.cs", "Engine.Kernels.Matmul", "GemmRegsAsm",
             "The inline PTX of GEMM v8/v9, generated from GemmRegsPtx (see there).", Matmul.GemmRegsPtx.Texts(),
             typeof(Matmul.GemmRegsAsm)),
+        new("Kernels/Attention/FlashRegsAsm.g.cs", "Engine.Kernels.Attention", "FlashRegsAsm",
+            "The inline PTX of attention forward v5/v6, generated from FlashRegsPtx (see there).",
+            Attention.FlashRegsPtx.Texts(), typeof(Attention.FlashRegsAsm)),
     ];
 
     /// <summary>The C# source of a generated file: PTX lines packed into literals of at most ~90 characters, the

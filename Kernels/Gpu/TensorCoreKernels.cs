@@ -24,6 +24,7 @@ public static class TensorCoreKernels
         ("attention-fwd-v3", Find(typeof(AttentionForwardV3), "Kernel"), true, false),
         ("attention-bwd-v3-kv", Find(typeof(AttentionBackwardV3), "KeyValueKernel"), true, false),
         ("attention-bwd-v3-q", Find(typeof(AttentionBackwardV3), "QueryKernel"), true, false),
+        ("attention-fwd-v5", Find(typeof(AttentionForwardV3), "KernelRegs"), true, true),
     ];
 
     static MethodInfo Find(Type type, string name) =>

@@ -42,25 +42,28 @@ static class GemmRegsAsm
         "cvt.rna.tf32.f32 tca13, %5;\ncvt.rna.tf32.f32 tca14, %6;\ncvt.rna.tf32.f32 tca15, %7;\n}\n";
 
     public const string SplitA01 =
-        "{\n.reg .f32 tcrem;\ncvt.rna.tf32.f32 tca0, %0;\nsub.f32 tcrem, %0, tca0;\n" +
-        "cvt.rna.tf32.f32 tcal0, tcrem;\ncvt.rna.tf32.f32 tca1, %1;\nsub.f32 tcrem, %1, tca1;\n" +
-        "cvt.rna.tf32.f32 tcal1, tcrem;\ncvt.rna.tf32.f32 tca2, %2;\nsub.f32 tcrem, %2, tca2;\n" +
-        "cvt.rna.tf32.f32 tcal2, tcrem;\ncvt.rna.tf32.f32 tca3, %3;\nsub.f32 tcrem, %3, tca3;\n" +
-        "cvt.rna.tf32.f32 tcal3, tcrem;\ncvt.rna.tf32.f32 tca4, %4;\nsub.f32 tcrem, %4, tca4;\n" +
-        "cvt.rna.tf32.f32 tcal4, tcrem;\ncvt.rna.tf32.f32 tca5, %5;\nsub.f32 tcrem, %5, tca5;\n" +
-        "cvt.rna.tf32.f32 tcal5, tcrem;\ncvt.rna.tf32.f32 tca6, %6;\nsub.f32 tcrem, %6, tca6;\n" +
-        "cvt.rna.tf32.f32 tcal6, tcrem;\ncvt.rna.tf32.f32 tca7, %7;\nsub.f32 tcrem, %7, tca7;\n" +
+        "{\n.reg .f32 tcrem;\ncvt.rna.tf32.f32 tca0, %0;\nsub.rn.f32 tcrem, %0, tca0;\n" +
+        "cvt.rna.tf32.f32 tcal0, tcrem;\ncvt.rna.tf32.f32 tca1, %1;\nsub.rn.f32 tcrem, %1, tca1;\n" +
+        "cvt.rna.tf32.f32 tcal1, tcrem;\ncvt.rna.tf32.f32 tca2, %2;\nsub.rn.f32 tcrem, %2, tca2;\n" +
+        "cvt.rna.tf32.f32 tcal2, tcrem;\ncvt.rna.tf32.f32 tca3, %3;\nsub.rn.f32 tcrem, %3, tca3;\n" +
+        "cvt.rna.tf32.f32 tcal3, tcrem;\ncvt.rna.tf32.f32 tca4, %4;\nsub.rn.f32 tcrem, %4, tca4;\n" +
+        "cvt.rna.tf32.f32 tcal4, tcrem;\ncvt.rna.tf32.f32 tca5, %5;\nsub.rn.f32 tcrem, %5, tca5;\n" +
+        "cvt.rna.tf32.f32 tcal5, tcrem;\ncvt.rna.tf32.f32 tca6, %6;\nsub.rn.f32 tcrem, %6, tca6;\n" +
+        "cvt.rna.tf32.f32 tcal6, tcrem;\ncvt.rna.tf32.f32 tca7, %7;\nsub.rn.f32 tcrem, %7, tca7;\n" +
         "cvt.rna.tf32.f32 tcal7, tcrem;\n}\n";
 
     public const string SplitA23 =
-        "{\n.reg .f32 tcrem;\ncvt.rna.tf32.f32 tca8, %0;\nsub.f32 tcrem, %0, tca8;\n" +
-        "cvt.rna.tf32.f32 tcal8, tcrem;\ncvt.rna.tf32.f32 tca9, %1;\nsub.f32 tcrem, %1, tca9;\n" +
-        "cvt.rna.tf32.f32 tcal9, tcrem;\ncvt.rna.tf32.f32 tca10, %2;\nsub.f32 tcrem, %2, tca10;\n" +
-        "cvt.rna.tf32.f32 tcal10, tcrem;\ncvt.rna.tf32.f32 tca11, %3;\nsub.f32 tcrem, %3, tca11;\n" +
-        "cvt.rna.tf32.f32 tcal11, tcrem;\ncvt.rna.tf32.f32 tca12, %4;\nsub.f32 tcrem, %4, tca12;\n" +
-        "cvt.rna.tf32.f32 tcal12, tcrem;\ncvt.rna.tf32.f32 tca13, %5;\nsub.f32 tcrem, %5, tca13;\n" +
-        "cvt.rna.tf32.f32 tcal13, tcrem;\ncvt.rna.tf32.f32 tca14, %6;\nsub.f32 tcrem, %6, tca14;\n" +
-        "cvt.rna.tf32.f32 tcal14, tcrem;\ncvt.rna.tf32.f32 tca15, %7;\nsub.f32 tcrem, %7, tca15;\n" +
+        "{\n.reg .f32 tcrem;\ncvt.rna.tf32.f32 tca8, %0;\nsub.rn.f32 tcrem, %0, tca8;\n" +
+        "cvt.rna.tf32.f32 tcal8, tcrem;\ncvt.rna.tf32.f32 tca9, %1;\nsub.rn.f32 tcrem, %1, tca9;\n" +
+        "cvt.rna.tf32.f32 tcal9, tcrem;\ncvt.rna.tf32.f32 tca10, %2;\n" +
+        "sub.rn.f32 tcrem, %2, tca10;\ncvt.rna.tf32.f32 tcal10, tcrem;\n" +
+        "cvt.rna.tf32.f32 tca11, %3;\nsub.rn.f32 tcrem, %3, tca11;\n" +
+        "cvt.rna.tf32.f32 tcal11, tcrem;\ncvt.rna.tf32.f32 tca12, %4;\n" +
+        "sub.rn.f32 tcrem, %4, tca12;\ncvt.rna.tf32.f32 tcal12, tcrem;\n" +
+        "cvt.rna.tf32.f32 tca13, %5;\nsub.rn.f32 tcrem, %5, tca13;\n" +
+        "cvt.rna.tf32.f32 tcal13, tcrem;\ncvt.rna.tf32.f32 tca14, %6;\n" +
+        "sub.rn.f32 tcrem, %6, tca14;\ncvt.rna.tf32.f32 tcal14, tcrem;\n" +
+        "cvt.rna.tf32.f32 tca15, %7;\nsub.rn.f32 tcrem, %7, tca15;\n" +
         "cvt.rna.tf32.f32 tcal15, tcrem;\n}\n";
 
     public const string LoadB =
@@ -69,14 +72,14 @@ static class GemmRegsAsm
         "cvt.rna.tf32.f32 tcb5, %5;\ncvt.rna.tf32.f32 tcb6, %6;\ncvt.rna.tf32.f32 tcb7, %7;\n}\n";
 
     public const string SplitB =
-        "{\n.reg .f32 tcrem;\ncvt.rna.tf32.f32 tcb0, %0;\nsub.f32 tcrem, %0, tcb0;\n" +
-        "cvt.rna.tf32.f32 tcbl0, tcrem;\ncvt.rna.tf32.f32 tcb1, %1;\nsub.f32 tcrem, %1, tcb1;\n" +
-        "cvt.rna.tf32.f32 tcbl1, tcrem;\ncvt.rna.tf32.f32 tcb2, %2;\nsub.f32 tcrem, %2, tcb2;\n" +
-        "cvt.rna.tf32.f32 tcbl2, tcrem;\ncvt.rna.tf32.f32 tcb3, %3;\nsub.f32 tcrem, %3, tcb3;\n" +
-        "cvt.rna.tf32.f32 tcbl3, tcrem;\ncvt.rna.tf32.f32 tcb4, %4;\nsub.f32 tcrem, %4, tcb4;\n" +
-        "cvt.rna.tf32.f32 tcbl4, tcrem;\ncvt.rna.tf32.f32 tcb5, %5;\nsub.f32 tcrem, %5, tcb5;\n" +
-        "cvt.rna.tf32.f32 tcbl5, tcrem;\ncvt.rna.tf32.f32 tcb6, %6;\nsub.f32 tcrem, %6, tcb6;\n" +
-        "cvt.rna.tf32.f32 tcbl6, tcrem;\ncvt.rna.tf32.f32 tcb7, %7;\nsub.f32 tcrem, %7, tcb7;\n" +
+        "{\n.reg .f32 tcrem;\ncvt.rna.tf32.f32 tcb0, %0;\nsub.rn.f32 tcrem, %0, tcb0;\n" +
+        "cvt.rna.tf32.f32 tcbl0, tcrem;\ncvt.rna.tf32.f32 tcb1, %1;\nsub.rn.f32 tcrem, %1, tcb1;\n" +
+        "cvt.rna.tf32.f32 tcbl1, tcrem;\ncvt.rna.tf32.f32 tcb2, %2;\nsub.rn.f32 tcrem, %2, tcb2;\n" +
+        "cvt.rna.tf32.f32 tcbl2, tcrem;\ncvt.rna.tf32.f32 tcb3, %3;\nsub.rn.f32 tcrem, %3, tcb3;\n" +
+        "cvt.rna.tf32.f32 tcbl3, tcrem;\ncvt.rna.tf32.f32 tcb4, %4;\nsub.rn.f32 tcrem, %4, tcb4;\n" +
+        "cvt.rna.tf32.f32 tcbl4, tcrem;\ncvt.rna.tf32.f32 tcb5, %5;\nsub.rn.f32 tcrem, %5, tcb5;\n" +
+        "cvt.rna.tf32.f32 tcbl5, tcrem;\ncvt.rna.tf32.f32 tcb6, %6;\nsub.rn.f32 tcrem, %6, tcb6;\n" +
+        "cvt.rna.tf32.f32 tcbl6, tcrem;\ncvt.rna.tf32.f32 tcb7, %7;\nsub.rn.f32 tcrem, %7, tcb7;\n" +
         "cvt.rna.tf32.f32 tcbl7, tcrem;\n}\n";
 
     public const string Mma =
@@ -236,135 +239,135 @@ static class GemmRegsAsm
         "and.b32 tcm, %3, 64;\nsetp.ne.b32 tcpc6, tcm, 0;\nand.b32 tcm, %3, 128;\n" +
         "setp.ne.b32 tcpc7, tcm, 0;\nmov.b64 tcaddr, %0;\nand.b32 tcm, %2, 1;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc0;\n@tcp ld.global.f32 tco, [tcaddr+0];\n" +
-        "@tcp add.f32 tco, tco, tcc0;\n@tcp st.global.f32 [tcaddr+0], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc0;\n@tcp st.global.f32 [tcaddr+0], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc1;\n@tcp ld.global.f32 tco, [tcaddr+4];\n" +
-        "@tcp add.f32 tco, tco, tcc1;\n@tcp st.global.f32 [tcaddr+4], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc1;\n@tcp st.global.f32 [tcaddr+4], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc2;\n@tcp ld.global.f32 tco, [tcaddr+32];\n" +
-        "@tcp add.f32 tco, tco, tcc4;\n@tcp st.global.f32 [tcaddr+32], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc4;\n@tcp st.global.f32 [tcaddr+32], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc3;\n@tcp ld.global.f32 tco, [tcaddr+36];\n" +
-        "@tcp add.f32 tco, tco, tcc5;\n@tcp st.global.f32 [tcaddr+36], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc5;\n@tcp st.global.f32 [tcaddr+36], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc4;\n@tcp ld.global.f32 tco, [tcaddr+64];\n" +
-        "@tcp add.f32 tco, tco, tcc8;\n@tcp st.global.f32 [tcaddr+64], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc8;\n@tcp st.global.f32 [tcaddr+64], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc5;\n@tcp ld.global.f32 tco, [tcaddr+68];\n" +
-        "@tcp add.f32 tco, tco, tcc9;\n@tcp st.global.f32 [tcaddr+68], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc9;\n@tcp st.global.f32 [tcaddr+68], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc6;\n@tcp ld.global.f32 tco, [tcaddr+96];\n" +
-        "@tcp add.f32 tco, tco, tcc12;\n@tcp st.global.f32 [tcaddr+96], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc12;\n@tcp st.global.f32 [tcaddr+96], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc7;\n@tcp ld.global.f32 tco, [tcaddr+100];\n" +
-        "@tcp add.f32 tco, tco, tcc13;\n@tcp st.global.f32 [tcaddr+100], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc13;\n@tcp st.global.f32 [tcaddr+100], tco;\n" +
         "add.s64 tcaddr, tcaddr, %1;\nand.b32 tcm, %2, 2;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc0;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+0];\n@tcp add.f32 tco, tco, tcc2;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+0];\n@tcp add.rn.f32 tco, tco, tcc2;\n" +
         "@tcp st.global.f32 [tcaddr+0], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc1;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+4];\n@tcp add.f32 tco, tco, tcc3;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+4];\n@tcp add.rn.f32 tco, tco, tcc3;\n" +
         "@tcp st.global.f32 [tcaddr+4], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc2;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+32];\n@tcp add.f32 tco, tco, tcc6;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+32];\n@tcp add.rn.f32 tco, tco, tcc6;\n" +
         "@tcp st.global.f32 [tcaddr+32], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc3;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+36];\n@tcp add.f32 tco, tco, tcc7;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+36];\n@tcp add.rn.f32 tco, tco, tcc7;\n" +
         "@tcp st.global.f32 [tcaddr+36], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc4;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+64];\n@tcp add.f32 tco, tco, tcc10;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+64];\n@tcp add.rn.f32 tco, tco, tcc10;\n" +
         "@tcp st.global.f32 [tcaddr+64], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc5;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+68];\n@tcp add.f32 tco, tco, tcc11;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+68];\n@tcp add.rn.f32 tco, tco, tcc11;\n" +
         "@tcp st.global.f32 [tcaddr+68], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc6;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+96];\n@tcp add.f32 tco, tco, tcc14;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+96];\n@tcp add.rn.f32 tco, tco, tcc14;\n" +
         "@tcp st.global.f32 [tcaddr+96], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc7;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+100];\n@tcp add.f32 tco, tco, tcc15;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+100];\n@tcp add.rn.f32 tco, tco, tcc15;\n" +
         "@tcp st.global.f32 [tcaddr+100], tco;\nadd.s64 tcaddr, tcaddr, %1;\nand.b32 tcm, %2, 4;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc0;\n@tcp ld.global.f32 tco, [tcaddr+0];\n" +
-        "@tcp add.f32 tco, tco, tcc16;\n@tcp st.global.f32 [tcaddr+0], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc16;\n@tcp st.global.f32 [tcaddr+0], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc1;\n@tcp ld.global.f32 tco, [tcaddr+4];\n" +
-        "@tcp add.f32 tco, tco, tcc17;\n@tcp st.global.f32 [tcaddr+4], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc17;\n@tcp st.global.f32 [tcaddr+4], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc2;\n@tcp ld.global.f32 tco, [tcaddr+32];\n" +
-        "@tcp add.f32 tco, tco, tcc20;\n@tcp st.global.f32 [tcaddr+32], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc20;\n@tcp st.global.f32 [tcaddr+32], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc3;\n@tcp ld.global.f32 tco, [tcaddr+36];\n" +
-        "@tcp add.f32 tco, tco, tcc21;\n@tcp st.global.f32 [tcaddr+36], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc21;\n@tcp st.global.f32 [tcaddr+36], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc4;\n@tcp ld.global.f32 tco, [tcaddr+64];\n" +
-        "@tcp add.f32 tco, tco, tcc24;\n@tcp st.global.f32 [tcaddr+64], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc24;\n@tcp st.global.f32 [tcaddr+64], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc5;\n@tcp ld.global.f32 tco, [tcaddr+68];\n" +
-        "@tcp add.f32 tco, tco, tcc25;\n@tcp st.global.f32 [tcaddr+68], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc25;\n@tcp st.global.f32 [tcaddr+68], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc6;\n@tcp ld.global.f32 tco, [tcaddr+96];\n" +
-        "@tcp add.f32 tco, tco, tcc28;\n@tcp st.global.f32 [tcaddr+96], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc28;\n@tcp st.global.f32 [tcaddr+96], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc7;\n@tcp ld.global.f32 tco, [tcaddr+100];\n" +
-        "@tcp add.f32 tco, tco, tcc29;\n@tcp st.global.f32 [tcaddr+100], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc29;\n@tcp st.global.f32 [tcaddr+100], tco;\n" +
         "add.s64 tcaddr, tcaddr, %1;\nand.b32 tcm, %2, 8;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc0;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+0];\n@tcp add.f32 tco, tco, tcc18;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+0];\n@tcp add.rn.f32 tco, tco, tcc18;\n" +
         "@tcp st.global.f32 [tcaddr+0], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc1;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+4];\n@tcp add.f32 tco, tco, tcc19;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+4];\n@tcp add.rn.f32 tco, tco, tcc19;\n" +
         "@tcp st.global.f32 [tcaddr+4], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc2;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+32];\n@tcp add.f32 tco, tco, tcc22;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+32];\n@tcp add.rn.f32 tco, tco, tcc22;\n" +
         "@tcp st.global.f32 [tcaddr+32], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc3;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+36];\n@tcp add.f32 tco, tco, tcc23;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+36];\n@tcp add.rn.f32 tco, tco, tcc23;\n" +
         "@tcp st.global.f32 [tcaddr+36], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc4;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+64];\n@tcp add.f32 tco, tco, tcc26;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+64];\n@tcp add.rn.f32 tco, tco, tcc26;\n" +
         "@tcp st.global.f32 [tcaddr+64], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc5;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+68];\n@tcp add.f32 tco, tco, tcc27;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+68];\n@tcp add.rn.f32 tco, tco, tcc27;\n" +
         "@tcp st.global.f32 [tcaddr+68], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc6;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+96];\n@tcp add.f32 tco, tco, tcc30;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+96];\n@tcp add.rn.f32 tco, tco, tcc30;\n" +
         "@tcp st.global.f32 [tcaddr+96], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc7;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+100];\n@tcp add.f32 tco, tco, tcc31;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+100];\n@tcp add.rn.f32 tco, tco, tcc31;\n" +
         "@tcp st.global.f32 [tcaddr+100], tco;\nadd.s64 tcaddr, tcaddr, %1;\nand.b32 tcm, %2, 16;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc0;\n@tcp ld.global.f32 tco, [tcaddr+0];\n" +
-        "@tcp add.f32 tco, tco, tcc32;\n@tcp st.global.f32 [tcaddr+0], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc32;\n@tcp st.global.f32 [tcaddr+0], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc1;\n@tcp ld.global.f32 tco, [tcaddr+4];\n" +
-        "@tcp add.f32 tco, tco, tcc33;\n@tcp st.global.f32 [tcaddr+4], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc33;\n@tcp st.global.f32 [tcaddr+4], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc2;\n@tcp ld.global.f32 tco, [tcaddr+32];\n" +
-        "@tcp add.f32 tco, tco, tcc36;\n@tcp st.global.f32 [tcaddr+32], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc36;\n@tcp st.global.f32 [tcaddr+32], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc3;\n@tcp ld.global.f32 tco, [tcaddr+36];\n" +
-        "@tcp add.f32 tco, tco, tcc37;\n@tcp st.global.f32 [tcaddr+36], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc37;\n@tcp st.global.f32 [tcaddr+36], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc4;\n@tcp ld.global.f32 tco, [tcaddr+64];\n" +
-        "@tcp add.f32 tco, tco, tcc40;\n@tcp st.global.f32 [tcaddr+64], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc40;\n@tcp st.global.f32 [tcaddr+64], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc5;\n@tcp ld.global.f32 tco, [tcaddr+68];\n" +
-        "@tcp add.f32 tco, tco, tcc41;\n@tcp st.global.f32 [tcaddr+68], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc41;\n@tcp st.global.f32 [tcaddr+68], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc6;\n@tcp ld.global.f32 tco, [tcaddr+96];\n" +
-        "@tcp add.f32 tco, tco, tcc44;\n@tcp st.global.f32 [tcaddr+96], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc44;\n@tcp st.global.f32 [tcaddr+96], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc7;\n@tcp ld.global.f32 tco, [tcaddr+100];\n" +
-        "@tcp add.f32 tco, tco, tcc45;\n@tcp st.global.f32 [tcaddr+100], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc45;\n@tcp st.global.f32 [tcaddr+100], tco;\n" +
         "add.s64 tcaddr, tcaddr, %1;\nand.b32 tcm, %2, 32;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc0;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+0];\n@tcp add.f32 tco, tco, tcc34;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+0];\n@tcp add.rn.f32 tco, tco, tcc34;\n" +
         "@tcp st.global.f32 [tcaddr+0], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc1;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+4];\n@tcp add.f32 tco, tco, tcc35;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+4];\n@tcp add.rn.f32 tco, tco, tcc35;\n" +
         "@tcp st.global.f32 [tcaddr+4], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc2;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+32];\n@tcp add.f32 tco, tco, tcc38;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+32];\n@tcp add.rn.f32 tco, tco, tcc38;\n" +
         "@tcp st.global.f32 [tcaddr+32], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc3;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+36];\n@tcp add.f32 tco, tco, tcc39;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+36];\n@tcp add.rn.f32 tco, tco, tcc39;\n" +
         "@tcp st.global.f32 [tcaddr+36], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc4;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+64];\n@tcp add.f32 tco, tco, tcc42;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+64];\n@tcp add.rn.f32 tco, tco, tcc42;\n" +
         "@tcp st.global.f32 [tcaddr+64], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc5;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+68];\n@tcp add.f32 tco, tco, tcc43;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+68];\n@tcp add.rn.f32 tco, tco, tcc43;\n" +
         "@tcp st.global.f32 [tcaddr+68], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc6;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+96];\n@tcp add.f32 tco, tco, tcc46;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+96];\n@tcp add.rn.f32 tco, tco, tcc46;\n" +
         "@tcp st.global.f32 [tcaddr+96], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc7;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+100];\n@tcp add.f32 tco, tco, tcc47;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+100];\n@tcp add.rn.f32 tco, tco, tcc47;\n" +
         "@tcp st.global.f32 [tcaddr+100], tco;\nadd.s64 tcaddr, tcaddr, %1;\nand.b32 tcm, %2, 64;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc0;\n@tcp ld.global.f32 tco, [tcaddr+0];\n" +
-        "@tcp add.f32 tco, tco, tcc48;\n@tcp st.global.f32 [tcaddr+0], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc48;\n@tcp st.global.f32 [tcaddr+0], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc1;\n@tcp ld.global.f32 tco, [tcaddr+4];\n" +
-        "@tcp add.f32 tco, tco, tcc49;\n@tcp st.global.f32 [tcaddr+4], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc49;\n@tcp st.global.f32 [tcaddr+4], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc2;\n@tcp ld.global.f32 tco, [tcaddr+32];\n" +
-        "@tcp add.f32 tco, tco, tcc52;\n@tcp st.global.f32 [tcaddr+32], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc52;\n@tcp st.global.f32 [tcaddr+32], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc3;\n@tcp ld.global.f32 tco, [tcaddr+36];\n" +
-        "@tcp add.f32 tco, tco, tcc53;\n@tcp st.global.f32 [tcaddr+36], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc53;\n@tcp st.global.f32 [tcaddr+36], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc4;\n@tcp ld.global.f32 tco, [tcaddr+64];\n" +
-        "@tcp add.f32 tco, tco, tcc56;\n@tcp st.global.f32 [tcaddr+64], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc56;\n@tcp st.global.f32 [tcaddr+64], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc5;\n@tcp ld.global.f32 tco, [tcaddr+68];\n" +
-        "@tcp add.f32 tco, tco, tcc57;\n@tcp st.global.f32 [tcaddr+68], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc57;\n@tcp st.global.f32 [tcaddr+68], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc6;\n@tcp ld.global.f32 tco, [tcaddr+96];\n" +
-        "@tcp add.f32 tco, tco, tcc60;\n@tcp st.global.f32 [tcaddr+96], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc60;\n@tcp st.global.f32 [tcaddr+96], tco;\n" +
         "setp.ne.and.b32 tcp, tcm, 0, tcpc7;\n@tcp ld.global.f32 tco, [tcaddr+100];\n" +
-        "@tcp add.f32 tco, tco, tcc61;\n@tcp st.global.f32 [tcaddr+100], tco;\n" +
+        "@tcp add.rn.f32 tco, tco, tcc61;\n@tcp st.global.f32 [tcaddr+100], tco;\n" +
         "add.s64 tcaddr, tcaddr, %1;\nand.b32 tcm, %2, 128;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc0;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+0];\n@tcp add.f32 tco, tco, tcc50;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+0];\n@tcp add.rn.f32 tco, tco, tcc50;\n" +
         "@tcp st.global.f32 [tcaddr+0], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc1;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+4];\n@tcp add.f32 tco, tco, tcc51;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+4];\n@tcp add.rn.f32 tco, tco, tcc51;\n" +
         "@tcp st.global.f32 [tcaddr+4], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc2;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+32];\n@tcp add.f32 tco, tco, tcc54;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+32];\n@tcp add.rn.f32 tco, tco, tcc54;\n" +
         "@tcp st.global.f32 [tcaddr+32], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc3;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+36];\n@tcp add.f32 tco, tco, tcc55;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+36];\n@tcp add.rn.f32 tco, tco, tcc55;\n" +
         "@tcp st.global.f32 [tcaddr+36], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc4;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+64];\n@tcp add.f32 tco, tco, tcc58;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+64];\n@tcp add.rn.f32 tco, tco, tcc58;\n" +
         "@tcp st.global.f32 [tcaddr+64], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc5;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+68];\n@tcp add.f32 tco, tco, tcc59;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+68];\n@tcp add.rn.f32 tco, tco, tcc59;\n" +
         "@tcp st.global.f32 [tcaddr+68], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc6;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+96];\n@tcp add.f32 tco, tco, tcc62;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+96];\n@tcp add.rn.f32 tco, tco, tcc62;\n" +
         "@tcp st.global.f32 [tcaddr+96], tco;\nsetp.ne.and.b32 tcp, tcm, 0, tcpc7;\n" +
-        "@tcp ld.global.f32 tco, [tcaddr+100];\n@tcp add.f32 tco, tco, tcc63;\n" +
+        "@tcp ld.global.f32 tco, [tcaddr+100];\n@tcp add.rn.f32 tco, tco, tcc63;\n" +
         "@tcp st.global.f32 [tcaddr+100], tco;\n}\n";
 }

@@ -77,7 +77,7 @@ static class GemmRegsPtx
                 string acc = C + AccIndex(k, l), at = $"[tcaddr+{bytes}]";
                 s.Append($"setp.ne.and.b32 tcp, tcm, 0, tcpc{l};\n");
                 if (add)
-                    s.Append($"@tcp ld.global.f32 tco, {at};\n@tcp add.f32 tco, tco, {acc};\n" +
+                    s.Append($"@tcp ld.global.f32 tco, {at};\n@tcp add.rn.f32 tco, tco, {acc};\n" +
                              $"@tcp st.global.f32 {at}, tco;\n");
                 else
                     s.Append($"@tcp st.global.f32 {at}, {acc};\n");

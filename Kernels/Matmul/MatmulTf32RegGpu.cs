@@ -187,20 +187,23 @@ public static class MatmulTf32RegGpu
     internal static void Body(ArrayView<float> a, ArrayView<F4> a4, ArrayView<float> b, ArrayView<F4> b4,
         ArrayView<float> c, long cAddress, int m, int n, int k, int flags, bool threeX)
     {
+        // Shared tiles are allocated here, once: each instantiation of Tiles would allocate its own (ILGPU keeps the
+        // dead branch), doubling the group's shared memory.
+        var as4 = SharedMemory.Allocate<F4>(2 * BK * Stride / 4);
+        var bs4 = SharedMemory.Allocate<F4>(2 * BK * Stride / 4);
         if (CudaAsm.IsSupported)
         {
             CudaAsm.Emit(P.Init);
-            Tiles(new Registers(), a, a4, b, b4, c, cAddress, m, n, k, flags, threeX);
+            Tiles(new Registers(), as4, bs4, a, a4, b, b4, c, cAddress, m, n, k, flags, threeX);
         }
-        else Tiles(new Twin(), a, a4, b, b4, c, cAddress, m, n, k, flags, threeX);
+        else Tiles(new Twin(), as4, bs4, a, a4, b, b4, c, cAddress, m, n, k, flags, threeX);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Tiles<T>(T tile, ArrayView<float> a, ArrayView<F4> a4, ArrayView<float> b, ArrayView<F4> b4,
-        ArrayView<float> c, long cAddress, int m, int n, int k, int flags, bool threeX) where T : struct, IWarpTile
+    static void Tiles<T>(T tile, ArrayView<F4> as4, ArrayView<F4> bs4, ArrayView<float> a, ArrayView<F4> a4,
+        ArrayView<float> b, ArrayView<F4> b4, ArrayView<float> c, long cAddress, int m, int n, int k, int flags,
+        bool threeX) where T : struct, IWarpTile
     {
-        var as4 = SharedMemory.Allocate<F4>(2 * BK * Stride / 4);
-        var bs4 = SharedMemory.Allocate<F4>(2 * BK * Stride / 4);
         var asf = as4.Cast<float>();
         var bsf = bs4.Cast<float>();
         int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;

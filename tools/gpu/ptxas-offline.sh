@@ -42,7 +42,7 @@ dotnet build "$root/Bench/Bench.csproj" -c Release -v q -nologo >/dev/null
 kernels=$(IFS=,; echo "$*")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-printf '%-26s %-3s %5s %7s %11s %5s %5s %5s %5s %5s\n' kernel opt regs stack spill_st/ld HMMA FFMA LDL STL local
+printf '%-26s %-3s %5s %6s %7s %11s %5s %5s %5s %5s %5s\n' kernel opt regs smem stack spill_st/ld HMMA FFMA LDL STL local
 for opt in $opts; do
   ENGINE_ILGPU_OPT=$opt dotnet "$root/Bench/bin/Release/net10.0/Bench.dll" ptx --out "$work/$opt" \
     ${kernels:+--kernels "$kernels"} >/dev/null
@@ -53,6 +53,7 @@ for opt in $opts; do
       echo "$name $opt: ptxas failed:"; echo "$info" | head -n 5; continue
     fi
     regs=$(echo "$info" | grep -oE 'Used [0-9]+ registers' | grep -oE '[0-9]+' | head -n 1)
+    smem=$(echo "$info" | grep -oE '[0-9]+ bytes smem' | grep -oE '^[0-9]+' | head -n 1)
     stack=$(echo "$info" | grep -oE '[0-9]+ bytes stack frame' | grep -oE '^[0-9]+' | head -n 1)
     st=$(echo "$info" | grep -oE '[0-9]+ bytes spill stores' | grep -oE '^[0-9]+' | head -n 1)
     ld=$(echo "$info" | grep -oE '[0-9]+ bytes spill loads' | grep -oE '^[0-9]+' | head -n 1)
@@ -60,7 +61,7 @@ for opt in $opts; do
     count() { echo "$sass" | grep -cE "$1" || true; }
     # local: ld/st.local lines in the PTX itself (what the structural test forbids)
     plocal=$(grep -cE '(ld|st)\.local' "$f" || true)
-    printf '%-26s %-3s %5s %7s %11s %5s %5s %5s %5s %5s\n' "$name" "$opt" "$regs" "$stack" "$st/$ld" \
+    printf '%-26s %-3s %5s %6s %7s %11s %5s %5s %5s %5s %5s\n' "$name" "$opt" "$regs" "${smem:-0}" "$stack" "$st/$ld" \
       "$(count ' HMMA')" "$(count ' FFMA')" "$(count ' LDL')" "$(count ' STL')" "$plocal"
   done
 done
