@@ -81,7 +81,8 @@ public class AttentionVersionTests
         return [fo.ToArray(), flse.ToArray(), dq.ToArray(), dk.ToArray(), dv.ToArray()];
     }
 
-    /// <summary>--precision picks the version: tf32 gives v3's bits, 3xtf32 v4's, fp32 the default's (v1).</summary>
+    /// <summary>--precision picks the forward version: tf32 gives v5's bits, 3xtf32 v6's, fp32 the default's
+    /// (v1).</summary>
     [Test]
     public void PrecisionPicksTheAttentionVersion()
     {
@@ -101,7 +102,8 @@ public class AttentionVersionTests
             try { return Forward(); }
             finally { gpu.Versions.Pin(AttentionOps.Forward, 0); }
         }
-        var (v1, v3, v4) = (Pinned(1), Pinned(AttentionOps.Tf32Version), Pinned(AttentionOps.ThreeXTf32Version));
+        var (v1, v3, v4) = (Pinned(1), Pinned(AttentionOps.ForwardTf32Version),
+            Pinned(AttentionOps.ForwardThreeXTf32Version));
         Assert.That(v3, Is.Not.EqualTo(v1), "TF32 rounding shows in the bits (else this test proves nothing)");
         try
         {

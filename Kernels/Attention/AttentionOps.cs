@@ -8,8 +8,8 @@ namespace Engine.Kernels.Attention;
 /// <summary>
 /// Causal attention forward and backward (grouped-query heads), the KV-cache write and attention
 /// against a cache (AttentionGpu.cs). Forward and backward have four versions each: v1 row-per-thread, v2
-/// FlashAttention-2 on CUDA cores, v3/v4 the same on tensor cores in TF32 / 3×TF32 (--precision picks those; see
-/// GpuBackend). The backward's output and lse come from the CPU forward.
+/// FlashAttention-2 on CUDA cores, v3/v4 the same on tensor cores in TF32 / 3×TF32; the forward also v5/v6, v3/v4
+/// with register-resident accumulators (--precision picks v5/v6 forward, v3/v4 backward; see GpuBackend). The backward's output and lse come from the CPU forward.
 /// </summary>
 public static class AttentionOps
 {
@@ -49,8 +49,9 @@ public static class AttentionOps
     /// </summary>
     public const double Tf32Tolerance = 2e-3;
 
-    /// <summary>The versions --precision tf32 and 3xtf32 run (forward and backward alike).</summary>
-    public const int Tf32Version = 3, ThreeXTf32Version = 4;
+    /// <summary>The versions --precision tf32 and 3xtf32 run: the forward's register-resident v5/v6 (no local
+    /// memory in their PTX, the same results as v3/v4 on the CPU accelerator), the backward's v3/v4.</summary>
+    public const int Tf32Version = 3, ThreeXTf32Version = 4, ForwardTf32Version = 5, ForwardThreeXTf32Version = 6;
 
     /// <summary>Backward versions, in order.</summary>
     public static readonly (KernelVersion Version, BackwardLaunch Run)[] BackwardGpu =
