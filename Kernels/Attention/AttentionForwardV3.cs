@@ -9,7 +9,8 @@ using static Engine.Kernels.Attention.FlashTc;
 namespace Engine.Kernels.Attention;
 
 /// <summary>
-/// Forward v3 (TF32) and v4 (3×TF32), and v5/v6 (the same with registers): forward v2's FlashAttention-2 layout with both block products on tensor cores
+/// Forward v3 (TF32) and v4 (3×TF32), and v5/v6 (the same with registers):
+/// forward v2's FlashAttention-2 layout with both block products on tensor cores
 /// (<see cref="FlashTc"/>, <c>mma.sync.m16n8k8</c>). A group owns Br query rows of one (batch, head), 16 per warp, Q
 /// staged once pre-scaled by log2(e)/√D; per block of 32 keys: S = Q·Kᵀ (4 × Dp/8 MMAs per warp, ×3 in 3×TF32), the
 /// online softmax in the accumulator layout (row max and sum over 4 lanes by xor shuffles), P turned into A fragments
@@ -18,7 +19,9 @@ namespace Engine.Kernels.Attention;
 /// The softmax and the accumulation stay fp32; only the MMA inputs are TF32. MMAs run over D rounded up to 8, not
 /// over the padding to 32. Needs 32-lane warps. v5 (TF32) / v6 (3×TF32): the same body with the S and O
 /// accumulators in PTX-declared registers (<see cref="FlashRegisters"/>) instead of ILGPU values passed through
-/// EmitRef's local memory; S comes back for the softmax through shared memory, O is stored by PTX.
+/// EmitRef's local memory; S comes back for the softmax through shared memory, O is stored by PTX. Their output MMAs
+/// run in groups of 4 column tiles (D rounded up to 32, the zero padding included), their score MMAs on all 4 key
+/// fragments of a block.
 /// </summary>
 public static class AttentionForwardV3
 {
@@ -49,7 +52,8 @@ public static class AttentionForwardV3
 
     /// <summary>Where v5/v6's scratch starts in shared memory (floats): after Q [Br, Dp + 4], K [32, Dp + 4] and
     /// V [32, Dp + 8]; 128 floats per warp follow.</summary>
-    static int Scratch(int rows, int dp) => (rows + FlashSimt.BlockKeys) * PitchA(dp) + FlashSimt.BlockKeys * PitchB(dp);
+    static int Scratch(int rows, int dp) =>
+        (rows + FlashSimt.BlockKeys) * PitchA(dp) + FlashSimt.BlockKeys * PitchB(dp);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Body<TUnit>(TUnit acc, ArrayView<float> sh, ArrayView<float> q, ArrayView<float> k,

@@ -39,7 +39,8 @@ public static class AttentionOps
             "(AttentionForwardV3.cs, FlashUnits.cs)", Wide: true, Tolerance: Tf32Tolerance, Precision: "tf32"),
             AttentionForwardV3.Tf32Regs),
         (new(6, "flash2-3xtf32-regs", "v4 with the S and O accumulators in PTX-declared registers " +
-            "(AttentionForwardV3.cs, FlashUnits.cs)", Wide: true, Precision: "3xtf32"), AttentionForwardV3.ThreeTf32Regs),
+            "(AttentionForwardV3.cs, FlashUnits.cs)", Wide: true, Precision: "3xtf32"),
+            AttentionForwardV3.ThreeTf32Regs),
     ];
 
     /// <summary>

@@ -10,7 +10,8 @@ namespace Engine.Kernels.Attention;
 /// <list type="bullet">
 /// <item>tss0 .. tss15: the 16 × 32 score block S, key fragment f (keys 8f .. 8f+7) at 4f (C0..C3);</item>
 /// <item>tco0 .. tco63: the 16 × Dp output accumulator, column tile j at 4j (tiles past D/8 unused);</item>
-/// <item>tfa0..3 (tfal: 3×TF32 remainders): one A fragment; tfb0..7 (tfbl): four B fragments, n-tile at 2·index.</item>
+/// <item>tfa0..3 (tfal: 3×TF32 remainders): one A fragment; tfb0..7 (tfbl): four B fragments, n-tile i at
+/// 2i.</item>
 /// </list>
 /// 3×TF32 issues hi·lo, lo·hi, then hi·hi per tile: the order of v3/v4's FlashTc.Step, which the twin runs.
 /// </summary>

@@ -30,7 +30,7 @@ public static class FlashTc
 {
     // Fragments are built as values, not through out parameters: an out parameter is an address, which ILGPU turns
     // into a local-memory slot that each MMA then reads back. The tensor-core operations come from the type
-    // parameter TMma (Kernels/Gpu/MmaUnits.cs): MmaEmitRef for v3/v4, MmaRegisters / MmaSoft for v5/v6.
+    // parameter TMma (Kernels/Gpu/MmaUnits.cs): MmaEmitRef for v3/v4, MmaSoft for the twin of forward v5/v6.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static float Tf32<TMma>(float x) where TMma : struct, IMmaUnit => default(TMma).Round(x);
 

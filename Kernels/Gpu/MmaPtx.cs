@@ -17,7 +17,8 @@ public static class MmaPtx
     /// <summary>The m16n8k8 TF32 MMA with fp32 accumulate, D = A·B + C in place on C.</summary>
     public const string MmaOp = "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32";
 
-    /// <summary><c>.reg .TYPE name&lt;count&gt;;</c>: PTX's parameterised declaration of name0 .. name{count-1}.</summary>
+    /// <summary><c>.reg .TYPE name&lt;count&gt;;</c>: PTX's parameterised declaration of name0 ..
+    /// name{count-1}.</summary>
     public static string Declare(string type, string name, int count) => $".reg .{type} {name}<{count}>;\n";
 
     /// <summary>Sets acc0 .. acc{count-1} to +0.</summary>

@@ -11,7 +11,8 @@ namespace Engine.Kernels.Matmul;
 /// <summary>
 /// v8, TF32 tensor cores with register-resident MMA state: v5's tiling (128×128 tile, 256 threads, BK = 8,
 /// double-buffered K-major shared tiles with rows 136 floats apart, 8 warps of 64×32, 4 × 4 m16n8k8 MMAs per
-/// K slice), but the accumulators and fragments live in PTX-declared registers (<see cref="GemmRegsPtx"/>, as constants in GemmRegsAsm.g.cs) and
+/// K slice), but the accumulators and fragments live in PTX-declared registers (<see cref="GemmRegsPtx"/>; the
+/// texts are constants in GemmRegsAsm.g.cs) and
 /// every MMA, rounding and store is an input-only <c>CudaAsm.Emit</c> on them. v5 passes them through
 /// <c>CudaAsm.EmitRef</c>, whose out/ref operands ILGPU lowers through local memory (an 832-byte stack frame at
 /// O1). C is written from the registers by PTX stores (the raw device address of C is a kernel parameter), masked
