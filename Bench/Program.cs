@@ -82,17 +82,33 @@ sealed class NcclOptions
     public int Repeats { get; set; }
 }
 
+[Verb("ptx", HelpText = "Write the PTX of the tensor-core kernels (no GPU needed) for the offline ptxas check " +
+    "(tools/gpu/ptxas-offline.sh); ENGINE_ILGPU_OPT picks O1 or O2.")]
+sealed class PtxOptions
+{
+    [Option("out", HelpText = "Folder for <name>.ptx.")]
+    public string? Out { get; set; }
+    [Option("kernels", Separator = ',', HelpText = "Kernel names (default: all; --list prints them).")]
+    public IEnumerable<string> Kernels { get; set; } = [];
+    [Option("list", Default = false, HelpText = "Print the kernel names and exit.")]
+    public bool List { get; set; }
+    [Option("generate-text", HelpText = "Rewrite the generated inline-PTX constant files (*.g.cs, PtxText) under " +
+        "this repository root, and exit.")]
+    public string? GenerateText { get; set; }
+}
+
 static class Program
 {
     static int Main(string[] args)
     {
         var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = false; });
-        return parser.ParseArguments<GemmOptions, BdnOptions, KernelsOptions, RlOptions, NcclOptions>(args).MapResult(
+        return parser.ParseArguments<GemmOptions, BdnOptions, KernelsOptions, RlOptions, NcclOptions, PtxOptions>(args).MapResult(
             (GemmOptions o) => GemmTable.Run(o.Sizes.ToArray(), o.Repeats, o.TransB),
             (BdnOptions o) => RunBdn(o),
             (KernelsOptions o) => RunKernels(o),
             (RlOptions o) => RlBench.Run(o.Device, o.Batch, o.Steps, o.Rows, o.Vocab, o.Repeats),
             (NcclOptions o) => NcclBench.Run(o.Size, o.Repeats),
+            (PtxOptions o) => WritePtx(o),
             errors => errors.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError) ? 0 : 2);
     }
 
@@ -104,6 +120,40 @@ static class Program
                 o.Json, o.Ptx, o.GemmShapes, o.AttentionShapes);
         }
         catch (Exception e) when (e is NotSupportedException or ArgumentException)
+        {
+            Console.Error.WriteLine($"Bench: error: {e.Message}");
+            return 1;
+        }
+    }
+
+    static int WritePtx(PtxOptions o)
+    {
+        if (o.List)
+        {
+            foreach (var k in Engine.Kernels.Gpu.TensorCoreKernels.All) Console.WriteLine(k.Name);
+            return 0;
+        }
+        if (o.GenerateText is not null)
+        {
+            foreach (var f in Engine.Kernels.Gpu.PtxText.Files)
+            {
+                File.WriteAllText(Path.Combine(o.GenerateText, f.Path), Engine.Kernels.Gpu.PtxText.Source(f));
+                Console.WriteLine($"wrote {f.Path}");
+            }
+            return 0;
+        }
+        if (o.Out is null)
+        {
+            Console.Error.WriteLine("Bench: error: ptx needs --out, --list or --generate-text");
+            return 2;
+        }
+        try
+        {
+            foreach (var (name, file) in Engine.Kernels.Gpu.TensorCoreKernels.Write(o.Out, o.Kernels.ToList()))
+                Console.WriteLine($"{name} {file}");
+            return 0;
+        }
+        catch (ArgumentException e)
         {
             Console.Error.WriteLine($"Bench: error: {e.Message}");
             return 1;

@@ -240,8 +240,10 @@ public sealed partial class GpuBackend : CheckedBackend
     /// </summary>
     int AttentionVersion(OpDeclaration op) => Precision switch
     {
-        Precision.Tf32 when Launch.WarpSize == 32 => AttentionOps.Tf32Version,
-        Precision.ThreeXTf32 when Launch.WarpSize == 32 => AttentionOps.ThreeXTf32Version,
+        Precision.Tf32 when Launch.WarpSize == 32 => op == AttentionOps.Forward
+            ? AttentionOps.ForwardTf32Version : AttentionOps.Tf32Version,
+        Precision.ThreeXTf32 when Launch.WarpSize == 32 => op == AttentionOps.Forward
+            ? AttentionOps.ForwardThreeXTf32Version : AttentionOps.ThreeXTf32Version,
         _ => Versions.Of(op),
     };
 

@@ -6,13 +6,13 @@ using NUnit.Framework;
 namespace Engine.Tests;
 
 /// <summary>
-/// The GPU GEMM versions v3–v7 on the 32-wide CPU accelerator (ilgpu-cpu32; the tensor-core ones through their
+/// The GPU GEMM versions v3–v9 on the 32-wide CPU accelerator (ilgpu-cpu32; the tensor-core ones through their
 /// software twins) against MatmulCpu.Reference, in all four layouts, accumulate on and off, at sizes off every
 /// tile: several 128-row tiles, K not a multiple of the slice of 8, all dimensions multiples of 4 (the 128-bit
 /// paths) and not (the scalar paths), M = 1 (decode) and K = 1 (v4, the skinny version, at M ≤ 64 only).
 /// WorkbenchTests adds each version at the workbench's shapes and checks that two runs give the same bits.
-/// v5 (TF32) is checked against a reference on TF32-rounded inputs, so its tolerance is fp32's; the shapes of
-/// v5/v6 are smaller because every shuffle of the MMA twin costs milliseconds on the CPU accelerator.
+/// v5 and v8 (TF32) are checked against a reference on TF32-rounded inputs, so their tolerance is fp32's; the shapes
+/// of v5/v6/v8/v9 are smaller because every shuffle of the MMA twin costs milliseconds on the CPU accelerator.
 /// </summary>
 [NonParallelizable]
 public class GemmGpuTests
@@ -24,7 +24,7 @@ public class GemmGpuTests
         int[][] tiled = [[130, 70, 33], [132, 68, 36], [1, 37, 5], [3, 5, 1]];
         int[][] skinny = [[9, 20, 36], [6, 13, 33], [1, 37, 5], [3, 5, 1]];   // M ≤ 64: what it is chosen for
         int[][] tensor = [[132, 20, 12], [1, 9, 5]];
-        foreach (var (versions, shapes) in new[] { (new[] { 3, 7 }, tiled), ([4], skinny), (new[] { 5, 6 }, tensor) })
+        foreach (var (versions, shapes) in new[] { (new[] { 3, 7 }, tiled), ([4], skinny), (new[] { 5, 6, 8, 9 }, tensor) })
             foreach (int v in versions)
                 for (int s = 0; s < shapes.Length; s++)
                     for (int layout = 0; layout < 4; layout++)
@@ -42,8 +42,8 @@ public class GemmGpuTests
         var rng = new Random(version * 7919 + m * 131 + n * 17 + k);
         float[] a = GradCheck.Rand(rng, m * k), b = GradCheck.Rand(rng, k * n), c0 = GradCheck.Rand(rng, m * n);
         float[] expected = (float[])c0.Clone();
-        // TF32 (v5) multiplies TF32-rounded inputs on purpose: the reference does the same; C is not rounded.
-        bool tf32 = version == 5;
+        // TF32 (v5, v8) multiplies TF32-rounded inputs on purpose: the reference does the same; C is not rounded.
+        bool tf32 = version is 5 or 8;
         MatmulCpu.Reference(tf32 ? a.Select(TensorCore.RoundTf32).ToArray() : a,
             tf32 ? b.Select(TensorCore.RoundTf32).ToArray() : b, expected, m, n, k, transA, transB, accumulate);
         float[] actual = Run(version, a, b, c0, m, n, k, transA, transB, accumulate);
@@ -77,6 +77,18 @@ public class GemmGpuTests
             true)));
     }
 
+    [TestCase(8, 5)]
+    [TestCase(9, 6)]
+    public void RegisterResidentFormChangesNoBitOfTheTwin(int version, int original)
+    {
+        // v8/v9 run v5/v6's tiling and arithmetic with the state in PTX registers; their twins must agree bit for bit
+        // (edges included: 132 rows is two row tiles, 20 columns one partial warp column).
+        var rng = new Random(version);
+        float[] a = GradCheck.Rand(rng, 132 * 12), b = GradCheck.Rand(rng, 12 * 20), c = GradCheck.Rand(rng, 132 * 20);
+        Assert.That(Run(version, a, b, c, 132, 20, 12, false, true, true),
+            Is.EqualTo(Run(original, a, b, c, 132, 20, 12, false, true, true)));
+    }
+
     [Test]
     public void TheDefaultFollowsPrecisionThenShape()
     {
@@ -85,8 +97,8 @@ public class GemmGpuTests
         Assert.That(MatmulOps.Choose(Precision.Fp32, MatmulOps.SkinnyRows, false, 1024), Is.EqualTo(3), "dy·W");
         Assert.That(MatmulOps.Choose(Precision.Fp32, MatmulOps.SkinnyRows + 1, true, 1024), Is.EqualTo(3));
         Assert.That(MatmulOps.Choose(Precision.Fp32, 1, true, 16), Is.EqualTo(2), "a narrow device keeps v2");
-        Assert.That(MatmulOps.Choose(Precision.Tf32, 1, true, 1024), Is.EqualTo(5));
-        Assert.That(MatmulOps.Choose(Precision.ThreeXTf32, 4096, false, 1024), Is.EqualTo(6));
+        Assert.That(MatmulOps.Choose(Precision.Tf32, 1, true, 1024), Is.EqualTo(8));
+        Assert.That(MatmulOps.Choose(Precision.ThreeXTf32, 4096, false, 1024), Is.EqualTo(9));
     }
 
     [Test]
@@ -99,7 +111,7 @@ public class GemmGpuTests
             wide.Precision = Precision.Tf32;
             float[] routed = Run(0, a, b, c, 9, 7, 5, false, false, false);
             wide.Precision = Precision.Fp32;
-            Assert.That(routed, Is.EqualTo(Run(5, a, b, c, 9, 7, 5, false, false, false)), "tf32 runs v5");
+            Assert.That(routed, Is.EqualTo(Run(8, a, b, c, 9, 7, 5, false, false, false)), "tf32 runs v8");
             Assert.That(routed, Is.Not.EqualTo(Run(3, a, b, c, 9, 7, 5, false, false, false)), "and not fp32");
         }
         finally { wide.Precision = Precision.Fp32; }

@@ -49,13 +49,13 @@ public static class AttentionBackwardV3
                 if (first >= T || i0 + Keys - 1 < first) continue;
                 Quad st = ColumnStats(lse, rowDot, at, i0 + 2 * t4, T);
                 int n = Fragments(i0, T);                                // query fragments past T: skipped
-                Quad s = Abt(sh, warp * WarpRows * pitch, pitch, qAt, pitch, 8 * tiles, three, n);  // Sᵀ [16, 32]
+                Quad s = Abt<MmaEmitRef>(sh, warp * WarpRows * pitch, pitch, qAt, pitch, 8 * tiles, three, n);  // Sᵀ [16, 32]
                 if (i0 < first + WarpRows - 1) s = MaskBelow(s, i0 + 2 * t4, top, bottom);
                 s = ExpColumns(s, st);
-                Quad dp = Abt(sh, vAt + warp * WarpRows * pitch, pitch, oAt, pitch, 8 * tiles, three, n);  // V·doutᵀ
+                Quad dp = Abt<MmaEmitRef>(sh, vAt + warp * WarpRows * pitch, pitch, oAt, pitch, 8 * tiles, three, n);  // V·doutᵀ
                 Quad ds = DsColumns(s, dp, st);
-                dV = Pv(dV, s, sh, oAt, pitch, tiles, three, n);
-                dK = Pv(dK, ds, sh, qAt, pitch, tiles, three, n);
+                dV = Pv<MmaEmitRef>(dV, s, sh, oAt, pitch, tiles, three, n);
+                dK = Pv<MmaEmitRef>(dK, ds, sh, qAt, pitch, tiles, three, n);
             }
         }
         if (first >= T) return;
@@ -103,11 +103,11 @@ public static class AttentionBackwardV3
             Group.Barrier();
             if (first >= T || j0 > lastOfWarp) continue;
             int n = Fragments(j0, XMath.Min(T, lastOfWarp + 1));
-            Quad s = Abt(sh, warp * WarpRows * pitch, pitch, kAt, pitch, 8 * tiles, three, n);
+            Quad s = Abt<MmaEmitRef>(sh, warp * WarpRows * pitch, pitch, kAt, pitch, 8 * tiles, three, n);
             if (j0 + Keys - 1 > first) s = MaskAbove(s, j0 + 2 * t4, top, bottom);
             s = Exp2(s, lTop, lBottom);
-            Quad dp = Abt(sh, oAt + warp * WarpRows * pitch, pitch, vAt, pitch, 8 * tiles, three, n);  // dout·Vᵀ
-            dQ = Pv(dQ, DsRows(s, dp, dTop, dBottom), sh, kAt, pitch, tiles, three, n);
+            Quad dp = Abt<MmaEmitRef>(sh, oAt + warp * WarpRows * pitch, pitch, vAt, pitch, 8 * tiles, three, n);  // dout·Vᵀ
+            dQ = Pv<MmaEmitRef>(dQ, DsRows(s, dp, dTop, dBottom), sh, kAt, pitch, tiles, three, n);
         }
         if (first >= T) return;
         float scale = z.ScaleLog2 * Ln2;

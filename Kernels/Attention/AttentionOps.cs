@@ -8,8 +8,8 @@ namespace Engine.Kernels.Attention;
 /// <summary>
 /// Causal attention forward and backward (grouped-query heads), the KV-cache write and attention
 /// against a cache (AttentionGpu.cs). Forward and backward have four versions each: v1 row-per-thread, v2
-/// FlashAttention-2 on CUDA cores, v3/v4 the same on tensor cores in TF32 / 3×TF32 (--precision picks those; see
-/// GpuBackend). The backward's output and lse come from the CPU forward.
+/// FlashAttention-2 on CUDA cores, v3/v4 the same on tensor cores in TF32 / 3×TF32; the forward also v5/v6, v3/v4
+/// with register-resident accumulators (--precision picks v5/v6 forward, v3/v4 backward; see GpuBackend). The backward's output and lse come from the CPU forward.
 /// </summary>
 public static class AttentionOps
 {
@@ -35,6 +35,12 @@ public static class AttentionOps
         (new(4, "flash2-3xtf32", "v3 with each MMA input split into TF32 hi + lo, three MMAs: fp32-class accuracy " +
             "(AttentionForwardV3.cs; --precision 3xtf32)", Wide: true, Precision: "3xtf32"),
             AttentionForwardV3.ThreeTf32),
+        (new(5, "flash2-tf32-regs", "v3 with the S and O accumulators in PTX-declared registers, no local memory " +
+            "(AttentionForwardV3.cs, FlashUnits.cs)", Wide: true, Tolerance: Tf32Tolerance, Precision: "tf32"),
+            AttentionForwardV3.Tf32Regs),
+        (new(6, "flash2-3xtf32-regs", "v4 with the S and O accumulators in PTX-declared registers " +
+            "(AttentionForwardV3.cs, FlashUnits.cs)", Wide: true, Precision: "3xtf32"),
+            AttentionForwardV3.ThreeTf32Regs),
     ];
 
     /// <summary>
@@ -44,8 +50,9 @@ public static class AttentionOps
     /// </summary>
     public const double Tf32Tolerance = 2e-3;
 
-    /// <summary>The versions --precision tf32 and 3xtf32 run (forward and backward alike).</summary>
-    public const int Tf32Version = 3, ThreeXTf32Version = 4;
+    /// <summary>The versions --precision tf32 and 3xtf32 run: the forward's register-resident v5/v6 (no local
+    /// memory in their PTX, the same results as v3/v4 on the CPU accelerator), the backward's v3/v4.</summary>
+    public const int Tf32Version = 3, ThreeXTf32Version = 4, ForwardTf32Version = 5, ForwardThreeXTf32Version = 6;
 
     /// <summary>Backward versions, in order.</summary>
     public static readonly (KernelVersion Version, BackwardLaunch Run)[] BackwardGpu =

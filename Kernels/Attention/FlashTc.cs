@@ -29,33 +29,39 @@ public struct AccTc
 public static class FlashTc
 {
     // Fragments are built as values, not through out parameters: an out parameter is an address, which ILGPU turns
-    // into a local-memory slot that each MMA then reads back.
+    // into a local-memory slot that each MMA then reads back. The tensor-core operations come from the type
+    // parameter TMma (Kernels/Gpu/MmaUnits.cs): MmaEmitRef for v3/v4, MmaSoft for the twin of forward v5/v6.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static float Tf32(float x) => TensorCore.RoundTf32(x);
+    static float Tf32<TMma>(float x) where TMma : struct, IMmaUnit => default(TMma).Round(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static FragA High(float a0, float a1, float a2, float a3) =>
-        new() { A0 = Tf32(a0), A1 = Tf32(a1), A2 = Tf32(a2), A3 = Tf32(a3) };
+    static FragA High<TMma>(float a0, float a1, float a2, float a3) where TMma : struct, IMmaUnit =>
+        new() { A0 = Tf32<TMma>(a0), A1 = Tf32<TMma>(a1), A2 = Tf32<TMma>(a2), A3 = Tf32<TMma>(a3) };
 
     /// <summary>The 3×TF32 remainder tf32(x − hi) of each element (zero when not splitting).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static FragA Low(float a0, float a1, float a2, float a3, FragA hi, bool three) => three
-        ? new() { A0 = Tf32(a0 - hi.A0), A1 = Tf32(a1 - hi.A1), A2 = Tf32(a2 - hi.A2), A3 = Tf32(a3 - hi.A3) }
+    static FragA Low<TMma>(float a0, float a1, float a2, float a3, FragA hi, bool three)
+        where TMma : struct, IMmaUnit => three
+        ? new()
+        {
+            A0 = Tf32<TMma>(a0 - hi.A0), A1 = Tf32<TMma>(a1 - hi.A1), A2 = Tf32<TMma>(a2 - hi.A2),
+            A3 = Tf32<TMma>(a3 - hi.A3),
+        }
         : default;
 
-    /// <summary>c += a·b on one m16n8k8 tile, in TF32 or 3×TF32.</summary>
+    /// <summary>c += a·b on one m16n8k8 tile, in TF32 or 3×TF32 (hi·lo, lo·hi, then hi·hi).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static FragC Step(FragC c, FragA hi, FragA lo, float b0, float b1, bool three)
+    static FragC Step<TMma>(FragC c, FragA hi, FragA lo, float b0, float b1, bool three)
+        where TMma : struct, IMmaUnit
     {
-        FragB bh = new() { B0 = Tf32(b0), B1 = Tf32(b1) };
-        FragB bl = three ? new() { B0 = Tf32(b0 - bh.B0), B1 = Tf32(b1 - bh.B1) } : default;
+        FragB bh = new() { B0 = Tf32<TMma>(b0), B1 = Tf32<TMma>(b1) };
+        FragB bl = three ? new() { B0 = Tf32<TMma>(b0 - bh.B0), B1 = Tf32<TMma>(b1 - bh.B1) } : default;
         if (three)
         {
-            TensorCore.Mma(hi, bl, ref c);
-            TensorCore.Mma(lo, bh, ref c);
+            c = default(TMma).Mma(hi, bl, c);
+            c = default(TMma).Mma(lo, bh, c);
         }
-        TensorCore.Mma(hi, bh, ref c);
-        return c;
+        return default(TMma).Mma(hi, bh, c);
     }
 
     /// <summary>
@@ -65,7 +71,8 @@ public static class FlashTc
     /// <paramref name="n"/> fragments (8 B rows each) are computed: the rest are past T or wholly masked for this
     /// warp (warp-uniform), stay 0 and must be masked or multiplied by a zero probability by the caller.
     /// </summary>
-    public static Quad Abt(ArrayView<float> sh, int a, int sa, int b, int sb, int dp, bool three, int n)
+    public static Quad Abt<TMma>(ArrayView<float> sh, int a, int sa, int b, int sb, int dp, bool three, int n)
+        where TMma : struct, IMmaUnit
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
         Quad s = default;
@@ -73,11 +80,11 @@ public static class FlashTc
         for (int k0 = 0; k0 < dp; k0 += 8)
         {
             float a0 = sh[ra + k0], a1 = sh[ra + 8 * sa + k0], a2 = sh[ra + k0 + 4], a3 = sh[ra + 8 * sa + k0 + 4];
-            FragA hi = High(a0, a1, a2, a3), lo = Low(a0, a1, a2, a3, hi, three);
-            s.S0 = Step(s.S0, hi, lo, sh[rb + k0], sh[rb + k0 + 4], three);
-            if (n > 1) s.S1 = Step(s.S1, hi, lo, sh[rb + 8 * sb + k0], sh[rb + 8 * sb + k0 + 4], three);
-            if (n > 2) s.S2 = Step(s.S2, hi, lo, sh[rb + 16 * sb + k0], sh[rb + 16 * sb + k0 + 4], three);
-            if (n > 3) s.S3 = Step(s.S3, hi, lo, sh[rb + 24 * sb + k0], sh[rb + 24 * sb + k0 + 4], three);
+            FragA hi = High<TMma>(a0, a1, a2, a3), lo = Low<TMma>(a0, a1, a2, a3, hi, three);
+            s.S0 = Step<TMma>(s.S0, hi, lo, sh[rb + k0], sh[rb + k0 + 4], three);
+            if (n > 1) s.S1 = Step<TMma>(s.S1, hi, lo, sh[rb + 8 * sb + k0], sh[rb + 8 * sb + k0 + 4], three);
+            if (n > 2) s.S2 = Step<TMma>(s.S2, hi, lo, sh[rb + 16 * sb + k0], sh[rb + 16 * sb + k0 + 4], three);
+            if (n > 3) s.S3 = Step<TMma>(s.S3, hi, lo, sh[rb + 24 * sb + k0], sh[rb + 24 * sb + k0 + 4], three);
         }
         return s;
     }
@@ -88,7 +95,8 @@ public static class FlashTc
     /// accumulator layout becomes an A fragment by shuffles: A[g][t] = P[g][8k + t] sits in lane g·4 + t/2,
     /// component t mod 2, and A[g][t + 4] two lanes further.
     /// </summary>
-    public static AccTc Pv(AccTc o, Quad p, ArrayView<float> sh, int b, int sb, int tiles, bool three, int n)
+    public static AccTc Pv<TMma>(AccTc o, Quad p, ArrayView<float> sh, int b, int sb, int tiles, bool three,
+        int n) where TMma : struct, IMmaUnit
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3, src = g * 4 + (t >> 1);
         bool odd = (t & 1) == 1;
@@ -100,24 +108,24 @@ public static class FlashTc
             float u0 = Warp.Shuffle(c.C2, src), u1 = Warp.Shuffle(c.C3, src);
             float w0 = Warp.Shuffle(c.C2, src + 2), w1 = Warp.Shuffle(c.C3, src + 2);
             float a0 = odd ? x1 : x0, a1 = odd ? u1 : u0, a2 = odd ? y1 : y0, a3 = odd ? w1 : w0;
-            FragA hi = High(a0, a1, a2, a3), lo = Low(a0, a1, a2, a3, hi, three);
+            FragA hi = High<TMma>(a0, a1, a2, a3), lo = Low<TMma>(a0, a1, a2, a3, hi, three);
             int row0 = b + (8 * kk + t) * sb + g, row4 = row0 + 4 * sb;
-            o.N0 = Step(o.N0, hi, lo, sh[row0 + 0], sh[row4 + 0], three);
-            if (tiles > 1) o.N1 = Step(o.N1, hi, lo, sh[row0 + 8], sh[row4 + 8], three);
-            if (tiles > 2) o.N2 = Step(o.N2, hi, lo, sh[row0 + 16], sh[row4 + 16], three);
-            if (tiles > 3) o.N3 = Step(o.N3, hi, lo, sh[row0 + 24], sh[row4 + 24], three);
-            if (tiles > 4) o.N4 = Step(o.N4, hi, lo, sh[row0 + 32], sh[row4 + 32], three);
-            if (tiles > 5) o.N5 = Step(o.N5, hi, lo, sh[row0 + 40], sh[row4 + 40], three);
-            if (tiles > 6) o.N6 = Step(o.N6, hi, lo, sh[row0 + 48], sh[row4 + 48], three);
-            if (tiles > 7) o.N7 = Step(o.N7, hi, lo, sh[row0 + 56], sh[row4 + 56], three);
-            if (tiles > 8) o.N8 = Step(o.N8, hi, lo, sh[row0 + 64], sh[row4 + 64], three);
-            if (tiles > 9) o.N9 = Step(o.N9, hi, lo, sh[row0 + 72], sh[row4 + 72], three);
-            if (tiles > 10) o.N10 = Step(o.N10, hi, lo, sh[row0 + 80], sh[row4 + 80], three);
-            if (tiles > 11) o.N11 = Step(o.N11, hi, lo, sh[row0 + 88], sh[row4 + 88], three);
-            if (tiles > 12) o.N12 = Step(o.N12, hi, lo, sh[row0 + 96], sh[row4 + 96], three);
-            if (tiles > 13) o.N13 = Step(o.N13, hi, lo, sh[row0 + 104], sh[row4 + 104], three);
-            if (tiles > 14) o.N14 = Step(o.N14, hi, lo, sh[row0 + 112], sh[row4 + 112], three);
-            if (tiles > 15) o.N15 = Step(o.N15, hi, lo, sh[row0 + 120], sh[row4 + 120], three);
+            o.N0 = Step<TMma>(o.N0, hi, lo, sh[row0 + 0], sh[row4 + 0], three);
+            if (tiles > 1) o.N1 = Step<TMma>(o.N1, hi, lo, sh[row0 + 8], sh[row4 + 8], three);
+            if (tiles > 2) o.N2 = Step<TMma>(o.N2, hi, lo, sh[row0 + 16], sh[row4 + 16], three);
+            if (tiles > 3) o.N3 = Step<TMma>(o.N3, hi, lo, sh[row0 + 24], sh[row4 + 24], three);
+            if (tiles > 4) o.N4 = Step<TMma>(o.N4, hi, lo, sh[row0 + 32], sh[row4 + 32], three);
+            if (tiles > 5) o.N5 = Step<TMma>(o.N5, hi, lo, sh[row0 + 40], sh[row4 + 40], three);
+            if (tiles > 6) o.N6 = Step<TMma>(o.N6, hi, lo, sh[row0 + 48], sh[row4 + 48], three);
+            if (tiles > 7) o.N7 = Step<TMma>(o.N7, hi, lo, sh[row0 + 56], sh[row4 + 56], three);
+            if (tiles > 8) o.N8 = Step<TMma>(o.N8, hi, lo, sh[row0 + 64], sh[row4 + 64], three);
+            if (tiles > 9) o.N9 = Step<TMma>(o.N9, hi, lo, sh[row0 + 72], sh[row4 + 72], three);
+            if (tiles > 10) o.N10 = Step<TMma>(o.N10, hi, lo, sh[row0 + 80], sh[row4 + 80], three);
+            if (tiles > 11) o.N11 = Step<TMma>(o.N11, hi, lo, sh[row0 + 88], sh[row4 + 88], three);
+            if (tiles > 12) o.N12 = Step<TMma>(o.N12, hi, lo, sh[row0 + 96], sh[row4 + 96], three);
+            if (tiles > 13) o.N13 = Step<TMma>(o.N13, hi, lo, sh[row0 + 104], sh[row4 + 104], three);
+            if (tiles > 14) o.N14 = Step<TMma>(o.N14, hi, lo, sh[row0 + 112], sh[row4 + 112], three);
+            if (tiles > 15) o.N15 = Step<TMma>(o.N15, hi, lo, sh[row0 + 120], sh[row4 + 120], three);
         }
         return o;
     }

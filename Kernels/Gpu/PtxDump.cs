@@ -19,22 +19,35 @@ public static class PtxDump
     public static IReadOnlyList<string> Write(IEnumerable<(MethodInfo Method, bool Grouped)> kernels, string dir,
         Accelerator? device = null)
     {
+        Directory.CreateDirectory(dir);
+        var files = new List<string>();
+        var compiled = Compile(kernels, GpuDevice.Optimization(), device);
+        foreach (var (method, ptx) in compiled)
+        {
+            string file = Path.Combine(dir, $"{method.DeclaringType?.Name}.{method.Name}.ptx");
+            File.WriteAllText(file, ptx);
+            files.Add(file);
+        }
+        return files;
+    }
+
+    /// <summary>The PTX of each kernel at the given ILGPU optimisation level, in memory (for structural
+    /// tests).</summary>
+    public static IReadOnlyList<(MethodInfo Method, string Ptx)> Compile(
+        IEnumerable<(MethodInfo Method, bool Grouped)> kernels, OptimizationLevel level, Accelerator? device = null)
+    {
         CudaArchitecture architecture = device is CudaAccelerator cuda ? cuda.Architecture : CudaArchitecture.SM_80;
         CudaInstructionSet instructions = device is CudaAccelerator c ? c.InstructionSet : CudaInstructionSet.ISA_80;
-        Directory.CreateDirectory(dir);
-        // The same compiler settings as GpuDevice (ENGINE_ILGPU_OPT included).
-        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(GpuDevice.Optimization()));
+        // The same compiler settings as GpuDevice.
+        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(level));
         using var backend = new PTXBackend(context, architecture, instructions, null!);   // no NVVM: ILGPU's own PTX generator
-        var files = new List<string>();
+        var result = new List<(MethodInfo, string)>();
         foreach (var (method, grouped) in kernels.Distinct())
         {
             var entry = grouped ? EntryPointDescription.FromExplicitlyGroupedKernel(method)
                 : EntryPointDescription.FromImplicitlyGroupedKernel(method);
-            var compiled = (PTXCompiledKernel)backend.Compile(entry, default);
-            string file = Path.Combine(dir, $"{method.DeclaringType?.Name}.{method.Name}.ptx");
-            File.WriteAllText(file, compiled.PTXAssembly);
-            files.Add(file);
+            result.Add((method, ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly));
         }
-        return files;
+        return result;
     }
 }

@@ -121,6 +121,18 @@ public static class TensorCore
             Mma(ahi, bhi, ref c);
             return;
         }
+        Mma3Soft(ahi, alo, bhi, blo, ref c);
+    }
+
+    /// <summary>The software twin of <see cref="Mma"/> alone, for kernels that issue the PTX themselves on
+    /// PTX-declared registers (v8/v9): ILGPU keeps the body of an <c>if (CudaAsm.IsSupported)</c> branch in the PTX
+    /// even where it can never run, so their twin branch must not reach <see cref="Mma"/>'s EmitRef (whose operands
+    /// live in local memory).</summary>
+    public static void MmaSoft(FragA a, FragB b, ref FragC c) => MmaTwin(a, b, ref c);
+
+    /// <summary>The software twin of <see cref="Mma3"/> alone (see <see cref="MmaSoft"/>).</summary>
+    public static void Mma3Soft(FragA ahi, FragA alo, FragB bhi, FragB blo, ref FragC c)
+    {
         var a = new Pair<FragA> { Hi = Truncate(ahi), Lo = Truncate(alo) };
         var b = new Pair<FragB> { Hi = Truncate(bhi), Lo = Truncate(blo) };
         Gather(a, b, out var rows, out var cols);

@@ -30,6 +30,11 @@ public static class MatmulOps
             Precision: "3xtf32"), Matmul3xTf32Gpu.Run),
         (new(7, "warptiled", "v3 with 32×64 warp tiles, lanes 4×8 (MatmulWarpTiledGpu.cs)", Wide: true),
             MatmulWarpTiledGpu.Run),
+        (new(8, "tf32-regs", "v5 with the MMA state in PTX-declared registers, input-only inline PTX " +
+                             "(MatmulTf32RegGpu.cs)", Wide: true, Tolerance: 1e-2, Precision: "tf32"),
+            MatmulTf32RegGpu.Run),
+        (new(9, "3xtf32-regs", "v6 with the MMA state in PTX-declared registers (Matmul3xTf32RegGpu.cs)",
+            Wide: true, Precision: "3xtf32"), Matmul3xTf32RegGpu.Run),
     ];
 
     /// <summary>Rows of A up to which the skinny version (v4) is the fp32 default for x·Wᵀ: the decode range
@@ -40,7 +45,9 @@ public static class MatmulOps
     /// <summary>
     /// The version a GEMM runs when none is pinned (ENGINE_KERNEL_MATMUL or KernelChoice.Pin win over this):
     /// <list type="bullet">
-    /// <item>tf32 → v5, 3xtf32 → v6 (tensor cores; they refuse devices without 32-lane warps);</item>
+    /// <item>tf32 → v8, 3xtf32 → v9 (tensor cores, v5/v6 with the MMA state in registers: no local memory in
+    /// their PTX at O1 or O2, 0-byte stack frames under ptxas, and the same results as v5/v6 on the CPU
+    /// accelerator; they refuse devices without 32-lane warps);</item>
     /// <item>fp32 on a device whose groups hold fewer than 256 threads (ILGPU's default CPU accelerator, used by
     /// most tests) → v2, as before these versions existed;</item>
     /// <item>fp32 otherwise: x·Wᵀ (transB) with M ≤ <see cref="SkinnyRows"/> → v4 (skinny: a warp walks a weight
@@ -50,8 +57,8 @@ public static class MatmulOps
     /// </summary>
     public static int Choose(Precision precision, int m, bool transB, int maxGroup) => precision switch
     {
-        Precision.Tf32 => 5,
-        Precision.ThreeXTf32 => 6,
+        Precision.Tf32 => 8,
+        Precision.ThreeXTf32 => 9,
         _ => maxGroup < GemmTiles.Threads ? 2 : m <= SkinnyRows && transB ? 4 : 3,
     };
 

@@ -1,0 +1,52 @@
+using System.Reflection;
+using Engine.Kernels.Attention;
+using Engine.Kernels.Matmul;
+
+namespace Engine.Kernels.Gpu;
+
+/// <summary>
+/// The kernels that issue tensor-core PTX (<c>mma.sync</c>), by a short name, for the offline PTX check
+/// (<c>Bench ptx</c>, tools/gpu/ptxas-offline.sh) and the structural test that their PTX holds no local memory.
+/// Kernel methods are private to their files; reflection finds them by name so the files keep their shape.
+/// </summary>
+public static class TensorCoreKernels
+{
+    /// <summary>(name, kernel method, explicitly grouped, register-resident) for every tensor-core kernel.
+    /// RegisterResident: its MMA state lives in PTX-declared registers, so its PTX must hold no local memory
+    /// (TensorCorePtxTests); the others pass MMA operands through EmitRef, which ILGPU lowers through local
+    /// memory.</summary>
+    public static IReadOnlyList<(string Name, MethodInfo Method, bool Grouped, bool RegisterResident)> All { get; } =
+    [
+        ("matmul-v5-tf32", Find(typeof(MatmulTf32Gpu), "Kernel"), true, false),
+        ("matmul-v6-3xtf32", Find(typeof(Matmul3xTf32Gpu), "Kernel"), true, false),
+        ("matmul-v8-tf32-regs", Find(typeof(MatmulTf32RegGpu), "Kernel"), true, true),
+        ("matmul-v9-3xtf32-regs", Find(typeof(Matmul3xTf32RegGpu), "Kernel"), true, true),
+        ("attention-fwd-v3", Find(typeof(AttentionForwardV3), "Kernel"), true, false),
+        ("attention-bwd-v3-kv", Find(typeof(AttentionBackwardV3), "KeyValueKernel"), true, false),
+        ("attention-bwd-v3-q", Find(typeof(AttentionBackwardV3), "QueryKernel"), true, false),
+        ("attention-fwd-v5", Find(typeof(AttentionForwardV3), "KernelRegs"), true, true),
+    ];
+
+    static MethodInfo Find(Type type, string name) =>
+        type.GetMethod(name, BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public)
+        ?? throw new MissingMethodException(type.FullName, name);
+
+    /// <summary>Writes DIR/&lt;name&gt;.ptx for the kernels whose names are listed (all when none are), compiled at
+    /// ENGINE_ILGPU_OPT's level; returns (name, file) pairs.</summary>
+    public static IReadOnlyList<(string Name, string File)> Write(string dir, IReadOnlyCollection<string>? names = null)
+    {
+        var chosen = All.Where(k => names is null || names.Count == 0 || names.Contains(k.Name)).ToList();
+        if (names is not null && names.Count > 0 && chosen.Count != names.Count)
+            throw new ArgumentException($"unknown kernel name; known: {string.Join(", ", All.Select(k => k.Name))}");
+        Directory.CreateDirectory(dir);
+        var ptx = PtxDump.Compile(chosen.Select(k => (k.Method, k.Grouped)), GpuDevice.Optimization());
+        var result = new List<(string, string)>();
+        for (int i = 0; i < chosen.Count; i++)
+        {
+            string file = Path.Combine(dir, chosen[i].Name + ".ptx");
+            File.WriteAllText(file, ptx[i].Ptx);
+            result.Add((chosen[i].Name, file));
+        }
+        return result;
+    }
+}
