@@ -9,7 +9,8 @@ namespace Engine.Kernels.Attention;
 /// Causal attention forward and backward (grouped-query heads), the KV-cache write and attention
 /// against a cache (AttentionGpu.cs). Forward and backward have four versions each: v1 row-per-thread, v2
 /// FlashAttention-2 on CUDA cores, v3/v4 the same on tensor cores in TF32 / 3×TF32; the forward also v5/v6, v3/v4
-/// with register-resident accumulators (--precision picks v5/v6 forward, v3/v4 backward; see GpuBackend). The backward's output and lse come from the CPU forward.
+/// with register-resident accumulators (--precision picks v5/v6 forward, v3/v4 backward; see GpuBackend).
+/// The backward's output and lse come from the CPU forward.
 /// </summary>
 public static class AttentionOps
 {
