@@ -79,6 +79,8 @@ public class CliContractTests
         yield return Case("does not combine with --thinking-modes", "data", "--task", "multisum:1",
             "--length-budgets", "8", "--thinking-modes");
         yield return Case("--length-budgets must be >= 0", "data", "--task", "multisum", "--length-budgets", "8,-1");
+        yield return Case("--think-wait needs a non-empty text and --think-min > 0", "sample", "--checkpoint", "PRE",
+            "--prompt", "1+", "--think-wait", " Wait");
         yield return Case("--decode-chunk must be >= 0, got -1", "sample", "--checkpoint", "PRE", "--prompt", "1+",
             "--decode-chunk", "-1");
         yield return Case("--cuda-graphs must be on or off, got 'maybe'", "grpo", "--cuda-graphs", "maybe");

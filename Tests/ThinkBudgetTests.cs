@@ -22,7 +22,7 @@ public class ThinkBudgetTests
             Array.Clear(logits);
             logits[favourite] = 5f;
             logits['7' - 32 + 6] = 1f;                                       // a runner-up: some digit
-            int token = budget.Forced(row) ?? ArgMax(logits, budget.Suppressed(row));
+            int token = budget.Forced(row) ?? budget.Replace(row, ArgMax(logits, budget.Suppressed(row)));
             budget.Emitted(row, token);
             output.Add(token);
         }
@@ -53,6 +53,46 @@ public class ThinkBudgetTests
         var output = Decode(budget, favourite: 'x' - 32 + 6, steps: 6);
         Assert.That(output.IndexOf(Tok.EndThinkId), Is.EqualTo(3), "three thinking tokens, then </think>");
         Assert.That(output.Skip(4), Has.None.EqualTo(Tok.EndThinkId), "after thinking nothing is forced");
+    }
+
+    [Test]
+    public void AWaitTextReplacesAnEarlyEndOfThinking()
+    {
+        int[] wait = Tok.Encode(" Wait");
+        var budget = new ThinkBudget(Tok.ThinkId, Tok.EndThinkId, Tok.EosId, min: 7, max: -1, wait);
+        var output = Decode(budget, favourite: Tok.EndThinkId, steps: 13);
+        // The model wants </think> at once: " Wait" (5 tokens) twice takes the thinking to 10 >= 7, then it may end.
+        Assert.That(Tok.Decode(output), Is.EqualTo(" Wait Wait</think></think></think>"));
+        Assert.That(output.IndexOf(Tok.EndThinkId), Is.EqualTo(10));
+    }
+
+    [Test]
+    public void TheMaximumCutsAWaitShort()
+    {
+        var budget = new ThinkBudget(Tok.ThinkId, Tok.EndThinkId, Tok.EosId, min: 3, max: 3, Tok.Encode(" Wait"));
+        var output = Decode(budget, favourite: Tok.EndThinkId, steps: 5);
+        Assert.That(Tok.Decode(output.Take(4)), Is.EqualTo(" Wa</think>"), "the maximum wins over the rest of the text");
+        Assert.That(budget.Start(Tok.Encode("1=")).Pending, Is.Empty);
+    }
+
+    [Test]
+    public void GenerationWithAWaitNeverEndsThinkingBeforeTheMinimum()
+    {
+        var model = new Transformer(ModelConfig.Preset("micro", Tok.VocabSize, 64), Cpu, seed: 3);
+        var prompts = Enumerable.Range(0, 32).Select(i => Tok.Encode($"{i}+{i}=<think>")).ToList();
+        // A hot temperature, so that some rows draw </think> early and have it replaced.
+        var o = new SamplingOptions(MaxNewTokens: 40, Temperature: 3f, ThinkMin: 6, ThinkWait: "W");
+        var completions = Generator.Generate(model, Tok, prompts, o, new Rng(5));
+        Assert.That(completions.Select(c => c.Ids), Is.EqualTo(Generator.Generate(model, Tok, prompts, o, new Rng(5))
+            .Select(c => c.Ids)), "seeded");
+        foreach (var c in completions)
+        {
+            int end = Array.IndexOf(c.Ids, Tok.EndThinkId);
+            Assert.That(end < 0 || end >= 6, $"thinking tokens before </think>: {string.Join(",", c.Ids)}");
+            Assert.That(c.Ids.Take(Math.Max(end, 0)), Has.None.EqualTo(Tok.EosId));
+        }
+        Assert.That(() => (o with { ThinkMin = 0 }).Validate(),
+            Throws.ArgumentException.With.Message.Contains("--think-wait needs"));
     }
 
     [TestCase(0)]

@@ -26,6 +26,9 @@ sealed class SampleOptions : CheckpointOptions
     public int ThinkMin { get; set; }
     [Option("think-max", Default = -1, HelpText = "Budget forcing: </think> forced after this many thinking tokens (-1: no limit).")]
     public int ThinkMax { get; set; }
+    [Option("think-wait", HelpText = "With --think-min: write this text (e.g. \" Wait\") in place of a </think> drawn " +
+        "before the minimum, as s1 does, instead of only holding it back.")]
+    public string? ThinkWait { get; set; }
     [Option("stop", HelpText = "Stop strings (repeatable, e.g. --stop \"</answer>\"); kept in the text.")]
     public IEnumerable<string> Stop { get; set; } = [];
     [Option("warmup", Default = 0,
@@ -61,6 +64,9 @@ sealed class EvalOptions : CheckpointOptions
     public int ThinkMin { get; set; }
     [Option("think-max", Default = -1, HelpText = "Task mode: budget forcing, </think> forced after this many thinking tokens.")]
     public int ThinkMax { get; set; }
+    [Option("think-wait", HelpText = "Task mode, with --think-min: this text replaces a </think> drawn before the " +
+        "minimum (s1's \"Wait\").")]
+    public string? ThinkWait { get; set; }
     [Option("batch", Default = 8, HelpText = "Sequences per batch.")]
     public int Batch { get; set; }
     [Option("thinking", HelpText = "Task mode: on | off — off asks every problem with the prompt marker \" /no_think\" " +
@@ -113,7 +119,8 @@ static class InferenceCommands
         var stdout = JsonOut(o.Json);
         var (_, backend, _) = ModelSetup.Backend(o, false);
         var (model, tokenizer) = ModelSetup.Create(o, backend);
-        var options = new SamplingOptions(o.MaxNewTokens, o.Temperature, o.TopK, o.TopP, o.Stop.ToArray(), o.ThinkMin, o.ThinkMax);
+        var options = new SamplingOptions(o.MaxNewTokens, o.Temperature, o.TopK, o.TopP, o.Stop.ToArray(), o.ThinkMin, o.ThinkMax,
+            o.ThinkWait);
         options.Validate();
         var prompt = tokenizer.Encode(o.Prompt);
         Check.AtLeast(o.Warmup, 0, "--warmup");
@@ -184,13 +191,14 @@ static class InferenceCommands
         var problems = Tasks.ThinkingModes.Apply(
             o.Data is not null ? RlCommands.ReadProblems(o.Data) : task.Generate("test", o.N, o.Seed), o.Thinking);
         RlCommands.CheckPrompts("eval", problems, tokenizer, model.Config.MaxPositions, o.Data ?? "the held-out split");
-        new Generation.SamplingOptions(o.MaxNewTokens, ThinkMin: o.ThinkMin, ThinkMax: o.ThinkMax).Validate();
+        new Generation.SamplingOptions(o.MaxNewTokens, ThinkMin: o.ThinkMin, ThinkMax: o.ThinkMax, ThinkWait: o.ThinkWait)
+            .Validate();
         var budgets = o.Budgets.ToList();
         if (o.BudgetInPrompt && budgets.Count == 0) throw new ArgumentException("eval: --budget-in-prompt needs --budgets");
         if (budgets.Count > 0) return EvalBudgets(o, stdout, model, tokenizer, task, problems, budgets);
         var scorer = o.RewardModel is null ? null : RL.RewardModel.Load(o.RewardModel, backend);
         var r = Tasks.TaskEval.Evaluate(model, tokenizer, task, problems, o.K, o.MaxNewTokens, o.Temperature, !o.SampledPass1, o.Seed,
-            thinkMin: o.ThinkMin, thinkMax: o.ThinkMax, scorer: scorer);
+            thinkMin: o.ThinkMin, thinkMax: o.ThinkMax, thinkWait: o.ThinkWait, scorer: scorer);
         if (o.Json) stdout.WriteLine(Json.Serialize(r));
         else
         {

@@ -113,6 +113,8 @@ public static class Generator
                     : sampled is not null ? sampled[i]
                     : Sampler.Sample(Suppress(hostLogits.AsSpan(i * V, V), budget?.Suppressed(thinking![b])), o,
                         uniforms[b]);
+                if (budget is not null && forced is null && budget.Replace(thinking![b], token) is int r && r != token)
+                    (token, lp) = (r, LogProb(hostLogits.AsSpan(i * V, V), r, o.Temperature));   // s1's "Wait"
                 budget?.Emitted(thinking![b], token);
                 generated[b].Add(token);
                 logprobs[b].Add(lp);
@@ -174,7 +176,8 @@ public static class Generator
         if (think.Length != 1 || end.Length != 1)
             throw new ArgumentException("sampling: thinking budgets need <think> and </think> as single tokens " +
                 "(the char tokenizer's are; GPT-2's BPE splits them)");
-        return new ThinkBudget(think[0], end[0], tokenizer.EosId, o.ThinkMin, o.ThinkMax);
+        return new ThinkBudget(think[0], end[0], tokenizer.EosId, o.ThinkMin, o.ThinkMax,
+            o.ThinkWait is null ? null : tokenizer.Encode(o.ThinkWait));
     }
 
     /// <summary>The row with the given tokens made impossible (−∞), or the row itself when there are none.</summary>

@@ -1,8 +1,9 @@
 namespace Engine.Generation;
 
-/// <summary>How to pick the next token. Temperature 0 is greedy. ThinkMin/ThinkMax bound the thinking (−1: no maximum).</summary>
+/// <summary>How to pick the next token. Temperature 0 is greedy. ThinkMin/ThinkMax bound the thinking (−1: no maximum);
+/// ThinkWait, with ThinkMin, is written in place of an end of thinking drawn too early (s1's "Wait").</summary>
 public sealed record SamplingOptions(int MaxNewTokens = 64, float Temperature = 1f, int TopK = 0, float TopP = 1f, string[]? Stop = null,
-    int ThinkMin = 0, int ThinkMax = -1)
+    int ThinkMin = 0, int ThinkMax = -1, string? ThinkWait = null)
 {
     public bool ForcesBudget => ThinkMin > 0 || ThinkMax >= 0;
 
@@ -16,6 +17,8 @@ public sealed record SamplingOptions(int MaxNewTokens = 64, float Temperature = 
         if (ThinkMin < 0) throw new ArgumentException($"sampling: --think-min must be >= 0, got {ThinkMin}");
         if (ThinkMax < -1 || (ThinkMax >= 0 && ThinkMax < ThinkMin))
             throw new ArgumentException($"sampling: --think-max must be >= --think-min ({ThinkMin}), got {ThinkMax}");
+        if (ThinkWait is not null && (ThinkWait.Length == 0 || ThinkMin == 0))
+            throw new ArgumentException("sampling: --think-wait needs a non-empty text and --think-min > 0");
     }
 }
 

@@ -37,6 +37,7 @@ public static class TaskEval
 
     public static TaskEvalResult Evaluate(Transformer model, ITokenizer tokenizer, IReasoningTask task, IReadOnlyList<Problem> problems,
         int k, int maxNewTokens, float temperature, bool greedyPass1, int seed, int batch = 64, int thinkMin = 0, int thinkMax = -1,
+        string? thinkWait = null,
         RL.IRewardScorer? scorer = null)
     {
         if (k < 1) throw new ArgumentException($"eval: --k must be >= 1, got {k}");
@@ -54,11 +55,12 @@ public static class TaskEval
             Completion[] first;
             if (greedyPass1)
                 first = Generator.Generate(model, tokenizer, prompts, new SamplingOptions(maxNewTokens, 0f, Stop: [Stop],
-                    ThinkMin: thinkMin, ThinkMax: thinkMax), rng);
+                    ThinkMin: thinkMin, ThinkMax: thinkMax, ThinkWait: thinkWait), rng);
             else first = [];
             Completion[] sampled = k > 1 || !greedyPass1
                 ? Generator.Generate(model, tokenizer, prompts.SelectMany(p => Enumerable.Repeat(p, k)).ToList(),
-                    new SamplingOptions(maxNewTokens, temperature, Stop: [Stop], ThinkMin: thinkMin, ThinkMax: thinkMax), rng)
+                    new SamplingOptions(maxNewTokens, temperature, Stop: [Stop], ThinkMin: thinkMin, ThinkMax: thinkMax,
+                        ThinkWait: thinkWait), rng)
                 : first;
             for (int i = 0; i < chunk.Length; i++)
             {
