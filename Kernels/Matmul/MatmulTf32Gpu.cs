@@ -198,22 +198,31 @@ public static class MatmulTf32Gpu
         int n, int k, bool transA, bool transB, bool accumulate) =>
         Launch(kernels, Kernel, "matmul v5 (tf32)", a, b, c, m, n, k, transA, transB, accumulate);
 
+    /// <summary>What every tensor-core GEMM launch (v5, v6, v8, v9) does first: the empty cases (nothing, or C = 0
+    /// for K = 0), then the refusals; true when the kernel should run.</summary>
+    internal static bool Prepare(LaunchContext kernels, string name, ArrayView<float> c, int m, int n, int k,
+        bool accumulate)
+    {
+        if (m == 0 || n == 0) return false;
+        if (k == 0)
+        {
+            if (!accumulate) Elementwise.ElementwiseGpu.Fill(kernels, c, 0f);
+            return false;
+        }
+        TensorCore.RequireWarp32(kernels.WarpSize, name);
+        if (!MatmulTiledGpu.CanRun(kernels, m, n, k))
+            throw new NotSupportedException($"{name}: {m}x{n}x{k} needs 256-thread groups, 32-bit indices and at " +
+                                            "most 65535 row tiles");
+        return true;
+    }
+
     /// <summary>Launches a tensor-core kernel of this file's signature (v5, v6); refuses narrow warps, small groups
     /// and shapes beyond 32-bit indices or the grid (there is no lower-precision fallback to fall back to).</summary>
     internal static void Launch(LaunchContext kernels, Action<ArrayView<float>, ArrayView<F4>, ArrayView<float>,
             ArrayView<F4>, ArrayView<float>, int, int, int, int> kernel, string name, ArrayView<float> a,
         ArrayView<float> b, ArrayView<float> c, int m, int n, int k, bool transA, bool transB, bool accumulate)
     {
-        if (m == 0 || n == 0) return;
-        if (k == 0)
-        {
-            if (!accumulate) Elementwise.ElementwiseGpu.Fill(kernels, c, 0f);
-            return;
-        }
-        TensorCore.RequireWarp32(kernels.WarpSize, name);
-        if (!MatmulTiledGpu.CanRun(kernels, m, n, k))
-            throw new NotSupportedException($"{name}: {m}x{n}x{k} needs 256-thread groups, 32-bit indices and at " +
-                                            "most 65535 row tiles");
+        if (!Prepare(kernels, name, c, m, n, k, accumulate)) return;
         int flags = GemmFlags.Of(a, b, c, m, n, k, transA, transB, accumulate);
         kernels.Grouped(kernel)(MatmulTiledGpu.Config(m, n), a, MatmulTiledGpu.Vec(a, flags, GemmFlags.VecA), b,
             MatmulTiledGpu.Vec(b, flags, GemmFlags.VecB), c, m, n, k, flags);

@@ -267,16 +267,7 @@ public static class MatmulTf32RegGpu
             ArrayView<F4>, ArrayView<float>, long, int, int, int, int> kernel, string name, ArrayView<float> a,
         ArrayView<float> b, ArrayView<float> c, int m, int n, int k, bool transA, bool transB, bool accumulate)
     {
-        if (m == 0 || n == 0) return;
-        if (k == 0)
-        {
-            if (!accumulate) Elementwise.ElementwiseGpu.Fill(kernels, c, 0f);
-            return;
-        }
-        TensorCore.RequireWarp32(kernels.WarpSize, name);
-        if (!MatmulTiledGpu.CanRun(kernels, m, n, k))
-            throw new NotSupportedException($"{name}: {m}x{n}x{k} needs 256-thread groups, 32-bit indices and at " +
-                                            "most 65535 row tiles");
+        if (!MatmulTf32Gpu.Prepare(kernels, name, c, m, n, k, accumulate)) return;
         int flags = GemmFlags.Of(a, b, c, m, n, k, transA, transB, accumulate);
         var view = (IContiguousArrayView)c;
         long address = view.Buffer.NativePtr.ToInt64() + view.IndexInBytes;
