@@ -9,7 +9,8 @@ using ILGPU.Runtime;
 namespace Bench;
 
 /// <summary>
-/// `Bench kernels --device cuda|opencl|ilgpu-cpu [--op NAME|all] [--version N|all] [--small] [--json FILE] [--ptx DIR]`:
+/// `Bench kernels --device cuda|opencl|ilgpu-cpu [--op NAME|all] [--version N[,N...]|all] [--small] [--json FILE]
+/// [--ptx DIR]`:
 /// every registered op (Engine.Kernels.Workbench.KernelRegistry) and each chosen GPU version, checked
 /// against the CPU reference through the same harness the tests use, then timed (median of repeats,
 /// device synchronised), with GFLOP/s or GB/s and the share of the roofline measured in this run
@@ -28,6 +29,7 @@ static class KernelTable
         if (attentionShapes && (small || !op.StartsWith("attention")))
             throw new ArgumentException("--attention-shapes: needs --op attention or attention-backward on a GPU " +
                                         "(not --small)");
+        var wanted = Wanted(version);
         using var gpu = new GpuBackend(device);
         var cpu = new CpuBackend();
         var ops = op == "all" ? KernelRegistry.Ops : [KernelRegistry.Find(op)];
@@ -47,18 +49,13 @@ static class KernelTable
         bool failed = false;
         foreach (var declaration in ops)
         {
-            // One version number across all ops runs the ops that have it; a single op must have it.
-            int? wanted = version == "all" ? null
-                : int.TryParse(version, out int n) && n > 0 ? n
-                    : throw new ArgumentException($"--version {version}: expected a number or all");
-            if (wanted is int w && declaration.Versions.All(v => v.Number != w))
-            {
-                if (op != "all")
-                    throw new ArgumentException($"--version {w}: {declaration.Name} has versions " +
-                        $"1..{declaration.Versions.Count}");
-                continue;
-            }
-            var versions = wanted is int only ? [only] : declaration.Versions.Select(v => v.Number).ToList();
+            // Version numbers across all ops run the ops that have them; a single op must have every one.
+            var versions = wanted?.Where(w => declaration.Versions.Any(v => v.Number == w)).ToList()
+                           ?? declaration.Versions.Select(v => v.Number).ToList();
+            if (wanted is not null && versions.Count < wanted.Count && op != "all")
+                throw new ArgumentException($"--version {version}: {declaration.Name} has versions " +
+                    $"1..{declaration.Versions.Count}");
+            if (versions.Count == 0) continue;
             var gemms = gemmShapes ? Engine.Kernels.Matmul.MatmulOps.Gpt2Shapes().ToList() : null;
             var cases = gemms?.Select(g => Engine.Kernels.Matmul.MatmulOps.Case(rng, g))
                         ?? (attentionShapes
@@ -125,6 +122,16 @@ static class KernelTable
                 "was not deterministic " +
                 "(see the table)");
         return failed ? 1 : 0;
+    }
+
+    /// <summary>--version: "all" (null), or one or more version numbers separated by commas ("3,8,10").</summary>
+    static List<int>? Wanted(string version)
+    {
+        if (version == "all") return null;
+        var numbers = version.Split(',').Select(p => int.TryParse(p, out int n) && n > 0 ? n : -1).ToList();
+        if (numbers.Contains(-1))
+            throw new ArgumentException($"--version {version}: expected numbers separated by commas, or all");
+        return numbers.Distinct().ToList();
     }
 
     static double LaunchMicroseconds(GpuBackend gpu)

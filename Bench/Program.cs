@@ -35,7 +35,7 @@ sealed class KernelsOptions
     public bool Small { get; set; }
     [Option("op", Default = "all", HelpText = "One op (matmul, attention, layernorm-backward, ...) or all.")]
     public string Op { get; set; } = "all";
-    [Option("version", Default = "all", HelpText = "One GPU version number of the op(s), or all.")]
+    [Option("version", Default = "all", HelpText = "GPU version numbers of the op(s), e.g. 3 or 3,8,10; or all.")]
     public string Version { get; set; } = "all";
     [Option("json", HelpText = "Also write the rows as a JSON array: op, version, shape, max_rel_err, median_ms, " +
         "rate, unit, roofline_share.")]
