@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Joins `Bench kernels --json` (ours) with `tools/torch_bench.py --json` (the PyTorch anchors) on (op, shape).
+"""Joins `Bench kernels --json` (ours; one file or several) with `tools/torch_bench.py --json` (the PyTorch anchors) on (op, shape).
 
   python3 tools/gpu/merge.py --ours kernels.json --torch torch.json --title "NVIDIA H100, 2026-11-24" --out docs/bench/h100-2026-11-24
 
@@ -11,13 +11,13 @@ import json
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--ours", required=True)
+    p.add_argument("--ours", required=True, nargs="+", help="one or more `Bench kernels --json` files")
     p.add_argument("--torch", required=True)
     p.add_argument("--title", required=True)
     p.add_argument("--command", default="bash tools/gpu/bench.sh", help="how the numbers were made, for the Markdown")
     p.add_argument("--out", required=True, help="path without extension")
     a = p.parse_args()
-    ours = json.load(open(a.ours))
+    ours = [r for path in a.ours for r in json.load(open(path))]
     anchors = {(r["op"], r["shape"], r.get("precision", "fp32")): r for r in json.load(open(a.torch))}
     rows = []
     for r in ours:
