@@ -82,7 +82,7 @@ sealed class NcclOptions
     public int Repeats { get; set; }
 }
 
-[Verb("ptx", HelpText = "Write the PTX of the tensor-core kernels (no GPU needed) for the offline ptxas check " +
+[Verb("ptx", HelpText = "Write the PTX of the tensor-core and main SIMT kernels (no GPU needed) for the offline ptxas check " +
     "(tools/gpu/ptxas-offline.sh); ENGINE_ILGPU_OPT picks O1 or O2.")]
 sealed class PtxOptions
 {
@@ -130,7 +130,7 @@ static class Program
     {
         if (o.List)
         {
-            foreach (var k in Engine.Kernels.Gpu.TensorCoreKernels.All) Console.WriteLine(k.Name);
+            foreach (var k in Engine.Kernels.Gpu.TensorCoreKernels.Offline) Console.WriteLine(k.Name);
             return 0;
         }
         if (o.GenerateText is not null)

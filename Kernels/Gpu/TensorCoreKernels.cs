@@ -6,7 +6,8 @@ namespace Engine.Kernels.Gpu;
 
 /// <summary>
 /// The kernels that issue tensor-core PTX (<c>mma.sync</c>), by a short name, for the offline PTX check
-/// (<c>Bench ptx</c>, tools/gpu/ptxas-offline.sh) and the structural test that their PTX holds no local memory.
+/// (<c>Bench ptx</c>, tools/gpu/ptxas-offline.sh) and the structural test that their PTX holds no local memory;
+/// and the SIMT kernels the same offline check reads (<see cref="Simt"/>).
 /// Kernel methods are private to their files; reflection finds them by name so the files keep their shape.
 /// </summary>
 public static class TensorCoreKernels
@@ -27,6 +28,22 @@ public static class TensorCoreKernels
         ("attention-fwd-v5", Find(typeof(AttentionForwardV3), "KernelRegs"), true, true),
     ];
 
+    /// <summary>The CUDA-core kernels the GPU issues' goals are about (SIMT GEMM, flash attention, flash-decoding),
+    /// for the same offline check (registers, spills, local memory), not for the tensor-core tests.</summary>
+    public static IReadOnlyList<(string Name, MethodInfo Method, bool Grouped)> Simt { get; } =
+    [
+        ("matmul-v3-tiled", Find(typeof(MatmulTiledGpu), "Kernel"), true),
+        ("matmul-v7-warp", Find(typeof(MatmulWarpTiledGpu), "Kernel"), true),
+        ("attention-fwd-v2", Find(typeof(AttentionForwardV2), "Kernel"), true),
+        ("attention-bwd-v2-kv", Find(typeof(AttentionBackwardV2), "KeyValueKernel"), true),
+        ("attention-bwd-v2-q", Find(typeof(AttentionBackwardV2), "QueryKernel"), true),
+        ("attention-decode-v2", Find(typeof(AttentionDecodeGpu), "SplitKernel"), true),
+    ];
+
+    /// <summary>Every kernel `Bench ptx` writes: the tensor-core ones, then the SIMT ones.</summary>
+    public static IReadOnlyList<(string Name, MethodInfo Method, bool Grouped)> Offline =>
+        [.. All.Select(k => (k.Name, k.Method, k.Grouped)), .. Simt];
+
     static MethodInfo Find(Type type, string name) =>
         type.GetMethod(name, BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public)
         ?? throw new MissingMethodException(type.FullName, name);
@@ -35,9 +52,9 @@ public static class TensorCoreKernels
     /// ENGINE_ILGPU_OPT's level; returns (name, file) pairs.</summary>
     public static IReadOnlyList<(string Name, string File)> Write(string dir, IReadOnlyCollection<string>? names = null)
     {
-        var chosen = All.Where(k => names is null || names.Count == 0 || names.Contains(k.Name)).ToList();
+        var chosen = Offline.Where(k => names is null || names.Count == 0 || names.Contains(k.Name)).ToList();
         if (names is not null && names.Count > 0 && chosen.Count != names.Count)
-            throw new ArgumentException($"unknown kernel name; known: {string.Join(", ", All.Select(k => k.Name))}");
+            throw new ArgumentException($"unknown kernel name; known: {string.Join(", ", Offline.Select(k => k.Name))}");
         Directory.CreateDirectory(dir);
         var ptx = PtxDump.Compile(chosen.Select(k => (k.Method, k.Grouped)), GpuDevice.Optimization());
         var result = new List<(string, string)>();

@@ -52,11 +52,11 @@ for opt in $opts; do
     if ! info=$("$bin/ptxas" -arch="$arch" -v "$work/v.ptx" -o "$work/k.cubin" 2>&1); then
       echo "$name $opt: ptxas failed:"; echo "$info" | head -n 5; continue
     fi
-    regs=$(echo "$info" | grep -oE 'Used [0-9]+ registers' | grep -oE '[0-9]+' | head -n 1)
-    smem=$(echo "$info" | grep -oE '[0-9]+ bytes smem' | grep -oE '^[0-9]+' | head -n 1)
-    stack=$(echo "$info" | grep -oE '[0-9]+ bytes stack frame' | grep -oE '^[0-9]+' | head -n 1)
-    st=$(echo "$info" | grep -oE '[0-9]+ bytes spill stores' | grep -oE '^[0-9]+' | head -n 1)
-    ld=$(echo "$info" | grep -oE '[0-9]+ bytes spill loads' | grep -oE '^[0-9]+' | head -n 1)
+    regs=$(echo "$info" | grep -oE 'Used [0-9]+ registers' | grep -oE '[0-9]+' | head -n 1 || true)
+    smem=$(echo "$info" | grep -oE '[0-9]+ bytes smem' | grep -oE '^[0-9]+' | head -n 1 || true)
+    stack=$(echo "$info" | grep -oE '[0-9]+ bytes stack frame' | grep -oE '^[0-9]+' | head -n 1 || true)
+    st=$(echo "$info" | grep -oE '[0-9]+ bytes spill stores' | grep -oE '^[0-9]+' | head -n 1 || true)
+    ld=$(echo "$info" | grep -oE '[0-9]+ bytes spill loads' | grep -oE '^[0-9]+' | head -n 1 || true)
     sass=$("$bin/cuobjdump" -sass "$work/k.cubin")
     count() { echo "$sass" | grep -cE "$1" || true; }
     # local: ld/st.local lines in the PTX itself (what the structural test forbids)
