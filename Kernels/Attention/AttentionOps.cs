@@ -42,6 +42,9 @@ public static class AttentionOps
         (new(6, "flash2-3xtf32-regs", "v4 with the S and O accumulators in PTX-declared registers " +
             "(AttentionForwardV3.cs, FlashUnits.cs)", Wide: true, Precision: "3xtf32"),
             AttentionForwardV3.ThreeTf32Regs),
+        (new(7, "flash2-simt-prefetch", "v2 with the next K/V block loaded into registers during the current " +
+            "block's math, division-free 128-bit staging; D ≤ 64, else v2 (AttentionForwardV7.cs)", Wide: true),
+            AttentionForwardV7.Forward),
     ];
 
     /// <summary>
