@@ -17,7 +17,7 @@ set -uo pipefail
 out=${1:-${OUT:-gpu-first}}
 deadline=${DEADLINE:-480}
 gemm_versions=${GEMM_VERSIONS:-3,5,6,7,8,9}
-attn_versions=${ATTN_VERSIONS:-2,3,4,5,6}
+attn_versions=${ATTN_VERSIONS:-2,3,4,5,6,7}
 mkdir -p "$out/ptx"
 start=$SECONDS
 nvidia-smi -L | tee "$out/gpu.txt"
