@@ -9,7 +9,7 @@
 #                 the CPU reference (the tensor-core kernels have only run through their software twins so far)
 #   2. ptxas      ptxas -v (registers, stack, spills) and SASS LDL/STL/HMMA/FFMA counts of the PTX part 1 loaded
 #   3. gemm       GEMM_VERSIONS at GPT-2 124M's linear shapes and 4096³, cuBLAS SGEMM / TF32 in the same process
-#   4. attention  ATTN_VERSIONS forward and backward at the attention issue's shapes
+#   4. attention  FWD_VERSIONS forward and BWD_VERSIONS backward at the attention issue's shapes
 #   5. torch      PyTorch's anchors at the same GEMM and attention shapes; OUT/table.md joins them (merge.py)
 #   6. decode     engine sample, 64 × 128 new tokens at GPT-2 124M size, beside HF generate
 # The slow versions (matmul v1/v2, attention v1) are left out of 3-4: their 2026-11-24 H100 figures stand.
@@ -17,7 +17,8 @@ set -uo pipefail
 out=${1:-${OUT:-gpu-first}}
 deadline=${DEADLINE:-480}
 gemm_versions=${GEMM_VERSIONS:-3,5,6,7,8,9}
-attn_versions=${ATTN_VERSIONS:-2,3,4,5,6,7}
+fwd_versions=${FWD_VERSIONS:-2,3,4,5,6,7}
+bwd_versions=${BWD_VERSIONS:-2,3,4}
 mkdir -p "$out/ptx"
 start=$SECONDS
 nvidia-smi -L | tee "$out/gpu.txt"
@@ -56,9 +57,9 @@ export -f ptx_check
 part ptxas 40 ptx_check
 
 part gemm 150 bench --op matmul --gemm-shapes --version "$gemm_versions" --repeats 5 --json "$out/gemm.json"
-part attention-fwd 100 bench --op attention --attention-shapes --version "$attn_versions" --repeats 5 \
+part attention-fwd 100 bench --op attention --attention-shapes --version "$fwd_versions" --repeats 5 \
   --json "$out/attention-fwd.json"
-part attention-bwd 120 bench --op attention-backward --attention-shapes --version "$attn_versions" --repeats 5 \
+part attention-bwd 120 bench --op attention-backward --attention-shapes --version "$bwd_versions" --repeats 5 \
   --json "$out/attention-bwd.json"
 part torch 120 python3 tools/torch_bench.py --gemm-shapes --attention-shapes --json "$out/torch.json"
 ours=(); for f in gemm attention-fwd attention-bwd; do [ -s "$out/$f.json" ] && ours+=("$out/$f.json"); done
