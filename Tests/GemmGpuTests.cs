@@ -11,8 +11,8 @@ namespace Engine.Tests;
 /// tile: several 128-row tiles, K not a multiple of the slice of 8, all dimensions multiples of 4 (the 128-bit
 /// paths) and not (the scalar paths), M = 1 (decode) and K = 1 (v4, the skinny version, at M ≤ 64 only).
 /// WorkbenchTests adds each version at the workbench's shapes and checks that two runs give the same bits.
-/// v5, v8 and v10 (TF32) are checked against a reference on TF32-rounded inputs, so their tolerance is fp32's; the shapes
-/// of v5/v6/v8–v11 are smaller because every shuffle of the MMA twin costs milliseconds on the CPU accelerator.
+/// v5, v8 and v10 (TF32) are checked against a reference on TF32-rounded inputs, so their tolerance is fp32's; the
+/// shapes of v5/v6/v8–v11 are smaller because every shuffle of the MMA twin costs milliseconds on the CPU accelerator.
 /// </summary>
 [NonParallelizable]
 public class GemmGpuTests
@@ -39,12 +39,12 @@ public class GemmGpuTests
                     }
     }
 
-    /// <summary>v10/v11's shapes: 132×20×68 runs the pipeline in every layout (two row tiles, a partial warp column,
-    /// 5 K tiles of 16 through 3 stages, the last with one slice); 1×12×36 (M = 1) and 12×8×33 (K = 33, one row in
+    /// <summary>v10/v11's shapes: 132×20×52 runs the pipeline in every layout (two row tiles, a partial warp column,
+    /// 4 K tiles of 16 through 3 stages, the last with one slice); 1×12×36 (M = 1) and 12×8×33 (K = 33, one row in
     /// the last tile) run it where the contiguous dimensions allow (A·B, A·Bᵀ; Aᵀ·B) and fall back to v8/v9
     /// elsewhere; 4×8×1 (K = 1) runs it for Aᵀ·B only. <see cref="TheAsyncShapesCoverBothPaths"/> checks
     /// that.</summary>
-    static readonly int[][] Pipeline = [[132, 20, 68], [1, 12, 36], [12, 8, 33], [4, 8, 1]];
+    static readonly int[][] Pipeline = [[132, 20, 52], [1, 12, 36], [12, 8, 33], [4, 8, 1]];
 
     [TestCaseSource(nameof(Cases))]
     public void VersionMatchesTheReference(int version, int m, int n, int k, bool transA, bool transB, bool accumulate)
@@ -114,7 +114,7 @@ public class GemmGpuTests
         {
             bool ta = (layout & 1) != 0, tb = (layout & 2) != 0;
             var paths = Pipeline.Select(s => Pipelined(s[0], s[1], s[2], ta, tb)).ToList();
-            Assert.That(paths[0], $"132x20x68 tA={ta} tB={tb} runs the pipeline");
+            Assert.That(paths[0], $"132x20x52 tA={ta} tB={tb} runs the pipeline");
             Assert.That(paths.Contains(false), $"tA={ta} tB={tb}: some shape falls back");
         }
         Assert.That(Pipelined(1, 12, 36, false, true) && Pipelined(12, 8, 33, true, false) &&
