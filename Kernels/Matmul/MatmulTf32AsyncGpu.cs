@@ -15,14 +15,16 @@ namespace Engine.Kernels.Matmul;
 /// fragments in PTX-declared registers, masked PTX stores; v8's Init/Mma/Mma3/Store texts), with the staging
 /// replaced. Choices and why:
 /// <list type="bullet">
+/// <item>The warp tile stays v8's 64×32 (64 accumulators a thread): v8's register texts, store masks and twin carry
+/// over unchanged, and so do its bits; 64×64 would take 128 accumulator registers a thread.</item>
 /// <item>BK = 16 and 3 stages: a stage is 128×16 floats of A and of B (16 KB), so three fill ILGPU's 48 KB of
 /// static shared memory exactly (BK = 32 would need 96 KB). A stage is two slices of 8, run in K order, so the
 /// order of accumulation is v8's and the twin gives v8's bits (v11: v9's); a second slice wholly past K is
 /// skipped (warp-uniform).</item>
 /// <item>Global → shared by <c>cp.async.cg</c> (16 bytes, no registers in between): each thread copies 2 chunks of
 /// A and 2 of B per stage; chunks outside the matrix are zero-filled (src-size 0, nothing read). The pipeline:
-/// stages 0, 1 are issued first; before slice kt, <c>cp.async.wait_group 1</c> + a barrier make stage kt's data
-/// visible, then stage kt + 2 is issued into the buffer slice kt − 1 used (every warp passed the barrier, so it
+/// K tiles 0, 1 are issued first; before K tile kt is read, <c>cp.async.wait_group 1</c> + a barrier make it
+/// visible, then K tile kt + 2 is issued into the stage K tile kt − 1 used (every warp passed the barrier, so it
 /// is free) and committed (an empty group past the end keeps the count uniform). One barrier per 16 of K.</item>
 /// <item>cp.async cannot transpose, so a shared tile keeps its operand's global layout: K-contiguous ([128][16],
 /// 64-byte rows: A for A·B, B for A·Bᵀ) or K-major ([16][128], 512-byte rows: A for Aᵀ·B, B for A·B). Swizzled,
