@@ -6,13 +6,13 @@ using NUnit.Framework;
 namespace Engine.Tests;
 
 /// <summary>
-/// The GPU GEMM versions v3–v9 on the 32-wide CPU accelerator (ilgpu-cpu32; the tensor-core ones through their
+/// The GPU GEMM versions v3–v11 on the 32-wide CPU accelerator (ilgpu-cpu32; the tensor-core ones through their
 /// software twins) against MatmulCpu.Reference, in all four layouts, accumulate on and off, at sizes off every
 /// tile: several 128-row tiles, K not a multiple of the slice of 8, all dimensions multiples of 4 (the 128-bit
 /// paths) and not (the scalar paths), M = 1 (decode) and K = 1 (v4, the skinny version, at M ≤ 64 only).
 /// WorkbenchTests adds each version at the workbench's shapes and checks that two runs give the same bits.
-/// v5 and v8 (TF32) are checked against a reference on TF32-rounded inputs, so their tolerance is fp32's; the shapes
-/// of v5/v6/v8/v9 are smaller because every shuffle of the MMA twin costs milliseconds on the CPU accelerator.
+/// v5, v8 and v10 (TF32) are checked against a reference on TF32-rounded inputs, so their tolerance is fp32's; the
+/// shapes of v5/v6/v8–v11 are smaller because every shuffle of the MMA twin costs milliseconds on the CPU accelerator.
 /// </summary>
 [NonParallelizable]
 public class GemmGpuTests
@@ -24,7 +24,10 @@ public class GemmGpuTests
         int[][] tiled = [[130, 70, 33], [132, 68, 36], [1, 37, 5], [3, 5, 1]];
         int[][] skinny = [[9, 20, 36], [6, 13, 33], [1, 37, 5], [3, 5, 1]];   // M ≤ 64: what it is chosen for
         int[][] tensor = [[132, 20, 12], [1, 9, 5]];
-        foreach (var (versions, shapes) in new[] { (new[] { 3, 7 }, tiled), ([4], skinny), (new[] { 5, 6, 8, 9 }, tensor) })
+        foreach (var (versions, shapes) in new[]
+                 {
+                     (new[] { 3, 7 }, tiled), ([4], skinny), (new[] { 5, 6, 8, 9 }, tensor), ([10, 11], Pipeline),
+                 })
             foreach (int v in versions)
                 for (int s = 0; s < shapes.Length; s++)
                     for (int layout = 0; layout < 4; layout++)
@@ -36,14 +39,21 @@ public class GemmGpuTests
                     }
     }
 
+    /// <summary>v10/v11's shapes: 132×20×52 runs the pipeline in every layout (two row tiles, a partial warp column,
+    /// 4 K tiles of 16 through 3 stages, the last with one slice); 1×12×36 (M = 1) and 12×136×33 (K = 33, one row
+    /// in the last tile; two column tiles) run it where the contiguous dimensions allow (A·B, A·Bᵀ; Aᵀ·B) and fall
+    /// back to v8/v9 elsewhere; 4×8×1 (K = 1) runs it for Aᵀ·B only. <see cref="TheAsyncShapesCoverBothPaths"/>
+    /// checks that.</summary>
+    static readonly int[][] Pipeline = [[132, 20, 52], [1, 12, 36], [12, 136, 33], [4, 8, 1]];
+
     [TestCaseSource(nameof(Cases))]
     public void VersionMatchesTheReference(int version, int m, int n, int k, bool transA, bool transB, bool accumulate)
     {
         var rng = new Random(version * 7919 + m * 131 + n * 17 + k);
         float[] a = GradCheck.Rand(rng, m * k), b = GradCheck.Rand(rng, k * n), c0 = GradCheck.Rand(rng, m * n);
         float[] expected = (float[])c0.Clone();
-        // TF32 (v5, v8) multiplies TF32-rounded inputs on purpose: the reference does the same; C is not rounded.
-        bool tf32 = version is 5 or 8;
+        // TF32 (v5, v8, v10) multiplies TF32-rounded inputs on purpose: the reference does the same; C is not rounded.
+        bool tf32 = version is 5 or 8 or 10;
         MatmulCpu.Reference(tf32 ? a.Select(TensorCore.RoundTf32).ToArray() : a,
             tf32 ? b.Select(TensorCore.RoundTf32).ToArray() : b, expected, m, n, k, transA, transB, accumulate);
         float[] actual = Run(version, a, b, c0, m, n, k, transA, transB, accumulate);
@@ -87,6 +97,72 @@ public class GemmGpuTests
         float[] a = GradCheck.Rand(rng, 132 * 12), b = GradCheck.Rand(rng, 12 * 20), c = GradCheck.Rand(rng, 132 * 20);
         Assert.That(Run(version, a, b, c, 132, 20, 12, false, true, true),
             Is.EqualTo(Run(original, a, b, c, 132, 20, 12, false, true, true)));
+    }
+
+    static bool Pipelined(int m, int n, int k, bool transA, bool transB, int offsetA = 0)
+    {
+        var parts = wide.AllocateContiguous([offsetA, m * k]);
+        using DeviceBuffer a = parts[1], b = wide.Allocate(k * n);
+        try { return MatmulTf32AsyncGpu.Pipelined(((GpuBuffer)a).View, ((GpuBuffer)b).View, m, n, k, transA, transB); }
+        finally { parts[0].Dispose(); }
+    }
+
+    [Test]
+    public void TheAsyncShapesCoverBothPaths()
+    {
+        for (int layout = 0; layout < 4; layout++)
+        {
+            bool ta = (layout & 1) != 0, tb = (layout & 2) != 0;
+            var paths = Pipeline.Select(s => Pipelined(s[0], s[1], s[2], ta, tb)).ToList();
+            Assert.That(paths[0], $"132x20x52 tA={ta} tB={tb} runs the pipeline");
+            Assert.That(paths.Contains(false), $"tA={ta} tB={tb}: some shape falls back");
+        }
+        Assert.That(Pipelined(1, 12, 36, false, true) && Pipelined(12, 136, 33, true, false) &&
+                    Pipelined(4, 8, 1, true, false), "M = 1, K = 33 and K = 1 run the pipeline somewhere");
+        Assert.That(Pipelined(36, 12, 52, false, false, offsetA: 4), Is.True, "a view 16 bytes in is aligned");
+        Assert.That(Pipelined(36, 12, 52, false, false, offsetA: 1), Is.False, "a view 4 bytes in is not");
+    }
+
+    [TestCase(10, 8, false, false)]
+    [TestCase(10, 8, true, true)]
+    [TestCase(11, 9, false, false)]
+    [TestCase(11, 9, true, true)]
+    public void AsyncPipelineChangesNoBitOfTheTwin(int version, int original, bool transA, bool transB)
+    {
+        // v10/v11 sum in v8/v9's K order (a stage of 16 is two slices of 8, in order), so their twins agree bit for
+        // bit. A·B loads A by ldmatrix and B by scalar loads, Aᵀ·Bᵀ the other way round: all four load forms. K = 52:
+        // 4 K tiles through 3 stages, the last with one slice of 8 and half of it zeros.
+        Assert.That(Pipelined(36, 12, 52, transA, transB), "the pipeline runs, not the fallback");
+        var rng = new Random(version + (transA ? 2 : 0));
+        float[] a = GradCheck.Rand(rng, 36 * 52), b = GradCheck.Rand(rng, 52 * 12), c = GradCheck.Rand(rng, 36 * 12);
+        Assert.That(Run(version, a, b, c, 36, 12, 52, transA, transB, true),
+            Is.EqualTo(Run(original, a, b, c, 36, 12, 52, transA, transB, true)));
+    }
+
+    [Test]
+    public void AMisalignedOperandFallsBackToV8()
+    {
+        // An arena slice 4 bytes in: cp.async cannot read it, so v10 hands the GEMM to v8 (the same bits).
+        var rng = new Random(5);
+        float[] a = GradCheck.Rand(rng, 36 * 52), b = GradCheck.Rand(rng, 52 * 12), c = GradCheck.Rand(rng, 36 * 12);
+        var parts = wide.AllocateContiguous([1, a.Length]);
+        using DeviceBuffer da = parts[1], db = wide.Allocate(b.Length), dc = wide.Allocate(c.Length);
+        try
+        {
+            Assert.That(MatmulTf32AsyncGpu.Pipelined(((GpuBuffer)da).View, ((GpuBuffer)db).View, 36, 12, 52, false,
+                false), Is.False);
+            da.CopyFrom(a);
+            db.CopyFrom(b);
+            dc.CopyFrom(c);
+            wide.Versions.Pin(MatmulOps.MatMul, 10);
+            wide.MatMul(da, db, dc, 36, 12, 52, false, false, false);
+        }
+        finally
+        {
+            wide.Versions.Pin(MatmulOps.MatMul, 0);
+            parts[0].Dispose();
+        }
+        Assert.That(dc.ToArray(), Is.EqualTo(Run(8, a, b, c, 36, 12, 52, false, false, false)));
     }
 
     [Test]

@@ -77,6 +77,25 @@ public class TensorCorePtxTests
         }
     }
 
+    static readonly Regex SharedArray = new(@"\.shared \.align (\d+) \.b8 (\w+)\[(\d+)\];", RegexOptions.Compiled);
+
+    [TestCase("matmul-v10-tf32-async")]
+    [TestCase("matmul-v11-3xtf32-async")]
+    public void AsyncGemmHasTheSharedArrayItsPtxNames(string name)
+    {
+        // v10/v11's cp.async and ldmatrix address the group's shared array by the name ILGPU gives it
+        // (__shared_alloca0, undocumented): it must be the only one, 16-byte aligned, 3 stages of 16 KB.
+        foreach (var level in Levels)
+        {
+            string ptx = Ptx(name, level);
+            var arrays = SharedArray.Matches(ptx).Select(m => (m.Groups[2].Value, int.Parse(m.Groups[1].Value),
+                int.Parse(m.Groups[3].Value))).ToList();
+            Assert.That(arrays, Is.EqualTo(new[] { ("__shared_alloca0", 16, 3 * 16384) }), $"{level}");
+            Assert.That(ptx, Does.Contain("cp.async.cg.shared.global").And.Contain("cp.async.wait_group 1;")
+                .And.Contain("ldmatrix.sync.aligned.m8n8.x4.shared.b16"), $"{level}");
+        }
+    }
+
     [Test]
     public void GeneratedPtxConstantsAreCurrent()
     {

@@ -22,6 +22,8 @@ public static class TensorCoreKernels
         ("matmul-v6-3xtf32", Find(typeof(Matmul3xTf32Gpu), "Kernel"), true, false),
         ("matmul-v8-tf32-regs", Find(typeof(MatmulTf32RegGpu), "Kernel"), true, true),
         ("matmul-v9-3xtf32-regs", Find(typeof(Matmul3xTf32RegGpu), "Kernel"), true, true),
+        ("matmul-v10-tf32-async", Find(typeof(MatmulTf32AsyncGpu), "Kernel"), true, true),
+        ("matmul-v11-3xtf32-async", Find(typeof(Matmul3xTf32AsyncGpu), "Kernel"), true, true),
         ("attention-fwd-v3", Find(typeof(AttentionForwardV3), "Kernel"), true, false),
         ("attention-bwd-v3-kv", Find(typeof(AttentionBackwardV3), "KeyValueKernel"), true, false),
         ("attention-bwd-v3-q", Find(typeof(AttentionBackwardV3), "QueryKernel"), true, false),

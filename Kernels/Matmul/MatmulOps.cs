@@ -35,6 +35,11 @@ public static class MatmulOps
             MatmulTf32RegGpu.Run),
         (new(9, "3xtf32-regs", "v6 with the MMA state in PTX-declared registers (Matmul3xTf32RegGpu.cs)",
             Wide: true, Precision: "3xtf32"), Matmul3xTf32RegGpu.Run),
+        (new(10, "tf32-async", "v8 fed by a 3-stage cp.async pipeline, BK 16, swizzled shared tiles, ldmatrix where " +
+                               "K is contiguous; v8 where cp.async cannot read (MatmulTf32AsyncGpu.cs)", Wide: true,
+            Tolerance: 1e-2, Precision: "tf32"), MatmulTf32AsyncGpu.Run),
+        (new(11, "3xtf32-async", "v9 on v10's pipeline; v9 where cp.async cannot read (Matmul3xTf32AsyncGpu.cs)",
+            Wide: true, Precision: "3xtf32"), Matmul3xTf32AsyncGpu.Run),
     ];
 
     /// <summary>Rows of A up to which the skinny version (v4) is the fp32 default for x·Wᵀ: the decode range
@@ -54,6 +59,8 @@ public static class MatmulOps
     /// row), else v3 (128×128 tiles; it hands operands of 2³¹ elements or more to v2). v4's other layouts run a
     /// thread per (column, 4 rows), at small M too few threads to fill a GPU, so they are never its default.</item>
     /// </list>
+    /// v10/v11 (v8/v9 fed by the cp.async pipeline) are no default until a GPU has measured them against v8/v9:
+    /// ENGINE_KERNEL_MATMUL=10 (or 11) pins them.
     /// </summary>
     public static int Choose(Precision precision, int m, bool transB, int maxGroup) => precision switch
     {

@@ -37,7 +37,7 @@ public static class MatmulTf32RegGpu
 
     /// <summary>A warp's 64×32 MMA state and what is done to it: the PTX form (<see cref="Registers"/>) or the
     /// software twin (<see cref="Twin"/>). The body is generic over it, so both run the same tiling code.</summary>
-    interface IWarpTile
+    internal interface IWarpTile
     {
         /// <summary>One K slice of 8: A fragments x0..x3 of the m-tiles, B fragments y0..y3 of the n-tiles, as
         /// loaded (fp32; rounded here). live: bit 4i + j set where tile (i, j) holds any output of C
@@ -83,8 +83,9 @@ public static class MatmulTf32RegGpu
     }
 
     /// <summary>The software twin: v5's ILGPU-value accumulators, the same cvt.rna rounding and split, the MMA twin
-    /// in the PTX's fragment layout and order; tiles outside C are skipped (the twin's shuffles are slow).</summary>
-    struct Twin : IWarpTile
+    /// in the PTX's fragment layout and order; tiles outside C are skipped (the twin's shuffles are slow). v10/v11's
+    /// twin (MatmulTf32AsyncGpu) runs its MMAs and stores through this one.</summary>
+    internal struct Twin : IWarpTile
     {
         Acc s;
 
