@@ -67,6 +67,12 @@ public static class AttentionOps
             Precision: "tf32"), AttentionBackwardV3.Tf32),
         (new(4, "flash2-3xtf32", "v3 in 3×TF32: fp32-class accuracy (AttentionBackwardV3.cs; --precision 3xtf32)",
             Wide: true, Precision: "3xtf32"), AttentionBackwardV3.ThreeTf32),
+        (new(5, "flash2-tf32-regs", "v3 with the dK, dV and dQ accumulators in PTX-declared registers, no local " +
+            "memory; D > 64 runs v3's kernels (AttentionBackwardV3.cs, FlashBackUnits.cs)", Wide: true,
+            Tolerance: Tf32Tolerance, Precision: "tf32"), AttentionBackwardV3.Tf32Regs),
+        (new(6, "flash2-3xtf32-regs", "v4 with the accumulators in PTX-declared registers; D > 64 runs v4's " +
+            "kernels (AttentionBackwardV3.cs, FlashBackUnits.cs)", Wide: true, Precision: "3xtf32"),
+            AttentionBackwardV3.ThreeTf32Regs),
     ];
 
     public static readonly OpDeclaration Forward = new("attention", nameof(IBackend.Attention),

@@ -25,6 +25,8 @@ public static class TensorCoreKernels
         ("attention-bwd-v3-kv", Find(typeof(AttentionBackwardV3), "KeyValueKernel"), true, false),
         ("attention-bwd-v3-q", Find(typeof(AttentionBackwardV3), "QueryKernel"), true, false),
         ("attention-fwd-v5", Find(typeof(AttentionForwardV3), "KernelRegs"), true, true),
+        ("attention-bwd-v5-kv", Find(typeof(AttentionBackwardV3), "KeyValueKernelRegs"), true, true),
+        ("attention-bwd-v5-q", Find(typeof(AttentionBackwardV3), "QueryKernelRegs"), true, true),
     ];
 
     static MethodInfo Find(Type type, string name) =>
