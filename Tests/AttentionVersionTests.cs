@@ -117,6 +117,45 @@ public class AttentionVersionTests
         finally { gpu.Precision = Precision.Fp32; }
     }
 
+    /// <summary>--precision picks the backward version: tf32 and 3xtf32 the register forms (v5/v6, whose bits on the
+    /// twin are v3/v4's, so the constants are checked too), fp32 the default (v1).</summary>
+    [Test]
+    public void PrecisionPicksTheAttentionBackwardVersion()
+    {
+        Assert.That((AttentionOps.Tf32Version, AttentionOps.ThreeXTf32Version), Is.EqualTo((5, 6)));
+        var r = new Random(6);
+        const int B = 1, T = 4, Hq = 1, Hkv = 1, D = 4;
+        float[][] x = [Rand(r, B * T * Hq * D), Rand(r, B * T * Hkv * D), Rand(r, B * T * Hkv * D),
+            Rand(r, B * T * Hq * D)];
+        var (o, lse) = (new float[B * T * Hq * D], new float[B * Hq * T]);
+        AttentionCpu.Forward(x[0], x[1], x[2], o, lse, B, T, Hq, Hkv, D);
+        float[] Backward()
+        {
+            var (q, k, v, dout) = (Up(gpu, x[0]), Up(gpu, x[1]), Up(gpu, x[2]), Up(gpu, x[3]));
+            var (dq, dk, dv) = (gpu.Allocate(x[0].Length), gpu.Allocate(x[1].Length), gpu.Allocate(x[2].Length));
+            gpu.AttentionBackward(q, k, v, Up(gpu, o), Up(gpu, lse), dout, dq, dk, dv, B, T, Hq, Hkv, D);
+            return [.. dq.ToArray(), .. dk.ToArray(), .. dv.ToArray()];
+        }
+        float[] Pinned(int version)
+        {
+            gpu.Versions.Pin(AttentionOps.Backward, version);
+            try { return Backward(); }
+            finally { gpu.Versions.Pin(AttentionOps.Backward, 0); }
+        }
+        var (v1, v5, v6) = (Pinned(1), Pinned(5), Pinned(6));
+        Assert.That(v5, Is.Not.EqualTo(v1), "TF32 rounding shows in the bits (else this test proves nothing)");
+        try
+        {
+            gpu.Precision = Precision.Tf32;
+            Assert.That(Backward(), Is.EqualTo(v5), "tf32");
+            gpu.Precision = Precision.ThreeXTf32;
+            Assert.That(Backward(), Is.EqualTo(v6), "3xtf32");
+            gpu.Precision = Precision.Fp32;
+            Assert.That(Backward(), Is.EqualTo(v1), "fp32: the default version");
+        }
+        finally { gpu.Precision = Precision.Fp32; }
+    }
+
     [TestCase(5, 3)]
     [TestCase(6, 4)]
     public void RegisterFormForwardGivesTheBitsOfItsOriginalOnTheTwin(int version, int original)
