@@ -10,7 +10,8 @@ namespace Engine.Tests;
 /// shapes that cross every block size. By default v2 at GQA D = 64 and MQA D = 128 (the workbench tests add every
 /// version at B2 T5 H4/2 D8 and T = 1); with ENGINE_SLOW_TESTS=1 the full matrix: MHA, GQA, MQA; D = 32, 40
 /// (padded), 64, 128; T = 1 and T off every block, for v2, v3 (TF32) and v4 (3×TF32). Two runs must give the same
-/// bits. Also: --precision picks the tensor-core versions.
+/// bits. Also: --precision picks the tensor-core versions, and the register forms (forward and backward v5/v6) give
+/// v3/v4's bits on the twin (the backward's at D = 8 and 128 by default, over the tensor-core matrix when slow).
 /// </summary>
 [NonParallelizable]
 public class AttentionVersionTests
