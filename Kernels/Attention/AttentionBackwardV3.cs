@@ -14,7 +14,11 @@ namespace Engine.Kernels.Attention;
 /// of its kv head and the 32-query blocks from its first key: Sᵀ = K·Qᵀ, P = exp2(Sᵀ − lse), dPᵀ = V·doutᵀ,
 /// dSᵀ = P ⊙ (dPᵀ − D), dV += P·dout, dK += dSᵀ·Q in registers (accumulator fragments), added once. dQ: a separate
 /// pass over query blocks, S and dP recomputed, dQ += dS·K. No atomics: the same bits every run. Rows per group and
-/// the shared pitch by head size: <see cref="FlashTc.BackwardRows"/>. Needs 32-lane warps.
+/// the shared pitch by head size: <see cref="FlashTc.BackwardRows"/>. Needs 32-lane warps. v5 (TF32) / v6 (3×TF32):
+/// the same bodies, generic over the accumulator unit (<see cref="IFlashBackward"/>), with dK, dV and dQ in
+/// PTX-declared registers (<see cref="FlashBackRegisters"/>) for D ≤ 64; S and dP come back to ILGPU through 4
+/// floats of shared memory per lane after the four blocks, the gradients are added to memory by PTX. Larger heads
+/// run v3/v4's kernels: at D = 128 the four blocks fill all 48 KB, and dK/dV would hold 128 accumulators a lane.
 /// </summary>
 public static class AttentionBackwardV3
 {
@@ -86,7 +90,8 @@ public static class AttentionBackwardV3
                 Quad s = acc.Product(sh, warp * WarpRows * pitch, pitch, qAt, pitch, tiles, three, n);  // Sᵀ [16, 32]
                 if (i0 < first + WarpRows - 1) s = MaskBelow(s, i0 + 2 * t4, top, bottom);
                 s = ExpColumns(s, st);
-                Quad dp = acc.Product(sh, vAt + warp * WarpRows * pitch, pitch, oAt, pitch, tiles, three, n);  // V·doutᵀ
+                // dPᵀ = V·doutᵀ
+                Quad dp = acc.Product(sh, vAt + warp * WarpRows * pitch, pitch, oAt, pitch, tiles, three, n);
                 Quad ds = DsColumns(s, dp, st);
                 acc.Add(true, s, sh, oAt, pitch, tiles, three, n);      // dV += P·dout
                 acc.Add(false, ds, sh, qAt, pitch, tiles, three, n);    // dK += dSᵀ·Q
