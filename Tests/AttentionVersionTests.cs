@@ -10,7 +10,8 @@ namespace Engine.Tests;
 /// shapes that cross every block size. By default v2 at GQA D = 64 and MQA D = 128 (the workbench tests add every
 /// version at B2 T5 H4/2 D8 and T = 1); with ENGINE_SLOW_TESTS=1 the full matrix: MHA, GQA, MQA; D = 32, 40
 /// (padded), 64, 128; T = 1 and T off every block, for v2, v3 (TF32) and v4 (3×TF32). Two runs must give the same
-/// bits. Also: --precision picks the tensor-core versions.
+/// bits. Also: --precision picks the tensor-core versions, and the register forms (forward and backward v5/v6) give
+/// v3/v4's bits on the twin (the backward's at D = 8 and 128 by default, over the tensor-core matrix when slow).
 /// </summary>
 [NonParallelizable]
 public class AttentionVersionTests
@@ -136,6 +137,45 @@ public class AttentionVersionTests
         finally { gpu.Versions.Pin(AttentionOps.Forward, 0); }
     }
 
+    /// <summary>--precision picks the backward version: tf32 and 3xtf32 the register forms (v5/v6, whose bits on the
+    /// twin are v3/v4's, so the constants are checked too), fp32 the default (v1).</summary>
+    [Test]
+    public void PrecisionPicksTheAttentionBackwardVersion()
+    {
+        Assert.That((AttentionOps.Tf32Version, AttentionOps.ThreeXTf32Version), Is.EqualTo((5, 6)));
+        var r = new Random(6);
+        const int B = 1, T = 4, Hq = 1, Hkv = 1, D = 4;
+        float[][] x = [Rand(r, B * T * Hq * D), Rand(r, B * T * Hkv * D), Rand(r, B * T * Hkv * D),
+            Rand(r, B * T * Hq * D)];
+        var (o, lse) = (new float[B * T * Hq * D], new float[B * Hq * T]);
+        AttentionCpu.Forward(x[0], x[1], x[2], o, lse, B, T, Hq, Hkv, D);
+        float[] Backward()
+        {
+            var (q, k, v, dout) = (Up(gpu, x[0]), Up(gpu, x[1]), Up(gpu, x[2]), Up(gpu, x[3]));
+            var (dq, dk, dv) = (gpu.Allocate(x[0].Length), gpu.Allocate(x[1].Length), gpu.Allocate(x[2].Length));
+            gpu.AttentionBackward(q, k, v, Up(gpu, o), Up(gpu, lse), dout, dq, dk, dv, B, T, Hq, Hkv, D);
+            return [.. dq.ToArray(), .. dk.ToArray(), .. dv.ToArray()];
+        }
+        float[] Pinned(int version)
+        {
+            gpu.Versions.Pin(AttentionOps.Backward, version);
+            try { return Backward(); }
+            finally { gpu.Versions.Pin(AttentionOps.Backward, 0); }
+        }
+        var (v1, v5, v6) = (Pinned(1), Pinned(5), Pinned(6));
+        Assert.That(v5, Is.Not.EqualTo(v1), "TF32 rounding shows in the bits (else this test proves nothing)");
+        try
+        {
+            gpu.Precision = Precision.Tf32;
+            Assert.That(Backward(), Is.EqualTo(v5), "tf32");
+            gpu.Precision = Precision.ThreeXTf32;
+            Assert.That(Backward(), Is.EqualTo(v6), "3xtf32");
+            gpu.Precision = Precision.Fp32;
+            Assert.That(Backward(), Is.EqualTo(v1), "fp32: the default version");
+        }
+        finally { gpu.Precision = Precision.Fp32; }
+    }
+
     [TestCase(5, 3)]
     [TestCase(6, 4)]
     public void RegisterFormForwardGivesTheBitsOfItsOriginalOnTheTwin(int version, int original)
@@ -166,6 +206,64 @@ public class AttentionVersionTests
         Assert.That(got[1], Is.EqualTo(want[1]), "lse");
     }
 
+    // Backward v5/v6 against v3/v4: by default GQA at D = 8 (T off the 16-row warps) for both, and v5 at MQA
+    // D = 128 (where it runs v3's kernels); with ENGINE_SLOW_TESTS=1 also the tensor-core matrix (MHA, GQA, MQA;
+    // D = 32, 64, 128; T = 1 and T off every block) and D = 40 (padded to 64: two groups of 4 column tiles).
+    static readonly (int B, int T, int Hq, int Hkv, int D)[] RegisterFormShapes =
+    [
+        (1, 19, 2, 1, 8),     // grouped-query, T off the 16-row warps (one 32-key block)
+    ];
+
+    static IEnumerable<TestCaseData> RegisterFormCases() =>
+        from pair in new[] { (5, 3), (6, 4) }
+        from s in Slow
+            ? [.. RegisterFormShapes, .. TensorCoreShapes, (1, 21, 2, 1, 40)]
+            : pair.Item1 == 5 ? [.. RegisterFormShapes, (1, 2, 2, 1, 128)] : RegisterFormShapes
+        select new TestCaseData(pair.Item1, pair.Item2, s.B, s.T, s.Hq, s.Hkv, s.D)
+            .SetName($"attention backward v{pair.Item1} vs v{pair.Item2} B{s.B} T{s.T} H{s.Hq}/{s.Hkv} D{s.D}");
+
+    /// <summary>
+    /// Backward v5/v6 run v3/v4's body with another accumulator unit; on the CPU accelerator both hold the state in
+    /// ILGPU values and call the same twins in the same order, so dq, dk, dv must agree with v3/v4's to the bit (at
+    /// D > 64, where v5/v6 run v3/v4's kernels, trivially). Also: within the version's tolerance of the CPU reference,
+    /// and the same bits twice. The gradients start nonzero (they are accumulated into).
+    /// </summary>
+    [TestCaseSource(nameof(RegisterFormCases))]
+    public void RegisterFormBackwardGivesTheBitsOfItsOriginal(int version, int original, int B, int T, int Hq,
+        int Hkv, int D)
+    {
+        var r = new Random(HashCode.Combine(version, B, T, Hq, Hkv, D));
+        int nq = B * T * Hq * D, nk = B * T * Hkv * D;
+        float[][] x = [Rand(r, nq), Rand(r, nk), Rand(r, nk), Rand(r, nq)];
+        float[][] g0 = [Rand(r, nq), Rand(r, nk), Rand(r, nk)];
+        var (o, lse) = (new float[nq], new float[B * Hq * T]);
+        AttentionCpu.Forward(x[0], x[1], x[2], o, lse, B, T, Hq, Hkv, D);
+        float[][] Backward(IBackend be)
+        {
+            var (q, k, v, dout) = (Up(be, x[0]), Up(be, x[1]), Up(be, x[2]), Up(be, x[3]));
+            var (dq, dk, dv) = (Up(be, g0[0]), Up(be, g0[1]), Up(be, g0[2]));
+            be.AttentionBackward(q, k, v, Up(be, o), Up(be, lse), dout, dq, dk, dv, B, T, Hq, Hkv, D);
+            return [dq.ToArray(), dk.ToArray(), dv.ToArray()];
+        }
+        float[][] Pinned(int pinned)
+        {
+            gpu.Versions.Pin(AttentionOps.Backward, pinned);
+            try { return Backward(gpu); }
+            finally { gpu.Versions.Pin(AttentionOps.Backward, 0); }
+        }
+        var (expected, want, first, second) = (Backward(cpu), Pinned(original), Pinned(version), Pinned(version));
+        double tolerance = AttentionOps.BackwardGpu[version - 1].Version.Tolerance;
+        string[] names = ["dq", "dk", "dv"];
+        for (int i = 0; i < names.Length; i++)
+        {
+            double err = Engine.Kernels.Workbench.Harness.MaxRelErr([expected[i]], [first[i]]);
+            TestContext.Out.WriteLine($"{names[i]}: max relative error {err:E2}");
+            Assert.That(first[i], Is.EqualTo(want[i]), $"{names[i]}: v{version} differs from v{original}");
+            Assert.That(err, Is.LessThanOrEqualTo(tolerance), names[i]);
+            Assert.That(second[i], Is.EqualTo(first[i]), $"{names[i]}: two runs differ");
+        }
+    }
+
     [TestCaseSource(nameof(Cases))]
     public void VersionMatchesTheCpuReference(int version, int B, int T, int Hq, int Hkv, int D)
     {
@@ -177,12 +275,10 @@ public class AttentionVersionTests
         AttentionCpu.Forward(x[0], x[1], x[2], o, lse, B, T, Hq, Hkv, D);
         var expected = Run(cpu, x, g0, o, lse, B, T, Hq, Hkv, D);
 
-        // A forward with no backward of its own number runs with the first backward after v1 of its precision (v2 for
-        // the SIMT forwards).
-        var forward = AttentionOps.ForwardGpu[version - 1].Version;
-        int backward = AttentionOps.BackwardGpu.Select(b => b.Version)
-            .Where(b => b.Number > 1 && b.Precision == forward.Precision)
-            .OrderBy(b => b.Number == version ? 0 : 1).ThenBy(b => b.Number).First().Number;
+        // Forward v5/v6 run with backward v3/v4: backward v5/v6 are checked against the reference and against
+        // v3/v4's bits by RegisterFormBackwardGivesTheBitsOfItsOriginal (the same shapes), not twice. Forward v7
+        // (SIMT, prefetching) runs with backward v2.
+        int backward = version switch { <= 4 => version, 5 or 6 => version - 2, _ => 2 };
         gpu.Versions.Pin(AttentionOps.Forward, version);
         gpu.Versions.Pin(AttentionOps.Backward, backward);
         try

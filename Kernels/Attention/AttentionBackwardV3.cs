@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
 using Engine.Kernels.Gpu;
 using static Engine.Kernels.Attention.FlashTc;
 
@@ -12,7 +14,11 @@ namespace Engine.Kernels.Attention;
 /// of its kv head and the 32-query blocks from its first key: Sᵀ = K·Qᵀ, P = exp2(Sᵀ − lse), dPᵀ = V·doutᵀ,
 /// dSᵀ = P ⊙ (dPᵀ − D), dV += P·dout, dK += dSᵀ·Q in registers (accumulator fragments), added once. dQ: a separate
 /// pass over query blocks, S and dP recomputed, dQ += dS·K. No atomics: the same bits every run. Rows per group and
-/// the shared pitch by head size: <see cref="FlashTc.BackwardRows"/>. Needs 32-lane warps.
+/// the shared pitch by head size: <see cref="FlashTc.BackwardRows"/>. Needs 32-lane warps. v5 (TF32) / v6 (3×TF32):
+/// the same bodies, generic over the accumulator unit (<see cref="IFlashBackward"/>), with dK, dV and dQ in
+/// PTX-declared registers (<see cref="FlashBackRegisters"/>) for D ≤ 64; S and dP come back to ILGPU through 4
+/// floats of shared memory per lane after the four blocks, the gradients are added to memory by PTX. Larger heads
+/// run v3/v4's kernels: at D = 128 the four blocks fill all 48 KB, and dK/dV would hold 128 accumulators a lane.
 /// </summary>
 public static class AttentionBackwardV3
 {
@@ -21,11 +27,44 @@ public static class AttentionBackwardV3
 
     static long Row(int b, int t, int heads, int h, int steps, int d) => (((long)b * steps + t) * heads + h) * d;
 
+    /// <summary>Device addresses (bytes) of the gradients the register form's PTX stores add to: X = dk (dK/dV
+    /// pass) or dq (dQ pass), Y = dv.</summary>
+    public readonly record struct Targets(long X, long Y);
+
     /// <summary>mode = pitch · 2 + (1 for 3×TF32): one argument, to stay within the launcher's arity.</summary>
     static void KeyValueKernel(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> lse,
-        ArrayView<float> rowDot, ArrayView<float> dout, ArrayView<float> dk, ArrayView<float> dv, FlashDims z, int mode)
+        ArrayView<float> rowDot, ArrayView<float> dout, ArrayView<float> dk, ArrayView<float> dv, FlashDims z,
+        int mode) =>
+        KeyValueBody(new FlashBackValues<MmaEmitRef>(), SharedMemory.Allocate<float>(4 * FlashSimt.SharedF4), q, k,
+            v, lse, rowDot, dout, dk, dv, default, z, mode);
+
+    /// <summary>v5/v6: the same body with dK, dV in PTX-declared registers (FlashBackRegisters), declared first in
+    /// a branch that dominates every use; the twin branch holds no PTX. Shared memory is allocated once, before the
+    /// branch.</summary>
+    static void KeyValueKernelRegs(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> lse,
+        ArrayView<float> rowDot, ArrayView<float> dout, ArrayView<float> dk, ArrayView<float> dv, Targets at,
+        FlashDims z, int mode)
     {
         var sh = SharedMemory.Allocate<float>(4 * FlashSimt.SharedF4);
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit(FlashBackRegsAsm.InitKv);
+            int scratch = Scratch(z.Rows, mode >> 1) + Group.IdxX / 32 * 128 + Group.IdxX % 32;
+            KeyValueBody(new FlashBackRegisters(sh.SubView(scratch, 97)), sh, q, k, v, lse, rowDot, dout, dk, dv, at,
+                z, mode);
+        }
+        else KeyValueBody(new FlashBackValues<MmaSoft>(), sh, q, k, v, lse, rowDot, dout, dk, dv, at, z, mode);
+    }
+
+    /// <summary>Where v5/v6's scratch starts in shared memory (floats): after two owned blocks [rows, pitch] and two
+    /// streamed [32, pitch]; 128 floats per warp follow.</summary>
+    static int Scratch(int rows, int pitch) => (2 * rows + 2 * Keys) * pitch;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void KeyValueBody<TUnit>(TUnit acc, ArrayView<float> sh, ArrayView<float> q, ArrayView<float> k,
+        ArrayView<float> v, ArrayView<float> lse, ArrayView<float> rowDot, ArrayView<float> dout, ArrayView<float> dk,
+        ArrayView<float> dv, Targets targets, FlashDims z, int mode) where TUnit : struct, IFlashBackward
+    {
         bool three = (mode & 1) != 0;
         int pitch = mode >> 1, T = z.Steps, D = z.D, Dp = z.Dp, bc = z.Rows, tiles = (D + 7) / 8;
         int group = z.QHeads / z.KvHeads, lane = Group.IdxX % 32, warp = Group.IdxX / 32, g = lane / 4, t4 = lane % 4;
@@ -34,7 +73,6 @@ public static class AttentionBackwardV3
         int j0 = block * bc, vAt = bc * pitch, qAt = 2 * bc * pitch, oAt = qAt + Keys * pitch;
         Load(sh, 0, pitch, k, Row(b, j0, z.KvHeads, hk, T, D), z.KvHeads * D, bc, T - j0, D, Dp, 1f);
         Load(sh, vAt, pitch, v, Row(b, j0, z.KvHeads, hk, T, D), z.KvHeads * D, bc, T - j0, D, Dp, 1f);
-        AccTc dK = default, dV = default;
         int first = j0 + warp * WarpRows, top = first + g, bottom = top + 8;
         for (int hh = 0; hh < group; hh++)
         {
@@ -49,37 +87,47 @@ public static class AttentionBackwardV3
                 if (first >= T || i0 + Keys - 1 < first) continue;
                 Quad st = ColumnStats(lse, rowDot, at, i0 + 2 * t4, T);
                 int n = Fragments(i0, T);                                // query fragments past T: skipped
-                Quad s = Abt<MmaEmitRef>(sh, warp * WarpRows * pitch, pitch, qAt, pitch, 8 * tiles, three, n);  // Sᵀ [16, 32]
+                Quad s = acc.Product(sh, warp * WarpRows * pitch, pitch, qAt, pitch, tiles, three, n);  // Sᵀ [16, 32]
                 if (i0 < first + WarpRows - 1) s = MaskBelow(s, i0 + 2 * t4, top, bottom);
                 s = ExpColumns(s, st);
-                Quad dp = Abt<MmaEmitRef>(sh, vAt + warp * WarpRows * pitch, pitch, oAt, pitch, 8 * tiles, three, n);  // V·doutᵀ
+                // dPᵀ = V·doutᵀ
+                Quad dp = acc.Product(sh, vAt + warp * WarpRows * pitch, pitch, oAt, pitch, tiles, three, n);
                 Quad ds = DsColumns(s, dp, st);
-                dV = Pv<MmaEmitRef>(dV, s, sh, oAt, pitch, tiles, three, n);
-                dK = Pv<MmaEmitRef>(dK, ds, sh, qAt, pitch, tiles, three, n);
+                acc.Add(true, s, sh, oAt, pitch, tiles, three, n);      // dV += P·dout
+                acc.Add(false, ds, sh, qAt, pitch, tiles, three, n);    // dK += dSᵀ·Q
             }
         }
         if (first >= T) return;
-        dK = Scale(dK, Ln2, Ln2, tiles);                                 // Q was staged times log2(e)/√D
-        for (int j = 0; j < tiles; j++)
-        {
-            FragC ck = Tile(dK, j), cv = Tile(dV, j);
-            if (top < T)
-            {
-                Store(dk, Row(b, top, z.KvHeads, hk, T, D), ck, j, true, D, add: true);
-                Store(dv, Row(b, top, z.KvHeads, hk, T, D), cv, j, true, D, add: true);
-            }
-            if (bottom < T)
-            {
-                Store(dk, Row(b, bottom, z.KvHeads, hk, T, D), ck, j, false, D, add: true);
-                Store(dv, Row(b, bottom, z.KvHeads, hk, T, D), cv, j, false, D, add: true);
-            }
-        }
+        // Q was staged times log2(e)/√D: dK times ln 2.
+        acc.Store(dk, targets.X, dv, targets.Y, Ln2, Row(b, top, z.KvHeads, hk, T, D), Row(b, bottom, z.KvHeads, hk,
+            T, D), top < T, bottom < T, D, tiles, withY: true);
     }
 
     static void QueryKernel(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> lse,
-        ArrayView<float> rowDot, ArrayView<float> dout, ArrayView<float> dq, FlashDims z, int mode)
+        ArrayView<float> rowDot, ArrayView<float> dout, ArrayView<float> dq, FlashDims z, int mode) =>
+        QueryBody(new FlashBackValues<MmaEmitRef>(), SharedMemory.Allocate<float>(4 * FlashSimt.SharedF4), q, k, v,
+            lse, rowDot, dout, dq, default, z, mode);
+
+    /// <summary>v5/v6's dQ pass: dQ in PTX-declared registers, as <see cref="KeyValueKernelRegs"/>.</summary>
+    static void QueryKernelRegs(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> lse,
+        ArrayView<float> rowDot, ArrayView<float> dout, ArrayView<float> dq, Targets at, FlashDims z, int mode)
     {
         var sh = SharedMemory.Allocate<float>(4 * FlashSimt.SharedF4);
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit(FlashBackRegsAsm.InitQ);
+            int scratch = Scratch(z.Rows, mode >> 1) + Group.IdxX / 32 * 128 + Group.IdxX % 32;
+            QueryBody(new FlashBackRegisters(sh.SubView(scratch, 97)), sh, q, k, v, lse, rowDot, dout, dq, at, z,
+                mode);
+        }
+        else QueryBody(new FlashBackValues<MmaSoft>(), sh, q, k, v, lse, rowDot, dout, dq, at, z, mode);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void QueryBody<TUnit>(TUnit acc, ArrayView<float> sh, ArrayView<float> q, ArrayView<float> k,
+        ArrayView<float> v, ArrayView<float> lse, ArrayView<float> rowDot, ArrayView<float> dout, ArrayView<float> dq,
+        Targets targets, FlashDims z, int mode) where TUnit : struct, IFlashBackward
+    {
         bool three = (mode & 1) != 0;
         int pitch = mode >> 1, T = z.Steps, D = z.D, Dp = z.Dp, br = z.Rows, tiles = (D + 7) / 8;
         int lane = Group.IdxX % 32, warp = Group.IdxX / 32, g = lane / 4, t4 = lane % 4;
@@ -93,7 +141,6 @@ public static class AttentionBackwardV3
         // Rows past T keep lse = 0, D = 0: finite values that are never stored.
         float lTop = top < T ? lse[at + top] * Log2E : 0f, lBottom = bottom < T ? lse[at + bottom] * Log2E : 0f;
         float dTop = top < T ? rowDot[at + top] : 0f, dBottom = bottom < T ? rowDot[at + bottom] : 0f;
-        AccTc dQ = default;
         int last = XMath.Min(T - 1, i0 + br - 1);
         for (int j0 = 0; j0 <= last; j0 += Keys)
         {
@@ -103,42 +150,59 @@ public static class AttentionBackwardV3
             Group.Barrier();
             if (first >= T || j0 > lastOfWarp) continue;
             int n = Fragments(j0, XMath.Min(T, lastOfWarp + 1));
-            Quad s = Abt<MmaEmitRef>(sh, warp * WarpRows * pitch, pitch, kAt, pitch, 8 * tiles, three, n);
+            Quad s = acc.Product(sh, warp * WarpRows * pitch, pitch, kAt, pitch, tiles, three, n);
             if (j0 + Keys - 1 > first) s = MaskAbove(s, j0 + 2 * t4, top, bottom);
             s = Exp2(s, lTop, lBottom);
-            Quad dp = Abt<MmaEmitRef>(sh, oAt + warp * WarpRows * pitch, pitch, vAt, pitch, 8 * tiles, three, n);  // dout·Vᵀ
-            dQ = Pv<MmaEmitRef>(dQ, DsRows(s, dp, dTop, dBottom), sh, kAt, pitch, tiles, three, n);
+            Quad dp = acc.Product(sh, oAt + warp * WarpRows * pitch, pitch, vAt, pitch, tiles, three, n);  // dout·Vᵀ
+            acc.Add(false, DsRows(s, dp, dTop, dBottom), sh, kAt, pitch, tiles, three, n);   // dQ += dS·K
         }
         if (first >= T) return;
-        float scale = z.ScaleLog2 * Ln2;
-        dQ = Scale(dQ, scale, scale, tiles);
-        for (int j = 0; j < tiles; j++)
-        {
-            FragC c = Tile(dQ, j);
-            if (top < T) Store(dq, Row(b, top, z.QHeads, h, T, D), c, j, true, D, add: true);
-            if (bottom < T) Store(dq, Row(b, bottom, z.QHeads, h, T, D), c, j, false, D, add: true);
-        }
+        acc.Store(dq, targets.X, dq, 0, z.ScaleLog2 * Ln2, Row(b, top, z.QHeads, h, T, D),
+            Row(b, bottom, z.QHeads, h, T, D), top < T, bottom < T, D, tiles, withY: false);
     }
 
     static void Run(LaunchContext k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v, ArrayView<float> o,
         ArrayView<float> lse, ArrayView<float> dout, ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv,
-        int batch, int steps, int qHeads, int kvHeads, int headDim, bool three)
+        int batch, int steps, int qHeads, int kvHeads, int headDim, bool three, bool registers = false)
     {
-        TensorCore.RequireWarp32(k.WarpSize, "attention backward v3/v4");
+        TensorCore.RequireWarp32(k.WarpSize, registers ? "attention backward v5/v6" : "attention backward v3/v4");
         int dp = FlashSimt.PaddedHeadDim(headDim);
         var (rows, pitch) = BackwardRows(dp);
         rows = FlashSimt.RowsFor(steps, rows);
         int blocks = (steps + rows - 1) / rows, mode = pitch * 2 + (three ? 1 : 0);
         if (batch * qHeads * blocks == 0) return;
+        // The register form holds D ≤ 64 (FlashBackRegsPtx.MaxDp); larger heads run v3/v4's kernels.
+        registers &= dp <= FlashBackRegsPtx.MaxDp;
+        if (registers && Scratch(rows, pitch) + rows / WarpRows * 128 > 4 * FlashSimt.SharedF4)
+            throw new NotSupportedException($"attention backward v5/v6: no room for the scratch at D = {headDim}");
         var z = new FlashDims(steps, qHeads, kvHeads, headDim, dp, rows, blocks, Log2E / MathF.Sqrt(headDim));
         using var rowDot = k.Scratch(batch * qHeads * steps);
         AttentionGpu.RowDots(k, o, dout, rowDot.View, batch, steps, qHeads, headDim);
+        var kvConfig = new KernelConfig(batch * kvHeads * blocks, 2 * rows);
+        var qConfig = new KernelConfig(batch * qHeads * blocks, 2 * rows);
+        if (!registers)
+        {
+            k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, FlashDims, int>(KeyValueKernel)(
+                kvConfig, q, kk, v, lse, rowDot.View, dout, dk, dv, z, mode);
+            k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, FlashDims, int>(QueryKernel)(
+                qConfig, q, kk, v, lse, rowDot.View, dout, dq, z, mode);
+            return;
+        }
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, FlashDims, int>(KeyValueKernel)(
-            new KernelConfig(batch * kvHeads * blocks, 2 * rows), q, kk, v, lse, rowDot.View, dout, dk, dv, z, mode);
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, Targets, FlashDims, int>(KeyValueKernelRegs)(
+            kvConfig, q, kk, v, lse, rowDot.View, dout, dk, dv, new Targets(Address(dk), Address(dv)), z, mode);
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, FlashDims, int>(QueryKernel)(
-            new KernelConfig(batch * qHeads * blocks, 2 * rows), q, kk, v, lse, rowDot.View, dout, dq, z, mode);
+            ArrayView<float>, ArrayView<float>, Targets, FlashDims, int>(QueryKernelRegs)(
+            qConfig, q, kk, v, lse, rowDot.View, dout, dq, new Targets(Address(dq), 0), z, mode);
+    }
+
+    /// <summary>A view's device address in bytes (the PTX stores of v5/v6 take it).</summary>
+    static long Address(ArrayView<float> x)
+    {
+        var view = (IContiguousArrayView)x;
+        return view.Buffer.NativePtr.ToInt64() + view.IndexInBytes;
     }
 
     public static void Tf32(LaunchContext k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
@@ -150,4 +214,16 @@ public static class AttentionBackwardV3
         ArrayView<float> o, ArrayView<float> lse, ArrayView<float> dout, ArrayView<float> dq, ArrayView<float> dk,
         ArrayView<float> dv, int batch, int steps, int qHeads, int kvHeads, int headDim) =>
         Run(k, q, kk, v, o, lse, dout, dq, dk, dv, batch, steps, qHeads, kvHeads, headDim, three: true);
+
+    public static void Tf32Regs(LaunchContext k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
+        ArrayView<float> o, ArrayView<float> lse, ArrayView<float> dout, ArrayView<float> dq, ArrayView<float> dk,
+        ArrayView<float> dv, int batch, int steps, int qHeads, int kvHeads, int headDim) =>
+        Run(k, q, kk, v, o, lse, dout, dq, dk, dv, batch, steps, qHeads, kvHeads, headDim, three: false,
+            registers: true);
+
+    public static void ThreeTf32Regs(LaunchContext k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
+        ArrayView<float> o, ArrayView<float> lse, ArrayView<float> dout, ArrayView<float> dq, ArrayView<float> dk,
+        ArrayView<float> dv, int batch, int steps, int qHeads, int kvHeads, int headDim) =>
+        Run(k, q, kk, v, o, lse, dout, dq, dk, dv, batch, steps, qHeads, kvHeads, headDim, three: true,
+            registers: true);
 }

@@ -8,8 +8,8 @@ namespace Engine.Kernels.Attention;
 /// <summary>
 /// Causal attention forward and backward (grouped-query heads), the KV-cache write and attention
 /// against a cache (AttentionGpu.cs). Forward and backward have four versions each: v1 row-per-thread, v2
-/// FlashAttention-2 on CUDA cores, v3/v4 the same on tensor cores in TF32 / 3×TF32; the forward also v5/v6, v3/v4
-/// with register-resident accumulators (--precision picks v5/v6 forward, v3/v4 backward; see GpuBackend).
+/// FlashAttention-2 on CUDA cores, v3/v4 the same on tensor cores in TF32 / 3×TF32, v5/v6 v3/v4 with
+/// register-resident accumulators (--precision tf32|3xtf32 picks v5/v6, forward and backward; see GpuBackend).
 /// The backward's output and lse come from the CPU forward.
 /// </summary>
 public static class AttentionOps
@@ -54,9 +54,10 @@ public static class AttentionOps
     /// </summary>
     public const double Tf32Tolerance = 2e-3;
 
-    /// <summary>The versions --precision tf32 and 3xtf32 run: the forward's register-resident v5/v6 (no local
-    /// memory in their PTX, the same results as v3/v4 on the CPU accelerator), the backward's v3/v4.</summary>
-    public const int Tf32Version = 3, ThreeXTf32Version = 4, ForwardTf32Version = 5, ForwardThreeXTf32Version = 6;
+    /// <summary>The versions --precision tf32 and 3xtf32 run: the register-resident v5/v6, forward and backward (no
+    /// local memory in their PTX, no stack or spills after ptxas, the same bits as v3/v4 on the CPU accelerator;
+    /// not yet run on a GPU). Tf32Version / ThreeXTf32Version are the backward's.</summary>
+    public const int Tf32Version = 5, ThreeXTf32Version = 6, ForwardTf32Version = 5, ForwardThreeXTf32Version = 6;
 
     /// <summary>Backward versions, in order.</summary>
     public static readonly (KernelVersion Version, BackwardLaunch Run)[] BackwardGpu =
@@ -70,6 +71,12 @@ public static class AttentionOps
             Precision: "tf32"), AttentionBackwardV3.Tf32),
         (new(4, "flash2-3xtf32", "v3 in 3×TF32: fp32-class accuracy (AttentionBackwardV3.cs; --precision 3xtf32)",
             Wide: true, Precision: "3xtf32"), AttentionBackwardV3.ThreeTf32),
+        (new(5, "flash2-tf32-regs", "v3 with the dK, dV and dQ accumulators in PTX-declared registers, no local " +
+            "memory; D > 64 runs v3's kernels (AttentionBackwardV3.cs, FlashBackUnits.cs)", Wide: true,
+            Tolerance: Tf32Tolerance, Precision: "tf32"), AttentionBackwardV3.Tf32Regs),
+        (new(6, "flash2-3xtf32-regs", "v4 with the accumulators in PTX-declared registers; D > 64 runs v4's " +
+            "kernels (AttentionBackwardV3.cs, FlashBackUnits.cs)", Wide: true, Precision: "3xtf32"),
+            AttentionBackwardV3.ThreeTf32Regs),
     ];
 
     public static readonly OpDeclaration Forward = new("attention", nameof(IBackend.Attention),

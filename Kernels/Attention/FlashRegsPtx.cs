@@ -43,7 +43,7 @@ static class FlashRegsPtx
     }
 
     /// <summary>Four MMAs: c{c0 + 4f} += A · B fragment f (f = 0..3).</summary>
-    static string Mmas(string c, int c0, bool three)
+    internal static string Mmas(string c, int c0, bool three)
     {
         var s = new StringBuilder();
         for (int f = 0; f < 4; f++)

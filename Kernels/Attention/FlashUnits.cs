@@ -183,7 +183,7 @@ public struct FlashRegisters : IFlashForward
     /// <summary>Bit 2jj + c: column col + 8jj + c (jj = 0..3, c = 0, 1) is below d, in row g if topOk; bits 8.. the
     /// same for row g + 8.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static int Mask(bool topOk, bool bottomOk, int col, int d)
+    internal static int Mask(bool topOk, bool bottomOk, int col, int d)
     {
         int cols = 0;
         for (int e = 0; e < 8; e++)

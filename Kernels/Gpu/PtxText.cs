@@ -29,6 +29,9 @@ public static class PtxText
         new("Kernels/Attention/FlashRegsAsm.g.cs", "Engine.Kernels.Attention", "FlashRegsAsm",
             "The inline PTX of attention forward v5/v6, generated from FlashRegsPtx (see there).",
             Attention.FlashRegsPtx.Texts(), typeof(Attention.FlashRegsAsm)),
+        new("Kernels/Attention/FlashBackRegsAsm.g.cs", "Engine.Kernels.Attention", "FlashBackRegsAsm",
+            "The inline PTX of attention backward v5/v6, generated from FlashBackRegsPtx (see there).",
+            Attention.FlashBackRegsPtx.Texts(), typeof(Attention.FlashBackRegsAsm)),
     ];
 
     /// <summary>The C# source of a generated file: PTX lines packed into literals of at most ~90 characters, the

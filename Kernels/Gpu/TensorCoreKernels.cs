@@ -28,6 +28,8 @@ public static class TensorCoreKernels
         ("attention-bwd-v3-kv", Find(typeof(AttentionBackwardV3), "KeyValueKernel"), true, false),
         ("attention-bwd-v3-q", Find(typeof(AttentionBackwardV3), "QueryKernel"), true, false),
         ("attention-fwd-v5", Find(typeof(AttentionForwardV3), "KernelRegs"), true, true),
+        ("attention-bwd-v5-kv", Find(typeof(AttentionBackwardV3), "KeyValueKernelRegs"), true, true),
+        ("attention-bwd-v5-q", Find(typeof(AttentionBackwardV3), "QueryKernelRegs"), true, true),
     ];
 
     /// <summary>The CUDA-core kernels the GPU issues' goals are about (SIMT GEMM, flash attention, flash-decoding),
