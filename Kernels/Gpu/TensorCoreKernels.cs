@@ -34,6 +34,7 @@ public static class TensorCoreKernels
     [
         ("matmul-v3-tiled", Find(typeof(MatmulTiledGpu), "Kernel"), true),
         ("matmul-v7-warp", Find(typeof(MatmulWarpTiledGpu), "Kernel"), true),
+        ("matmul-v12-unrolled", Find(typeof(MatmulUnrolledGpu), "Kernel"), true),
         ("attention-fwd-v2", Find(typeof(AttentionForwardV2), "Kernel"), true),
         ("attention-bwd-v2-kv", Find(typeof(AttentionBackwardV2), "KeyValueKernel"), true),
         ("attention-bwd-v2-q", Find(typeof(AttentionBackwardV2), "QueryKernel"), true),

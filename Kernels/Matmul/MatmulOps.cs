@@ -35,6 +35,8 @@ public static class MatmulOps
             MatmulTf32RegGpu.Run),
         (new(9, "3xtf32-regs", "v6 with the MMA state in PTX-declared registers (Matmul3xTf32RegGpu.cs)",
             Wide: true, Precision: "3xtf32"), Matmul3xTf32RegGpu.Run),
+        (new(12, "unrolled", "v7 with each slice's 8 k-steps written out: 512 FFMA between barriers, constant " +
+                             "shared offsets (MatmulUnrolledGpu.cs)", Wide: true), MatmulUnrolledGpu.Run),
     ];
 
     /// <summary>Rows of A up to which the skinny version (v4) is the fp32 default for x·Wᵀ: the decode range
