@@ -6,7 +6,7 @@ using NUnit.Framework;
 namespace Engine.Tests;
 
 /// <summary>
-/// The GPU GEMM versions v3–v11 on the 32-wide CPU accelerator (ilgpu-cpu32; the tensor-core ones through their
+/// The GPU GEMM versions v3–v12 on the 32-wide CPU accelerator (ilgpu-cpu32; the tensor-core ones through their
 /// software twins) against MatmulCpu.Reference, in all four layouts, accumulate on and off, at sizes off every
 /// tile: several 128-row tiles, K not a multiple of the slice of 8, all dimensions multiples of 4 (the 128-bit
 /// paths) and not (the scalar paths), M = 1 (decode) and K = 1 (v4, the skinny version, at M ≤ 64 only).
@@ -26,7 +26,7 @@ public class GemmGpuTests
         int[][] tensor = [[132, 20, 12], [1, 9, 5]];
         foreach (var (versions, shapes) in new[]
                  {
-                     (new[] { 3, 7 }, tiled), ([4], skinny), (new[] { 5, 6, 8, 9 }, tensor), ([10, 11], Pipeline),
+                     (new[] { 3, 7, 12 }, tiled), ([4], skinny), (new[] { 5, 6, 8, 9 }, tensor), ([10, 11], Pipeline),
                  })
             foreach (int v in versions)
                 for (int s = 0; s < shapes.Length; s++)
@@ -77,14 +77,16 @@ public class GemmGpuTests
         return dc.ToArray();
     }
 
-    [Test]
-    public void WarpTilingChangesNoBit()
+    [TestCase(7)]
+    [TestCase(12)]
+    public void WarpTilingAndUnrollingChangeNoBit(int version)
     {
-        // v7 maps threads to outputs differently from v3 but sums every output in the same order.
+        // v7 maps threads to outputs differently from v3, v12 writes v7's k-loop out; all sum every output in the
+        // same order.
         var rng = new Random(17);
         float[] a = GradCheck.Rand(rng, 130 * 33), b = GradCheck.Rand(rng, 33 * 70), c = GradCheck.Rand(rng, 130 * 70);
-        Assert.That(Run(7, a, b, c, 130, 70, 33, false, true, true), Is.EqualTo(Run(3, a, b, c, 130, 70, 33, false, true,
-            true)));
+        Assert.That(Run(version, a, b, c, 130, 70, 33, false, true, true),
+            Is.EqualTo(Run(3, a, b, c, 130, 70, 33, false, true, true)));
     }
 
     [TestCase(8, 5)]

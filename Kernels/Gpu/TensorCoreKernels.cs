@@ -38,6 +38,7 @@ public static class TensorCoreKernels
     [
         ("matmul-v3-tiled", Find(typeof(MatmulTiledGpu), "Kernel"), true),
         ("matmul-v7-warp", Find(typeof(MatmulWarpTiledGpu), "Kernel"), true),
+        ("matmul-v12-unrolled", Find(typeof(MatmulUnrolledGpu), "Kernel"), true),
         ("attention-fwd-v2", Find(typeof(AttentionForwardV2), "Kernel"), true),
         ("attention-fwd-v7", Find(typeof(AttentionForwardV7), "Kernel"), true),
         ("attention-bwd-v2-kv", Find(typeof(AttentionBackwardV2), "KeyValueKernel"), true),

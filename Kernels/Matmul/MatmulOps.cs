@@ -40,6 +40,8 @@ public static class MatmulOps
             Tolerance: 1e-2, Precision: "tf32"), MatmulTf32AsyncGpu.Run),
         (new(11, "3xtf32-async", "v9 on v10's pipeline; v9 where cp.async cannot read (Matmul3xTf32AsyncGpu.cs)",
             Wide: true, Precision: "3xtf32"), Matmul3xTf32AsyncGpu.Run),
+        (new(12, "unrolled", "v7 with each slice's 8 k-steps written out: 512 FFMA between barriers, constant " +
+                             "shared offsets (MatmulUnrolledGpu.cs)", Wide: true), MatmulUnrolledGpu.Run),
     ];
 
     /// <summary>Rows of A up to which the skinny version (v4) is the fp32 default for x·Wᵀ: the decode range

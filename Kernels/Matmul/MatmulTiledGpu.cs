@@ -55,18 +55,38 @@ public static class MatmulTiledGpu
         c.C74 += a1.W * b1.X; c.C75 += a1.W * b1.Y; c.C76 += a1.W * b1.Z; c.C77 += a1.W * b1.W;
     }
 
+    /// <summary>The 8 k-steps of one slice written out, for the unrolled version: va, vb are sub-views whose element
+    /// 0 is the thread's first A and B quad at k = 0, so every offset below is a constant ptxas folds into the
+    /// shared load (rows of a slice are Tile / 4 = 32 F4 apart); ra, cb: the F4 gaps to the second quads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Slice(ref Block s, ArrayView<F4> va, ArrayView<F4> vb, int ra, int cb)
+    {
+        const int R = Tile / 4;
+        Step(ref s, va[0], va[ra], vb[0], vb[cb]);
+        Step(ref s, va[R], va[R + ra], vb[R], vb[R + cb]);
+        Step(ref s, va[2 * R], va[2 * R + ra], vb[2 * R], vb[2 * R + cb]);
+        Step(ref s, va[3 * R], va[3 * R + ra], vb[3 * R], vb[3 * R + cb]);
+        Step(ref s, va[4 * R], va[4 * R + ra], vb[4 * R], vb[4 * R + cb]);
+        Step(ref s, va[5 * R], va[5 * R + ra], vb[5 * R], vb[5 * R + cb]);
+        Step(ref s, va[6 * R], va[6 * R + ra], vb[6 * R], vb[6 * R + cb]);
+        Step(ref s, va[7 * R], va[7 * R + ra], vb[7 * R], vb[7 * R + cb]);
+    }
+
     static void Kernel(ArrayView<float> a, ArrayView<F4> a4, ArrayView<float> b, ArrayView<F4> b4, ArrayView<float> c,
-        ArrayView<F4> c4, int m, int n, int k, int flags) => Body(a, a4, b, b4, c, c4, m, n, k, flags, warpTiled: false);
+        ArrayView<F4> c4, int m, int n, int k, int flags) =>
+        Body(a, a4, b, b4, c, c4, m, n, k, flags, warpTiled: false, unrolled: false);
 
     /// <summary>The kernel of v3 and, with <paramref name="warpTiled"/>, of v7 (MatmulWarpTiledGpu.cs): only which
     /// 8×8 block of the tile a thread owns differs. v3: thread (ty, tx) = (tid / 16, tid % 16) owns rows
     /// 4·ty + {0..3, 64..67}, columns 4·tx + {0..3, 64..67}. v7: warp w owns the 32×64 warp tile at rows 32·(w / 2),
     /// columns 64·(w % 2); its lane (lm, ln) = (lane / 8, lane % 8) owns rows 4·lm + {0..3, 16..19} and columns
     /// 4·ln + {0..3, 32..35} of it, so a warp's shared reads per k touch 32 floats of A and 64 of B (v3: 16 and
-    /// 128), each 128-bit load one shared-memory wavefront.</summary>
+    /// 128), each 128-bit load one shared-memory wavefront. <paramref name="unrolled"/> (v12): the slice's 8 k-steps
+    /// written out (<see cref="Slice"/>) instead of a loop ptxas keeps rolled (64 FFMA in v3/v7's SASS, one k-step);
+    /// the same products in the same order, so the same bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Body(ArrayView<float> a, ArrayView<F4> a4, ArrayView<float> b, ArrayView<F4> b4,
-        ArrayView<float> c, ArrayView<F4> c4, int m, int n, int k, int flags, bool warpTiled)
+        ArrayView<float> c, ArrayView<F4> c4, int m, int n, int k, int flags, bool warpTiled, bool unrolled)
     {
         // [2 buffers][BK][128] floats per operand, 8 KiB each; allocated as F4 so 128-bit accesses are aligned.
         var as4 = SharedMemory.Allocate<F4>(2 * BK * Tile / 4);
@@ -98,11 +118,18 @@ public static class MatmulTiledGpu
                 pb = Fetch(b, b4, tid, k0 + BK, n0, n, k, bK, vecB);
             }
             int at = buffer * (BK * Tile / 4);   // in F4
-            for (int kk = 0; kk < BK; kk++)
+            if (unrolled)
             {
-                int row = at + kk * (Tile / 4);
-                Step(ref s, as4[row + ar0], as4[row + ar1], bs4[row + bc0], bs4[row + bc1]);
+                int last = (BK - 1) * (Tile / 4) + 1;   // F4 from a thread's first quad at k = 0 to its last read
+                Slice(ref s, as4.SubView(at + ar0, last + rowGap / 4), bs4.SubView(at + bc0, last + colGap / 4),
+                    rowGap / 4, colGap / 4);
             }
+            else
+                for (int kk = 0; kk < BK; kk++)
+                {
+                    int row = at + kk * (Tile / 4);
+                    Step(ref s, as4[row + ar0], as4[row + ar1], bs4[row + bc0], bs4[row + bc1]);
+                }
             if (more)
             {
                 int next = (buffer ^ 1) * BK * Tile;

@@ -14,7 +14,7 @@ public static class MatmulWarpTiledGpu
 {
     static void Kernel(ArrayView<float> a, ArrayView<F4> a4, ArrayView<float> b, ArrayView<F4> b4, ArrayView<float> c,
         ArrayView<F4> c4, int m, int n, int k, int flags) =>
-        MatmulTiledGpu.Body(a, a4, b, b4, c, c4, m, n, k, flags, warpTiled: true);
+        MatmulTiledGpu.Body(a, a4, b, b4, c, c4, m, n, k, flags, warpTiled: true, unrolled: false);
 
     public static void Run(LaunchContext kernels, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m,
         int n, int k, bool transA, bool transB, bool accumulate) =>
