@@ -107,17 +107,23 @@ public class AttentionVersionTests
             try { return Forward(); }
             finally { gpu.Versions.Pin(AttentionOps.Forward, 0); }
         }
-        var (v1, v3, v4) = (Pinned(1), Pinned(AttentionOps.ForwardTf32Version),
+        AssertPrecisionPicks(Forward, Pinned(1), Pinned(AttentionOps.ForwardTf32Version),
             Pinned(AttentionOps.ForwardThreeXTf32Version));
-        Assert.That(v3, Is.Not.EqualTo(v1), "TF32 rounding shows in the bits (else this test proves nothing)");
+    }
+
+    /// <summary>Runs <paramref name="run"/> under each --precision: tf32 and 3xtf32 must give the bits of the versions
+    /// pinned for them, fp32 the default's.</summary>
+    static void AssertPrecisionPicks(Func<float[]> run, float[] fp32, float[] tf32, float[] threeX)
+    {
+        Assert.That(tf32, Is.Not.EqualTo(fp32), "TF32 rounding shows in the bits (else this test proves nothing)");
         try
         {
             gpu.Precision = Precision.Tf32;
-            Assert.That(Forward(), Is.EqualTo(v3), "tf32");
+            Assert.That(run(), Is.EqualTo(tf32), "tf32");
             gpu.Precision = Precision.ThreeXTf32;
-            Assert.That(Forward(), Is.EqualTo(v4), "3xtf32");
+            Assert.That(run(), Is.EqualTo(threeX), "3xtf32");
             gpu.Precision = Precision.Fp32;
-            Assert.That(Forward(), Is.EqualTo(v1), "fp32: the default version");
+            Assert.That(run(), Is.EqualTo(fp32), "fp32: the default version");
         }
         finally { gpu.Precision = Precision.Fp32; }
     }
@@ -162,18 +168,7 @@ public class AttentionVersionTests
             try { return Backward(); }
             finally { gpu.Versions.Pin(AttentionOps.Backward, 0); }
         }
-        var (v1, v5, v6) = (Pinned(1), Pinned(5), Pinned(6));
-        Assert.That(v5, Is.Not.EqualTo(v1), "TF32 rounding shows in the bits (else this test proves nothing)");
-        try
-        {
-            gpu.Precision = Precision.Tf32;
-            Assert.That(Backward(), Is.EqualTo(v5), "tf32");
-            gpu.Precision = Precision.ThreeXTf32;
-            Assert.That(Backward(), Is.EqualTo(v6), "3xtf32");
-            gpu.Precision = Precision.Fp32;
-            Assert.That(Backward(), Is.EqualTo(v1), "fp32: the default version");
-        }
-        finally { gpu.Precision = Precision.Fp32; }
+        AssertPrecisionPicks(Backward, Pinned(1), Pinned(5), Pinned(6));
     }
 
     [TestCase(5, 3)]

@@ -89,6 +89,22 @@ public static class FlashTc
         return s;
     }
 
+    /// <summary>Tile kk of P, held in the accumulator layout the score MMAs leave, as the A fragment of the P·V MMA:
+    /// lane (g, t) gathers by shuffles from lanes src = g·4 + t/2 and src + 2, taking the second value of each pair
+    /// where t is odd (odd). FlashTc.Pv, FlashRegisters.AddPv and FlashBackRegisters.Add all feed P (or dS) this
+    /// way.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static FragA PFragment(Quad p, int kk, int src, bool odd)
+    {
+        FragC c = kk == 0 ? p.S0 : kk == 1 ? p.S1 : kk == 2 ? p.S2 : p.S3;
+        float x0 = Warp.Shuffle(c.C0, src), x1 = Warp.Shuffle(c.C1, src);
+        float y0 = Warp.Shuffle(c.C0, src + 2), y1 = Warp.Shuffle(c.C1, src + 2);
+        float u0 = Warp.Shuffle(c.C2, src), u1 = Warp.Shuffle(c.C3, src);
+        float w0 = Warp.Shuffle(c.C2, src + 2), w1 = Warp.Shuffle(c.C3, src + 2);
+        float a0 = odd ? x1 : x0, a1 = odd ? u1 : u0, a2 = odd ? y1 : y0, a3 = odd ? w1 : w0;
+        return new FragA { A0 = a0, A1 = a1, A2 = a2, A3 = a3 };
+    }
+
     /// <summary>
     /// o += P·B for the warp's 16 × 32 block P (as <see cref="Abt"/> leaves it) and 32 rows of B from float offset
     /// <paramref name="b"/> (stride <paramref name="sb"/>), over <paramref name="tiles"/> = Dp/8 column tiles. P's
@@ -102,13 +118,8 @@ public static class FlashTc
         bool odd = (t & 1) == 1;
         for (int kk = 0; kk < n; kk++)                                   // P is 0 past the first n fragments
         {
-            FragC c = kk == 0 ? p.S0 : kk == 1 ? p.S1 : kk == 2 ? p.S2 : p.S3;
-            float x0 = Warp.Shuffle(c.C0, src), x1 = Warp.Shuffle(c.C1, src);
-            float y0 = Warp.Shuffle(c.C0, src + 2), y1 = Warp.Shuffle(c.C1, src + 2);
-            float u0 = Warp.Shuffle(c.C2, src), u1 = Warp.Shuffle(c.C3, src);
-            float w0 = Warp.Shuffle(c.C2, src + 2), w1 = Warp.Shuffle(c.C3, src + 2);
-            float a0 = odd ? x1 : x0, a1 = odd ? u1 : u0, a2 = odd ? y1 : y0, a3 = odd ? w1 : w0;
-            FragA hi = High<TMma>(a0, a1, a2, a3), lo = Low<TMma>(a0, a1, a2, a3, hi, three);
+            FragA a = PFragment(p, kk, src, odd);
+            FragA hi = High<TMma>(a.A0, a.A1, a.A2, a.A3), lo = Low<TMma>(a.A0, a.A1, a.A2, a.A3, hi, three);
             int row0 = b + (8 * kk + t) * sb + g, row4 = row0 + 4 * sb;
             o.N0 = Step<TMma>(o.N0, hi, lo, sh[row0 + 0], sh[row4 + 0], three);
             if (tiles > 1) o.N1 = Step<TMma>(o.N1, hi, lo, sh[row0 + 8], sh[row4 + 8], three);

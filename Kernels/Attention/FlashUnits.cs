@@ -131,15 +131,9 @@ public struct FlashRegisters : IFlashForward
         bool odd = (t & 1) == 1;
         for (int kk = 0; kk < n; kk++)
         {
-            // P's accumulator layout to an A fragment by shuffles, as FlashTc.Pv does.
-            FragC c = kk == 0 ? p.S0 : kk == 1 ? p.S1 : kk == 2 ? p.S2 : p.S3;
-            float x0 = Warp.Shuffle(c.C0, src), x1 = Warp.Shuffle(c.C1, src);
-            float y0 = Warp.Shuffle(c.C0, src + 2), y1 = Warp.Shuffle(c.C1, src + 2);
-            float u0 = Warp.Shuffle(c.C2, src), u1 = Warp.Shuffle(c.C3, src);
-            float w0 = Warp.Shuffle(c.C2, src + 2), w1 = Warp.Shuffle(c.C3, src + 2);
-            float a0 = odd ? x1 : x0, a1 = odd ? u1 : u0, a2 = odd ? y1 : y0, a3 = odd ? w1 : w0;
-            if (three) CudaAsm.Emit(X.SplitA, a0, a1, a2, a3);
-            else CudaAsm.Emit(X.LoadA, a0, a1, a2, a3);
+            FragA a = FlashTc.PFragment(p, kk, src, odd);
+            if (three) CudaAsm.Emit(X.SplitA, a.A0, a.A1, a.A2, a.A3);
+            else CudaAsm.Emit(X.LoadA, a.A0, a.A1, a.A2, a.A3);
             var r0 = sh.SubView(b + (8 * kk + t) * sb + g, 4 * sb + 8 * 16);
             Tiles(r0.SubView(0, 4 * sb + 32), sb, three, 0);
             if (tiles > 4) Tiles(r0.SubView(32, 4 * sb + 32), sb, three, 1);

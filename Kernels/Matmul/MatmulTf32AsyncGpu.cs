@@ -116,12 +116,8 @@ public static class MatmulTf32AsyncGpu
         }
 
         public void Store(ArrayView<float> c, long address, int row, int col, int rows, int cols, int n,
-            bool accumulate)
-        {
-            long step = 32L * n;   // bytes from row to row + 8
-            if (accumulate) CudaAsm.Emit(P.StoreAdd, address, step, rows, cols);
-            else CudaAsm.Emit(P.Store, address, step, rows, cols);
-        }
+            bool accumulate) => default(MatmulTf32RegGpu.Registers).Store(c, address, row, col, rows, cols, n,
+            accumulate);
     }
 
     /// <summary>The software twin: plain copies, the shared reads ldmatrix and the scalar loads make, v8's

@@ -52,7 +52,7 @@ public static class MatmulTf32RegGpu
 
     /// <summary>The PTX form: state in the registers GemmRegsAsm.Init declared; every call is one input-only
     /// Emit. All 16 MMAs run on every slice (tiles outside C see zero-padded data and are never stored).</summary>
-    struct Registers : IWarpTile
+    internal struct Registers : IWarpTile
     {
         public void Slice(FragA x0, FragA x1, FragA x2, FragA x3, FragB y0, FragB y1, FragB y2, FragB y3, int live,
             bool threeX)
