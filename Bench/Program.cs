@@ -82,7 +82,8 @@ sealed class NcclOptions
     public int Repeats { get; set; }
 }
 
-[Verb("ptx", HelpText = "Write the PTX of the tensor-core and main SIMT kernels (no GPU needed) for the offline ptxas check " +
+[Verb("ptx", HelpText = "Write the PTX of the tensor-core and main SIMT kernels (no GPU needed) for the offline " +
+    "ptxas check " +
     "(tools/gpu/ptxas-offline.sh); ENGINE_ILGPU_OPT picks O1 or O2.")]
 sealed class PtxOptions
 {

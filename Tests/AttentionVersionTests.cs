@@ -53,8 +53,8 @@ public class AttentionVersionTests
 
     static bool Slow => Environment.GetEnvironmentVariable("ENGINE_SLOW_TESTS") == "1";
 
-    // Forward v7 (v2 with prefetched K/V blocks, D ≤ 64) runs v2's math: by default its GQA D = 64 shape here (D = 128
-    // would run v2 itself) and the bit-for-bit comparison with v2 below; all of v2's shapes when slow.
+    // Forward v7 (v2 with prefetched K/V blocks, D ≤ 64) runs v2's math: by default its GQA D = 64 shape here
+    // (D = 128 would run v2 itself) and the bit-for-bit comparison with v2 below; all of v2's shapes when slow.
     static IEnumerable<TestCaseData> Cases() =>
         from v in AttentionOps.ForwardGpu.Select(f => f.Version).Where(v => v.Number > 1)
         from s in v.Number == 2 ? Slow ? [.. Shapes, .. SlowShapes] : Shapes

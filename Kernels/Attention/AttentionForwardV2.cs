@@ -83,8 +83,8 @@ public static class AttentionForwardV2
     }
 
     /// <summary>One block of 32 keys (staged swizzled at F4 indices kAt4, vAt4) against the warp's 16 rows:
-    /// S = Q·Kᵀ, the causal mask where the block crosses the warp's diagonal, the online-softmax update, O += P·V. A warp with
-    /// nothing to see in the block (warp-uniform) does nothing.</summary>
+    /// S = Q·Kᵀ, the causal mask where the block crosses the warp's diagonal, the online-softmax update, O += P·V.
+    /// A warp with nothing to see in the block (warp-uniform) does nothing.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Block(ref Online st, ArrayView<F4> sh, Place at, int j0, int kAt4, int vAt4, FlashDims z)
     {

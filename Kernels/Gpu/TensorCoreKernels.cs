@@ -60,7 +60,8 @@ public static class TensorCoreKernels
     {
         var chosen = Offline.Where(k => names is null || names.Count == 0 || names.Contains(k.Name)).ToList();
         if (names is not null && names.Count > 0 && chosen.Count != names.Count)
-            throw new ArgumentException($"unknown kernel name; known: {string.Join(", ", Offline.Select(k => k.Name))}");
+            throw new ArgumentException(
+                $"unknown kernel name; known: {string.Join(", ", Offline.Select(k => k.Name))}");
         Directory.CreateDirectory(dir);
         var ptx = PtxDump.Compile(chosen.Select(k => (k.Method, k.Grouped)), GpuDevice.Optimization());
         var result = new List<(string, string)>();

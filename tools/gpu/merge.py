@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Joins `Bench kernels --json` (ours; one file or several) with `tools/torch_bench.py --json` (the PyTorch anchors) on (op, shape).
+"""Joins `Bench kernels --json` (ours; one file or several) with `tools/torch_bench.py --json` (the PyTorch
+anchors) on (op, shape).
 
   python3 tools/gpu/merge.py --ours kernels.json --torch torch.json --title "NVIDIA H100, 2026-11-24" --out docs/bench/h100-2026-11-24
 
