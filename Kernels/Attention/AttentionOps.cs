@@ -77,6 +77,9 @@ public static class AttentionOps
         (new(6, "flash2-3xtf32-regs", "v4 with the accumulators in PTX-declared registers; D > 64 runs v4's " +
             "kernels (AttentionBackwardV3.cs, FlashBackUnits.cs)", Wide: true, Precision: "3xtf32"),
             AttentionBackwardV3.ThreeTf32Regs),
+        (new(7, "flash2-simt-prefetch", "v2 with the next streamed block (Q and dout, or K and V) loaded into " +
+            "registers during the current block's math, 128-bit staging; D ≤ 64, else v2 (AttentionBackwardV7.cs)",
+            Wide: true), AttentionBackwardV7.Backward),
     ];
 
     public static readonly OpDeclaration Forward = new("attention", nameof(IBackend.Attention),
