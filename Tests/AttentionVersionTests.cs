@@ -202,20 +202,22 @@ public class AttentionVersionTests
     }
 
     // Backward v7 against v2, dq/dk/dv from nonzero gradients (accumulated into). By default GQA at D = 64 with
-    // T off the 64-row groups (the streamed Q/dout blocks cross from one query head to the next) and T = 1 at a head
-    // padded to 64; with ENGINE_SLOW_TESTS=1 also MHA D = 32, MQA and D = 128 (where v7 runs v2).
+    // T off the 64-row groups (the streamed Q/dout blocks cross from one query head to the next), MHA at D = 32,
+    // T = 1 at a head padded to 64 (multi-query) and D = 128 (where v7 runs v2), about 16 s; with
+    // ENGINE_SLOW_TESTS=1 also multi-query over three heads, D = 40 at T off the warps, and D = 128 at T = 33.
     static readonly (int B, int T, int Hq, int Hkv, int D)[] PrefetchBackwardShapes =
     [
         (1, 70, 4, 2, 64),    // grouped-query, four slots per block; T off the 64-row groups
+        (1, 40, 2, 2, 32),    // multi-head, D = 32: two slots per block; T off the 32-row blocks
         (2, 1, 2, 1, 40),     // T = 1, a head padded to 64, two sequences, multi-query
+        (1, 2, 2, 1, 128),    // D = 128: v2 runs
     ];
 
     static readonly (int B, int T, int Hq, int Hkv, int D)[] PrefetchBackwardSlowShapes =
     [
-        (1, 40, 2, 2, 32),    // multi-head, D = 32: two slots per block; T off the 32-row blocks
         (1, 35, 3, 1, 64),    // multi-query: three heads' blocks streamed through one group
         (1, 21, 2, 1, 40),    // a head padded to 64, T off the warps' 16 rows
-        (1, 33, 3, 1, 128),   // D = 128: v2 runs
+        (1, 33, 3, 1, 128),   // D = 128 over two key blocks: v2 runs
     ];
 
     static IEnumerable<TestCaseData> PrefetchBackwardCases() =>

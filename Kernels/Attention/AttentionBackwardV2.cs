@@ -141,11 +141,15 @@ public static class AttentionBackwardV2
         KeyFinish(g, dk, dv, at, z);
     }
 
-    /// <summary>A dQ lane's state: dQ [4 query rows, Dp] and its rows' lse (log2 domain) and Dᵢ.</summary>
+    /// <summary>A dQ lane's state: its rows' lse (log2 domain) and Dᵢ, and dQ [4 query rows, Dp]. The floats come
+    /// first, as in the forward's <see cref="Online"/>: with the Acc first, ILGPU 1.5.3 failed to compile the dQ
+    /// kernel once a forward kernel had been compiled in the same context (an internal compiler error converting a
+    /// struct of 8 floats to one of 64), apparently two structs with the same flattened fields sharing one IR
+    /// type.</summary>
     internal struct QueryState
     {
-        public Acc DQ;
         public float L0, L1, L2, L3, D0, D1, D2, D3;
+        public Acc DQ;
     }
 
     /// <summary>The lane's rows' lse and Dᵢ; rows past T keep lse = 0, D = 0: finite garbage that is never
