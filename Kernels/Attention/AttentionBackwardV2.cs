@@ -70,9 +70,9 @@ public static class AttentionBackwardV2
     /// query of the block sees (warp-uniform) does nothing.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void KeyBlock(ref KeyGrads g, ArrayView<F4> sh, KeyPlace at, int h, int i0, int vAt4, int qAt4,
-        int oAt4, ArrayView<float> lse, ArrayView<float> rowDot, FlashDims z)
+        int oAt4, ArrayView<float> lse, ArrayView<float> rowDot, int chunks, FlashDims z)
     {
-        int T = z.Steps, dp4 = z.Dp / 4, chunks = z.Dp / 32;
+        int T = z.Steps, dp4 = z.Dp / 4;
         if (at.First >= T || i0 + BlockKeys - 1 < at.First) return;
         long bh = (long)at.B * z.QHeads + h;
         F4 l = Column(lse, bh * T, i0, at.Cg, T, Log2E, float.PositiveInfinity);
@@ -99,9 +99,10 @@ public static class AttentionBackwardV2
 
     /// <summary>Adds the lane's dK (times ln 2: Q was staged times log2(e)/√D, dK wants 1/√D) and dV rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void KeyFinish(KeyGrads g, ArrayView<float> dk, ArrayView<float> dv, KeyPlace at, FlashDims z)
+    internal static void KeyFinish(KeyGrads g, ArrayView<float> dk, ArrayView<float> dv, KeyPlace at, int chunks,
+        FlashDims z)
     {
-        int T = z.Steps, D = z.D, chunks = z.Dp / 32;
+        int T = z.Steps, D = z.D;
         if (at.First >= T) return;
         var dK = Scale(g.DK, Ln2, Ln2, Ln2, Ln2, chunks);
         for (int r = 0; r < 4; r++)
@@ -135,10 +136,10 @@ public static class AttentionBackwardV2
                 Load(shf, oAt, dout, Row(at.B, i0, z.QHeads, h, T, D), z.QHeads * D, BlockKeys, T - i0, D, Dp, true,
                     1f);
                 Group.Barrier();
-                KeyBlock(ref g, sh, at, h, i0, vAt / 4, qAt / 4, oAt / 4, lse, rowDot, z);
+                KeyBlock(ref g, sh, at, h, i0, vAt / 4, qAt / 4, oAt / 4, lse, rowDot, Dp / 32, z);
             }
         }
-        KeyFinish(g, dk, dv, at, z);
+        KeyFinish(g, dk, dv, at, Dp / 32, z);
     }
 
     /// <summary>A dQ lane's state: its rows' lse (log2 domain) and Dᵢ, and dQ [4 query rows, Dp]. The floats come
@@ -174,10 +175,10 @@ public static class AttentionBackwardV2
     /// (warp-uniform) does nothing.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void QueryBlock(ref QueryState st, ArrayView<F4> sh, Place at, int j0, int oAt4, int kAt4,
-        int vAt4, FlashDims z)
+        int vAt4, int chunks, FlashDims z)
     {
         if (at.First >= z.Steps || j0 > at.LastOfWarp) return;
-        int dp4 = z.Dp / 4, chunks = z.Dp / 32;
+        int dp4 = z.Dp / 4;
         Tile s = Gemm(sh, at.Warp * WarpRows * dp4, kAt4, dp4, at.Rg, at.Cg);
         if (j0 + BlockKeys - 1 > at.First)
         {
@@ -199,9 +200,9 @@ public static class AttentionBackwardV2
 
     /// <summary>Adds the lane's dQ rows (times 1/√D: S was in the log2 domain).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void QueryFinish(QueryState st, ArrayView<float> dq, Place at, FlashDims z)
+    internal static void QueryFinish(QueryState st, ArrayView<float> dq, Place at, int chunks, FlashDims z)
     {
-        int T = z.Steps, chunks = z.Dp / 32;
+        int T = z.Steps;
         if (at.First >= T) return;
         float scale = z.ScaleLog2 * Ln2;
         var dQ = Scale(st.DQ, scale, scale, scale, scale, chunks);
@@ -230,9 +231,9 @@ public static class AttentionBackwardV2
             Load(shf, kAt, k, Row(at.B, j0, z.KvHeads, at.Hk, T, D), z.KvHeads * D, BlockKeys, T - j0, D, Dp, true, 1f);
             Load(shf, vAt, v, Row(at.B, j0, z.KvHeads, at.Hk, T, D), z.KvHeads * D, BlockKeys, T - j0, D, Dp, true, 1f);
             Group.Barrier();
-            QueryBlock(ref st, sh, at, j0, oAt / 4, kAt / 4, vAt / 4, z);
+            QueryBlock(ref st, sh, at, j0, oAt / 4, kAt / 4, vAt / 4, Dp / 32, z);
         }
-        QueryFinish(st, dq, at, z);
+        QueryFinish(st, dq, at, Dp / 32, z);
     }
 
     /// <summary>Rows per group: two owned blocks [rows, Dp] and two streamed [32, Dp] in 48 KB.</summary>

@@ -131,11 +131,15 @@ public static class AttentionBackwardV7
                 ni0 = at.J0;
             }
             if (nh < last) next = Fetch(q, dout, Row(at.B, 0, z.QHeads, nh, T, D), stride, ni0, z.ScaleLog2, p, z);
-            KeyBlock(ref g, sh, at, h, i0, vAt4, qAt4, oAt4, lse, rowDot, z);
+            // The chunk count as a literal (D ≤ 64: 1 or 2): dK and dV's chunks 2 and 3 are then never touched and
+            // hold no registers (v2 keeps all four live for D = 128, which left no room for the slots).
+            if (Dp == 64) KeyBlock(ref g, sh, at, h, i0, vAt4, qAt4, oAt4, lse, rowDot, 2, z);
+            else KeyBlock(ref g, sh, at, h, i0, vAt4, qAt4, oAt4, lse, rowDot, 1, z);
             h = nh;
             i0 = ni0;
         }
-        KeyFinish(g, dk, dv, at, z);
+        if (Dp == 64) KeyFinish(g, dk, dv, at, 2, z);
+        else KeyFinish(g, dk, dv, at, 1, z);
     }
 
     static void QueryKernel(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> lse,
@@ -161,9 +165,11 @@ public static class AttentionBackwardV7
             Group.Barrier();
             // The next block's loads are issued now and land while this block is multiplied.
             if (j0 + BlockKeys <= at.Last) next = Fetch(k, v, start, stride, j0 + BlockKeys, 1f, p, z);
-            QueryBlock(ref st, sh, at, j0, oAt4, kAt4, vAt4, z);
+            if (Dp == 64) QueryBlock(ref st, sh, at, j0, oAt4, kAt4, vAt4, 2, z);    // chunks as a literal
+            else QueryBlock(ref st, sh, at, j0, oAt4, kAt4, vAt4, 1, z);
         }
-        QueryFinish(st, dq, at, z);
+        if (Dp == 64) QueryFinish(st, dq, at, 2, z);
+        else QueryFinish(st, dq, at, 1, z);
     }
 
     public static void Backward(LaunchContext k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
