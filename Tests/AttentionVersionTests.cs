@@ -11,7 +11,8 @@ namespace Engine.Tests;
 /// version at B2 T5 H4/2 D8 and T = 1); with ENGINE_SLOW_TESTS=1 the full matrix: MHA, GQA, MQA; D = 32, 40
 /// (padded), 64, 128; T = 1 and T off every block, for v2, v3 (TF32) and v4 (3×TF32). Two runs must give the same
 /// bits. Also: --precision picks the tensor-core versions, and the register forms (forward and backward v5/v6) give
-/// v3/v4's bits on the twin (the backward's at D = 8 and 128 by default, over the tensor-core matrix when slow).
+/// v3/v4's bits on the twin (the backward's at D = 8 and 128 by default, over the tensor-core matrix when slow), and
+/// the prefetching SIMT versions (forward and backward v7) give v2's bits.
 /// </summary>
 [NonParallelizable]
 public class AttentionVersionTests
@@ -203,7 +204,7 @@ public class AttentionVersionTests
 
     // Backward v7 against v2, dq/dk/dv from nonzero gradients (accumulated into). By default GQA at D = 64 with
     // T off the 64-row groups (the streamed Q/dout blocks cross from one query head to the next), MHA at D = 32,
-    // T = 1 at a head padded to 64 (multi-query) and D = 128 (where v7 runs v2), about 16 s; with
+    // T = 1 at a head padded to 64 (multi-query) and D = 128 (where v7 runs v2), about 17 s; with
     // ENGINE_SLOW_TESTS=1 also multi-query over three heads, D = 40 at T off the warps, and D = 128 at T = 33.
     static readonly (int B, int T, int Hq, int Hkv, int D)[] PrefetchBackwardShapes =
     [
