@@ -222,14 +222,16 @@ public static class AttentionBackwardV2
         int T = z.Steps, D = z.D, Dp = z.Dp, br = z.Rows;
         var at = new Place(z);                                           // the forward's: the longest rows first
         int oAt = br * Dp, kAt = 2 * br * Dp, vAt = kAt + BlockKeys * Dp;
-        Load(shf, 0, q, Row(at.B, at.I0, z.QHeads, at.H, T, D), z.QHeads * D, br, T - at.I0, D, Dp, false, z.ScaleLog2);
+        Load(shf, 0, q, Row(at.B, at.I0, z.QHeads, at.H, T, D), z.QHeads * D, br, T - at.I0, D, Dp, false,
+            z.ScaleLog2);
         Load(shf, oAt, dout, Row(at.B, at.I0, z.QHeads, at.H, T, D), z.QHeads * D, br, T - at.I0, D, Dp, false, 1f);
         var st = QueryStart(lse, rowDot, at, z);
         for (int j0 = 0; j0 <= at.Last; j0 += BlockKeys)
         {
             Group.Barrier();
-            Load(shf, kAt, k, Row(at.B, j0, z.KvHeads, at.Hk, T, D), z.KvHeads * D, BlockKeys, T - j0, D, Dp, true, 1f);
-            Load(shf, vAt, v, Row(at.B, j0, z.KvHeads, at.Hk, T, D), z.KvHeads * D, BlockKeys, T - j0, D, Dp, true, 1f);
+            long kv = Row(at.B, j0, z.KvHeads, at.Hk, T, D);
+            Load(shf, kAt, k, kv, z.KvHeads * D, BlockKeys, T - j0, D, Dp, true, 1f);
+            Load(shf, vAt, v, kv, z.KvHeads * D, BlockKeys, T - j0, D, Dp, true, 1f);
             Group.Barrier();
             QueryBlock(ref st, sh, at, j0, oAt / 4, kAt / 4, vAt / 4, Dp / 32, z);
         }
