@@ -11,7 +11,8 @@ namespace Engine.Tests;
 /// version at B2 T5 H4/2 D8 and T = 1); with ENGINE_SLOW_TESTS=1 the full matrix: MHA, GQA, MQA; D = 32, 40
 /// (padded), 64, 128; T = 1 and T off every block, for v2, v3 (TF32) and v4 (3×TF32). Two runs must give the same
 /// bits. Also: --precision picks the tensor-core versions, and the register forms (forward and backward v5/v6) give
-/// v3/v4's bits on the twin (the backward's at D = 8 and 128 by default, over the tensor-core matrix when slow).
+/// v3/v4's bits on the twin (the backward's at D = 8 and 128 by default, over the tensor-core matrix when slow), and
+/// the prefetching SIMT versions (forward and backward v7) give v2's bits.
 /// </summary>
 [NonParallelizable]
 public class AttentionVersionTests
@@ -201,6 +202,60 @@ public class AttentionVersionTests
         Assert.That(got[1], Is.EqualTo(want[1]), "lse");
     }
 
+    // Backward v7 against v2, dq/dk/dv from nonzero gradients (accumulated into). By default GQA at D = 64 with
+    // T off the 64-row groups (the streamed Q/dout blocks cross from one query head to the next), MHA at D = 32,
+    // T = 1 at a head padded to 64 (multi-query) and D = 128 (where v7 runs v2), about 17 s; with
+    // ENGINE_SLOW_TESTS=1 also multi-query over three heads, D = 40 at T off the warps, and D = 128 at T = 33.
+    static readonly (int B, int T, int Hq, int Hkv, int D)[] PrefetchBackwardShapes =
+    [
+        (1, 70, 4, 2, 64),    // grouped-query, four slots per block; T off the 64-row groups
+        (1, 40, 2, 2, 32),    // multi-head, D = 32: two slots per block; T off the 32-row blocks
+        (2, 1, 2, 1, 40),     // T = 1, a head padded to 64, two sequences, multi-query
+        (1, 2, 2, 1, 128),    // D = 128: v2 runs
+    ];
+
+    static readonly (int B, int T, int Hq, int Hkv, int D)[] PrefetchBackwardSlowShapes =
+    [
+        (1, 35, 3, 1, 64),    // multi-query: three heads' blocks streamed through one group
+        (1, 21, 2, 1, 40),    // a head padded to 64, T off the warps' 16 rows
+        (1, 33, 3, 1, 128),   // D = 128 over two key blocks: v2 runs
+    ];
+
+    static IEnumerable<TestCaseData> PrefetchBackwardCases() =>
+        from s in Slow ? [.. PrefetchBackwardShapes, .. PrefetchBackwardSlowShapes] : PrefetchBackwardShapes
+        select new TestCaseData(s.B, s.T, s.Hq, s.Hkv, s.D)
+            .SetName($"attention backward v7 vs v2 B{s.B} T{s.T} H{s.Hq}/{s.Hkv} D{s.D}");
+
+    /// <summary>Backward v7 stages the same values in the same shared layouts as v2 (Q times the same factor) and
+    /// runs v2's per-block code in v2's order, only with the loads issued a block earlier: every bit of dq, dk and dv
+    /// must agree (the gradients start nonzero).</summary>
+    [TestCaseSource(nameof(PrefetchBackwardCases))]
+    public void PrefetchingBackwardGivesTheBitsOfV2(int B, int T, int Hq, int Hkv, int D)
+    {
+        var r = new Random(HashCode.Combine(7, B, T, Hq, Hkv, D));
+        int nq = B * T * Hq * D, nk = B * T * Hkv * D;
+        float[][] x = [Rand(r, nq), Rand(r, nk), Rand(r, nk), Rand(r, nq)];
+        float[][] g0 = [Rand(r, nq), Rand(r, nk), Rand(r, nk)];
+        var (o, lse) = (new float[nq], new float[B * Hq * T]);
+        AttentionCpu.Forward(x[0], x[1], x[2], o, lse, B, T, Hq, Hkv, D);
+        float[][] Pinned(int version)
+        {
+            gpu.Versions.Pin(AttentionOps.Backward, version);
+            try
+            {
+                var (q, k, v, dout) = (Up(gpu, x[0]), Up(gpu, x[1]), Up(gpu, x[2]), Up(gpu, x[3]));
+                var (dq, dk, dv) = (Up(gpu, g0[0]), Up(gpu, g0[1]), Up(gpu, g0[2]));
+                gpu.AttentionBackward(q, k, v, Up(gpu, o), Up(gpu, lse), dout, dq, dk, dv, B, T, Hq, Hkv, D);
+                return [dq.ToArray(), dk.ToArray(), dv.ToArray()];
+            }
+            finally { gpu.Versions.Pin(AttentionOps.Backward, 0); }
+        }
+        var (got, want) = (Pinned(7), Pinned(2));
+        string[] names = ["dq", "dk", "dv"];
+        for (int i = 0; i < names.Length; i++)
+            Assert.That(got[i], Is.EqualTo(want[i]), $"{names[i]}: v7 differs from v2");
+    }
+
     // Backward v5/v6 against v3/v4: by default GQA at D = 8 (T off the 16-row warps) for both, and v5 at MQA
     // D = 128 (where it runs v3's kernels); with ENGINE_SLOW_TESTS=1 also the tensor-core matrix (MHA, GQA, MQA;
     // D = 32, 64, 128; T = 1 and T off every block) and D = 40 (padded to 64: two groups of 4 column tiles).
@@ -272,8 +327,8 @@ public class AttentionVersionTests
 
         // Forward v5/v6 run with backward v3/v4: backward v5/v6 are checked against the reference and against
         // v3/v4's bits by RegisterFormBackwardGivesTheBitsOfItsOriginal (the same shapes), not twice. Forward v7
-        // (SIMT, prefetching) runs with backward v2.
-        int backward = version switch { <= 4 => version, 5 or 6 => version - 2, _ => 2 };
+        // (SIMT, prefetching) runs with backward v7 (v2's bits, PrefetchingBackwardGivesTheBitsOfV2).
+        int backward = version switch { <= 4 or 7 => version, 5 or 6 => version - 2, _ => 2 };
         gpu.Versions.Pin(AttentionOps.Forward, version);
         gpu.Versions.Pin(AttentionOps.Backward, backward);
         try

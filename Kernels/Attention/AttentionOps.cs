@@ -7,9 +7,10 @@ namespace Engine.Kernels.Attention;
 
 /// <summary>
 /// Causal attention forward and backward (grouped-query heads), the KV-cache write and attention
-/// against a cache (AttentionGpu.cs). Forward and backward have four versions each: v1 row-per-thread, v2
+/// against a cache (AttentionGpu.cs). Forward and backward have seven versions each: v1 row-per-thread, v2
 /// FlashAttention-2 on CUDA cores, v3/v4 the same on tensor cores in TF32 / 3×TF32, v5/v6 v3/v4 with
-/// register-resident accumulators (--precision tf32|3xtf32 picks v5/v6, forward and backward; see GpuBackend).
+/// register-resident accumulators (--precision tf32|3xtf32 picks v5/v6, forward and backward; see GpuBackend),
+/// v7 v2 with the next streamed block prefetched into registers (D ≤ 64).
 /// The backward's output and lse come from the CPU forward.
 /// </summary>
 public static class AttentionOps
@@ -77,6 +78,9 @@ public static class AttentionOps
         (new(6, "flash2-3xtf32-regs", "v4 with the accumulators in PTX-declared registers; D > 64 runs v4's " +
             "kernels (AttentionBackwardV3.cs, FlashBackUnits.cs)", Wide: true, Precision: "3xtf32"),
             AttentionBackwardV3.ThreeTf32Regs),
+        (new(7, "flash2-simt-prefetch", "v2 with the next streamed block (Q and dout, or K and V) loaded into " +
+            "registers during the current block's math, 128-bit staging; D ≤ 64, else v2 (AttentionBackwardV7.cs)",
+            Wide: true), AttentionBackwardV7.Backward),
     ];
 
     public static readonly OpDeclaration Forward = new("attention", nameof(IBackend.Attention),

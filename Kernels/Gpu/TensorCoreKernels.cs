@@ -43,6 +43,8 @@ public static class TensorCoreKernels
         ("attention-fwd-v7", Find(typeof(AttentionForwardV7), "Kernel"), true),
         ("attention-bwd-v2-kv", Find(typeof(AttentionBackwardV2), "KeyValueKernel"), true),
         ("attention-bwd-v2-q", Find(typeof(AttentionBackwardV2), "QueryKernel"), true),
+        ("attention-bwd-v7-kv", Find(typeof(AttentionBackwardV7), "KeyValueKernel"), true),
+        ("attention-bwd-v7-q", Find(typeof(AttentionBackwardV7), "QueryKernel"), true),
         ("attention-decode-v2", Find(typeof(AttentionDecodeGpu), "SplitKernel"), true),
     ];
 

@@ -18,7 +18,7 @@ out=${1:-${OUT:-gpu-first}}
 deadline=${DEADLINE:-480}
 gemm_versions=${GEMM_VERSIONS:-3,5,6,7,8,9,10,11,12}
 fwd_versions=${FWD_VERSIONS:-2,3,4,5,6,7}
-bwd_versions=${BWD_VERSIONS:-2,3,4,5,6}
+bwd_versions=${BWD_VERSIONS:-2,3,4,5,6,7}
 mkdir -p "$out/ptx"
 start=$SECONDS
 nvidia-smi -L | tee "$out/gpu.txt"
