@@ -4,7 +4,7 @@
 #   bash tools/gpu/attention.sh [OUT] [PARTS]   OUT defaults to $OUT or ./gpu-attention; PARTS (default
 #   "fwd bwd torch ptx") lets one GPU call of at most 10 minutes take a part: e.g. "fwd torch" then "bwd ptx";
 #   "bwd-tc" times only the backward's tensor-core versions v3-v6 (OUT/bwd-v3.txt|json .. bwd-v6), should the whole
-#   backward table (v1-v6) run past its timeout.
+#   backward table (v1-v7) run past its timeout.
 # Writes OUT/fwd.txt|json and OUT/bwd.txt|json (every attention version, validated against the CPU reference and
 # timed at B2 H8 T1024 D64, B4 H12 T1024 D64, B1 H32/8 T4096 D128), OUT/torch.txt|json (SDPA fp32 and bf16 flash at
 # the same shapes, same call), OUT/ptx/ (the kernels' PTX) and OUT/ptxas.txt, OUT/sass.txt (registers, spills,
