@@ -87,6 +87,37 @@ public class AttentionVersionTests
         return [fo.ToArray(), flse.ToArray(), dq.ToArray(), dk.ToArray(), dv.ToArray()];
     }
 
+    /// <summary>A backward's inputs: random q, k, v, dout (X) and nonzero starting gradients (G0: they are
+    /// accumulated into), with out and lse from the CPU forward.</summary>
+    sealed record BackwardCase(float[][] X, float[][] G0, float[] O, float[] Lse, int B, int T, int Hq, int Hkv, int D)
+    {
+        public static BackwardCase Make(Random r, int B, int T, int Hq, int Hkv, int D)
+        {
+            int nq = B * T * Hq * D, nk = B * T * Hkv * D;
+            float[][] x = [Rand(r, nq), Rand(r, nk), Rand(r, nk), Rand(r, nq)];
+            float[][] g0 = [Rand(r, nq), Rand(r, nk), Rand(r, nk)];
+            var (o, lse) = (new float[nq], new float[B * Hq * T]);
+            AttentionCpu.Forward(x[0], x[1], x[2], o, lse, B, T, Hq, Hkv, D);
+            return new(x, g0, o, lse, B, T, Hq, Hkv, D);
+        }
+
+        /// <summary>dq, dk, dv after one backward on <paramref name="be"/>.</summary>
+        public float[][] Backward(IBackend be)
+        {
+            var (q, k, v, dout) = (Up(be, X[0]), Up(be, X[1]), Up(be, X[2]), Up(be, X[3]));
+            var (dq, dk, dv) = (Up(be, G0[0]), Up(be, G0[1]), Up(be, G0[2]));
+            be.AttentionBackward(q, k, v, Up(be, O), Up(be, Lse), dout, dq, dk, dv, B, T, Hq, Hkv, D);
+            return [dq.ToArray(), dk.ToArray(), dv.ToArray()];
+        }
+    }
+
+    static float[][] BackwardPinned(int version, BackwardCase c)
+    {
+        gpu.Versions.Pin(AttentionOps.Backward, version);
+        try { return c.Backward(gpu); }
+        finally { gpu.Versions.Pin(AttentionOps.Backward, 0); }
+    }
+
     /// <summary>--precision picks the forward version: tf32 gives v5's bits, 3xtf32 v6's, fp32 the default's
     /// (v1).</summary>
     [Test]
@@ -232,25 +263,8 @@ public class AttentionVersionTests
     [TestCaseSource(nameof(PrefetchBackwardCases))]
     public void PrefetchingBackwardGivesTheBitsOfV2(int B, int T, int Hq, int Hkv, int D)
     {
-        var r = new Random(HashCode.Combine(7, B, T, Hq, Hkv, D));
-        int nq = B * T * Hq * D, nk = B * T * Hkv * D;
-        float[][] x = [Rand(r, nq), Rand(r, nk), Rand(r, nk), Rand(r, nq)];
-        float[][] g0 = [Rand(r, nq), Rand(r, nk), Rand(r, nk)];
-        var (o, lse) = (new float[nq], new float[B * Hq * T]);
-        AttentionCpu.Forward(x[0], x[1], x[2], o, lse, B, T, Hq, Hkv, D);
-        float[][] Pinned(int version)
-        {
-            gpu.Versions.Pin(AttentionOps.Backward, version);
-            try
-            {
-                var (q, k, v, dout) = (Up(gpu, x[0]), Up(gpu, x[1]), Up(gpu, x[2]), Up(gpu, x[3]));
-                var (dq, dk, dv) = (Up(gpu, g0[0]), Up(gpu, g0[1]), Up(gpu, g0[2]));
-                gpu.AttentionBackward(q, k, v, Up(gpu, o), Up(gpu, lse), dout, dq, dk, dv, B, T, Hq, Hkv, D);
-                return [dq.ToArray(), dk.ToArray(), dv.ToArray()];
-            }
-            finally { gpu.Versions.Pin(AttentionOps.Backward, 0); }
-        }
-        var (got, want) = (Pinned(7), Pinned(2));
+        var c = BackwardCase.Make(new Random(HashCode.Combine(7, B, T, Hq, Hkv, D)), B, T, Hq, Hkv, D);
+        var (got, want) = (BackwardPinned(7, c), BackwardPinned(2, c));
         string[] names = ["dq", "dk", "dv"];
         for (int i = 0; i < names.Length; i++)
             Assert.That(got[i], Is.EqualTo(want[i]), $"{names[i]}: v7 differs from v2");
@@ -282,26 +296,9 @@ public class AttentionVersionTests
     public void RegisterFormBackwardGivesTheBitsOfItsOriginal(int version, int original, int B, int T, int Hq,
         int Hkv, int D)
     {
-        var r = new Random(HashCode.Combine(version, B, T, Hq, Hkv, D));
-        int nq = B * T * Hq * D, nk = B * T * Hkv * D;
-        float[][] x = [Rand(r, nq), Rand(r, nk), Rand(r, nk), Rand(r, nq)];
-        float[][] g0 = [Rand(r, nq), Rand(r, nk), Rand(r, nk)];
-        var (o, lse) = (new float[nq], new float[B * Hq * T]);
-        AttentionCpu.Forward(x[0], x[1], x[2], o, lse, B, T, Hq, Hkv, D);
-        float[][] Backward(IBackend be)
-        {
-            var (q, k, v, dout) = (Up(be, x[0]), Up(be, x[1]), Up(be, x[2]), Up(be, x[3]));
-            var (dq, dk, dv) = (Up(be, g0[0]), Up(be, g0[1]), Up(be, g0[2]));
-            be.AttentionBackward(q, k, v, Up(be, o), Up(be, lse), dout, dq, dk, dv, B, T, Hq, Hkv, D);
-            return [dq.ToArray(), dk.ToArray(), dv.ToArray()];
-        }
-        float[][] Pinned(int pinned)
-        {
-            gpu.Versions.Pin(AttentionOps.Backward, pinned);
-            try { return Backward(gpu); }
-            finally { gpu.Versions.Pin(AttentionOps.Backward, 0); }
-        }
-        var (expected, want, first, second) = (Backward(cpu), Pinned(original), Pinned(version), Pinned(version));
+        var c = BackwardCase.Make(new Random(HashCode.Combine(version, B, T, Hq, Hkv, D)), B, T, Hq, Hkv, D);
+        var (expected, want, first, second) = (c.Backward(cpu), BackwardPinned(original, c), BackwardPinned(version, c),
+            BackwardPinned(version, c));
         double tolerance = AttentionOps.BackwardGpu[version - 1].Version.Tolerance;
         string[] names = ["dq", "dk", "dv"];
         for (int i = 0; i < names.Length; i++)
@@ -317,12 +314,8 @@ public class AttentionVersionTests
     [TestCaseSource(nameof(Cases))]
     public void VersionMatchesTheCpuReference(int version, int B, int T, int Hq, int Hkv, int D)
     {
-        var r = new Random(HashCode.Combine(version, B, T, Hq, Hkv, D));
-        int nq = B * T * Hq * D, nk = B * T * Hkv * D;
-        float[][] x = [Rand(r, nq), Rand(r, nk), Rand(r, nk), Rand(r, nq)];
-        float[][] g0 = [Rand(r, nq), Rand(r, nk), Rand(r, nk)];
-        var (o, lse) = (new float[nq], new float[B * Hq * T]);
-        AttentionCpu.Forward(x[0], x[1], x[2], o, lse, B, T, Hq, Hkv, D);
+        var c = BackwardCase.Make(new Random(HashCode.Combine(version, B, T, Hq, Hkv, D)), B, T, Hq, Hkv, D);
+        var (x, g0, o, lse) = (c.X, c.G0, c.O, c.Lse);
         var expected = Run(cpu, x, g0, o, lse, B, T, Hq, Hkv, D);
 
         // Forward v5/v6 run with backward v3/v4: backward v5/v6 are checked against the reference and against

@@ -326,12 +326,7 @@ public static class MatmulTf32AsyncGpu
             free = free == Stages - 1 ? 0 : free + 1;
         }
         int row = m0 + wm + g, col = n0 + wn + 2 * t;
-        int rows = 0, cols = 0;   // bit k: row + 8k is a row of C; bit l: col + 8(l / 2) + l % 2 a column
-        for (int q = 0; q < 8; q++)
-        {
-            if (row + 8 * q < m) rows |= 1 << q;
-            if (col + 8 * (q >> 1) + (q & 1) < n) cols |= 1 << q;
-        }
+        var (rows, cols) = MatmulTf32RegGpu.Masks(row, col, m, n);
         tile.Store(c, cAddress + 4L * ((long)row * n + col), row, col, rows, cols, n,
             (flags & GemmFlags.Accumulate) != 0);
     }

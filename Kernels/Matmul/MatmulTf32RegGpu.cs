@@ -182,6 +182,20 @@ public static class MatmulTf32RegGpu
         Store1(c, (row + 8) * n + col + 1, ((rows >> 1) & (cols >> 1) & 1) != 0, f.C3, accumulate);
     }
 
+    /// <summary>The store masks of a thread's 64 outputs (v8-v11): bit k of Rows says row + 8k is a row of C, bit l of
+    /// Cols that column col + 8(l / 2) + l % 2 is a column of C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static (int Rows, int Cols) Masks(int row, int col, int m, int n)
+    {
+        int rows = 0, cols = 0;
+        for (int q = 0; q < 8; q++)
+        {
+            if (row + 8 * q < m) rows |= 1 << q;
+            if (col + 8 * (q >> 1) + (q & 1) < n) cols |= 1 << q;
+        }
+        return (rows, cols);
+    }
+
     /// <summary>v8's and v9's kernel. The PTX form's register declarations must come first in the PTX text, and
     /// ILGPU lays blocks out so that a block precedes those it dominates: so the PTX form runs wholly inside the
     /// branch that declares them.</summary>
@@ -245,12 +259,7 @@ public static class MatmulTf32RegGpu
             buffer ^= 1;
         }
         int row = m0 + wm + g, col = n0 + wn + 2 * t;
-        int rows = 0, cols = 0;   // bit k: row + 8k is a row of C; bit l: col + 8(l / 2) + l % 2 a column
-        for (int q = 0; q < 8; q++)
-        {
-            if (row + 8 * q < m) rows |= 1 << q;
-            if (col + 8 * (q >> 1) + (q & 1) < n) cols |= 1 << q;
-        }
+        var (rows, cols) = MatmulTf32RegGpu.Masks(row, col, m, n);
         tile.Store(c, cAddress + 4L * ((long)row * n + col), row, col, rows, cols, n,
             (flags & GemmFlags.Accumulate) != 0);
     }
