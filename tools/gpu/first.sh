@@ -9,10 +9,11 @@
 #                 the CPU reference (the tensor-core kernels have only run through their software twins so far)
 #   2. ptxas      ptxas -v (registers, stack, spills) and SASS LDL/STL/HMMA/FFMA counts of the PTX part 1 loaded
 #   3. gemm       GEMM_VERSIONS at GPT-2 124M's linear shapes and 4096³, cuBLAS SGEMM / TF32 in the same process
-#   4. attention  FWD_VERSIONS forward and BWD_VERSIONS backward at the attention issue's shapes
-#   5. torch      PyTorch's anchors at the same GEMM and attention shapes; OUT/table.md joins them (merge.py)
-#   6. decode     engine sample, 64 × 128 new tokens at GPT-2 124M size, beside HF generate
-# The slow versions (matmul v1/v2, attention v1) are left out of 3-4: their 2026-11-24 H100 figures stand.
+#   4. torch      PyTorch's anchors at the same GEMM and attention shapes; OUT/table.md joins them (merge.py)
+#   5. attention  FWD_VERSIONS forward and BWD_VERSIONS backward at the attention issue's shapes
+#   6. sanitize   compute-sanitizer racecheck/memcheck on GEMM v10/v11 and attention backward v5-v7, small shapes
+#   7. decode     engine sample, 64 × 128 new tokens at GPT-2 124M size, beside HF generate
+# The slow versions (matmul v1/v2, attention v1) are left out of 3 and 5: their 2026-11-24 H100 figures stand.
 set -uo pipefail
 out=${1:-${OUT:-gpu-first}}
 deadline=${DEADLINE:-480}
@@ -57,15 +58,28 @@ export -f ptx_check
 part ptxas 40 ptx_check
 
 part gemm 150 bench --op matmul --gemm-shapes --version "$gemm_versions" --repeats 5 --json "$out/gemm.json"
+part torch 120 python3 tools/torch_bench.py --gemm-shapes --attention-shapes --json "$out/torch.json"
 part attention-fwd 100 bench --op attention --attention-shapes --version "$fwd_versions" --repeats 5 \
   --json "$out/attention-fwd.json"
 part attention-bwd 120 bench --op attention-backward --attention-shapes --version "$bwd_versions" --repeats 5 \
   --json "$out/attention-bwd.json"
-part torch 120 python3 tools/torch_bench.py --gemm-shapes --attention-shapes --json "$out/torch.json"
 ours=(); for f in gemm attention-fwd attention-bwd; do [ -s "$out/$f.json" ] && ours+=("$out/$f.json"); done
 [ ${#ours[@]} -gt 0 ] && [ -s "$out/torch.json" ] && python3 tools/gpu/merge.py --ours "${ours[@]}" \
   --torch "$out/torch.json" --title "$gpu, $(date -u +%Y-%m-%d)" --command "bash tools/gpu/first.sh" \
   --out "$out/table"
+
+# compute-sanitizer on the kernels whose PTX has never run: shared-memory races (cp.async stages, the shared slots
+# of the register forms) and out-of-bounds accesses (cp.async zero-fill at the edges), at the small shapes.
+sanitize() {
+  local cs="compute-sanitizer --target-processes all --error-exitcode 3"
+  $cs --tool racecheck bash .gpu/run.sh Bench.dll kernels --device cuda --small --op matmul --version 10,11 --repeats 1
+  $cs --tool racecheck bash .gpu/run.sh Bench.dll kernels --device cuda --small --op attention-backward \
+    --version 5,6,7 --repeats 1
+  $cs --tool memcheck bash .gpu/run.sh Bench.dll kernels --device cuda --small --op matmul --version 10,11 --repeats 1
+}
+export -f sanitize
+part sanitize 90 sanitize
+grep -E "ERROR SUMMARY|RACECHECK SUMMARY|hazard" "$out/sanitize.txt" | head -6
 
 decode() {
   local ck="$out/ck/final"
