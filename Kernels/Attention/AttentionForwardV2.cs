@@ -77,19 +77,20 @@ public static class AttentionForwardV2
             Load(shf, kAt, k, Row(at.B, j0, z.KvHeads, at.Hk, T, D), z.KvHeads * D, BlockKeys, T - j0, D, Dp, true, 1f);
             Load(shf, vAt, v, Row(at.B, j0, z.KvHeads, at.Hk, T, D), z.KvHeads * D, BlockKeys, T - j0, D, Dp, true, 1f);
             Group.Barrier();
-            Block(ref state, sh, at, j0, kAt / 4, vAt / 4, z);
+            Block(ref state, sh, at, j0, kAt / 4, vAt / 4, Dp / 32, z);
         }
-        Finish(state, o, lse, at, z);
+        Finish(state, o, lse, at, Dp / 32, z);
     }
 
     /// <summary>One block of 32 keys (staged swizzled at F4 indices kAt4, vAt4) against the warp's 16 rows:
     /// S = Q·Kᵀ, the causal mask where the block crosses the warp's diagonal, the online-softmax update, O += P·V.
     /// A warp with nothing to see in the block (warp-uniform) does nothing.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Block(ref Online st, ArrayView<F4> sh, Place at, int j0, int kAt4, int vAt4, FlashDims z)
+    internal static void Block(ref Online st, ArrayView<F4> sh, Place at, int j0, int kAt4, int vAt4, int chunks,
+        FlashDims z)
     {
         if (at.First >= z.Steps || j0 > at.LastOfWarp) return;
-        int dp4 = z.Dp / 4, chunks = z.Dp / 32;
+        int dp4 = z.Dp / 4;
         Tile s = Gemm(sh, at.Warp * WarpRows * dp4, kAt4, dp4, at.Rg, at.Cg);
         if (j0 + BlockKeys - 1 > at.First)                               // the block crosses this warp's diagonal
         {
@@ -122,11 +123,12 @@ public static class AttentionForwardV2
 
     /// <summary>O = acc / l for the lane's rows, and lse = ln 2 · (m + log2 l).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Finish(Online st, ArrayView<float> o, ArrayView<float> lse, Place at, FlashDims z)
+    internal static void Finish(Online st, ArrayView<float> o, ArrayView<float> lse, Place at, int chunks,
+        FlashDims z)
     {
         // Every lane of a row group saw the same max, so the lane sums add up directly.
         float l0 = RowSum(st.L0), l1 = RowSum(st.L1), l2 = RowSum(st.L2), l3 = RowSum(st.L3);
-        int T = z.Steps, chunks = z.Dp / 32;
+        int T = z.Steps;
         if (at.First >= T) return;
         var acc = Scale(st.Acc, 1f / l0, 1f / l1, 1f / l2, 1f / l3, chunks);
         const float Ln2 = 0.693147180559945f;

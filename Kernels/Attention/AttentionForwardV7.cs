@@ -44,9 +44,12 @@ public static class AttentionForwardV7
             Group.Barrier();
             // The next block's loads are issued now and land while this block is multiplied.
             if (j0 + BlockKeys <= at.Last) next = Fetch(k, v, start, stride, j0 + BlockKeys, 1f, p, z);
-            Block(ref state, sh, at, j0, kAt4, vAt4, z);
+            // The chunk count as a literal (D ≤ 64: 1 or 2): the output's chunks 2 and 3 then hold no registers.
+            if (dp4 == 16) Block(ref state, sh, at, j0, kAt4, vAt4, 2, z);
+            else Block(ref state, sh, at, j0, kAt4, vAt4, 1, z);
         }
-        Finish(state, o, lse, at, z);
+        if (dp4 == 16) Finish(state, o, lse, at, 2, z);
+        else Finish(state, o, lse, at, 1, z);
     }
 
     public static void Forward(LaunchContext k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
