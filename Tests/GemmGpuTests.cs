@@ -39,12 +39,11 @@ public class GemmGpuTests
                     }
     }
 
-    /// <summary>v10/v11's shapes: 132×20×52 runs the pipeline in every layout (two row tiles, a partial warp column,
-    /// 4 K tiles of 16 through 3 stages, the last with one slice); 1×12×36 (M = 1) and 12×136×33 (K = 33, one row
-    /// in the last tile; two column tiles) run it where the contiguous dimensions allow (A·B, A·Bᵀ; Aᵀ·B) and fall
-    /// back to v8/v9 elsewhere; 4×8×1 (K = 1) runs it for Aᵀ·B only. <see cref="TheAsyncShapesCoverBothPaths"/>
-    /// checks that.</summary>
-    static readonly int[][] Pipeline = [[132, 20, 52], [1, 12, 36], [12, 136, 33], [4, 8, 1]];
+    /// <summary>v10/v11's shapes: 132×20×52 (two row tiles, a partial warp column, 4 K tiles of 16 through 3 stages,
+    /// the last with one slice) copies both operands in 16-byte chunks in every layout; 1×13×36 (M = 1, N = 13),
+    /// 12×136×33 (K = 33, one row in the last tile; two column tiles) and 4×8×1 (K = 1) make each operand of each
+    /// layout copied in 4-byte words somewhere. <see cref="TheAsyncShapesCoverBothCopies"/> checks that.</summary>
+    static readonly int[][] Pipeline = [[132, 20, 52], [1, 13, 36], [12, 136, 33], [4, 8, 1]];
 
     [TestCaseSource(nameof(Cases))]
     public void VersionMatchesTheReference(int version, int m, int n, int k, bool transA, bool transB, bool accumulate)
@@ -101,58 +100,63 @@ public class GemmGpuTests
             Is.EqualTo(Run(original, a, b, c, 132, 20, 12, false, true, true)));
     }
 
-    static bool Pipelined(int m, int n, int k, bool transA, bool transB, int offsetA = 0)
+    static (bool A, bool B) WordCopies(int m, int n, int k, bool transA, bool transB, int offsetA = 0)
     {
         var parts = wide.AllocateContiguous([offsetA, m * k]);
         using DeviceBuffer a = parts[1], b = wide.Allocate(k * n);
-        try { return MatmulTf32AsyncGpu.Pipelined(((GpuBuffer)a).View, ((GpuBuffer)b).View, m, n, k, transA, transB); }
+        try { return MatmulTf32AsyncGpu.WordCopies(((GpuBuffer)a).View, ((GpuBuffer)b).View, m, n, k, transA, transB); }
         finally { parts[0].Dispose(); }
     }
 
     [Test]
-    public void TheAsyncShapesCoverBothPaths()
+    public void TheAsyncShapesCoverBothCopies()
     {
         for (int layout = 0; layout < 4; layout++)
         {
             bool ta = (layout & 1) != 0, tb = (layout & 2) != 0;
-            var paths = Pipeline.Select(s => Pipelined(s[0], s[1], s[2], ta, tb)).ToList();
-            Assert.That(paths[0], $"132x20x52 tA={ta} tB={tb} runs the pipeline");
-            Assert.That(paths.Contains(false), $"tA={ta} tB={tb}: some shape falls back");
+            var copies = Pipeline.Select(s => WordCopies(s[0], s[1], s[2], ta, tb)).ToList();
+            Assert.That(copies[0], Is.EqualTo((false, false)), $"132x20x52 tA={ta} tB={tb}: 16-byte chunks");
+            Assert.That(copies.Any(c => c.A) && copies.Any(c => c.B), $"tA={ta} tB={tb}: each operand in words");
         }
-        Assert.That(Pipelined(1, 12, 36, false, true) && Pipelined(12, 136, 33, true, false) &&
-                    Pipelined(4, 8, 1, true, false), "M = 1, K = 33 and K = 1 run the pipeline somewhere");
-        Assert.That(Pipelined(36, 12, 52, false, false, offsetA: 4), Is.True, "a view 16 bytes in is aligned");
-        Assert.That(Pipelined(36, 12, 52, false, false, offsetA: 1), Is.False, "a view 4 bytes in is not");
+        Assert.That(WordCopies(36, 12, 52, false, false, offsetA: 4), Is.EqualTo((false, false)),
+            "a view 16 bytes in is aligned");
+        Assert.That(WordCopies(36, 12, 52, false, false, offsetA: 1), Is.EqualTo((true, false)),
+            "a view 4 bytes in is not");
     }
 
-    [TestCase(10, 8, false, false)]
-    [TestCase(10, 8, true, true)]
-    [TestCase(11, 9, false, false)]
-    [TestCase(11, 9, true, true)]
-    public void AsyncPipelineChangesNoBitOfTheTwin(int version, int original, bool transA, bool transB)
+    [TestCase(10, 8, false, false, 52)]
+    [TestCase(10, 8, true, true, 52)]
+    [TestCase(11, 9, false, false, 52)]
+    [TestCase(11, 9, true, true, 52)]
+    [TestCase(10, 8, false, true, 51)]
+    [TestCase(11, 9, true, false, 51)]
+    public void AsyncPipelineChangesNoBitOfTheTwin(int version, int original, bool transA, bool transB, int k)
     {
         // v10/v11 sum in v8/v9's K order (a stage of 16 is two slices of 8, in order), so their twins agree bit for
         // bit. A·B loads A by ldmatrix and B by scalar loads, Aᵀ·Bᵀ the other way round: all four load forms. K = 52:
-        // 4 K tiles through 3 stages, the last with one slice of 8 and half of it zeros.
-        Assert.That(Pipelined(36, 12, 52, transA, transB), "the pipeline runs, not the fallback");
-        var rng = new Random(version + (transA ? 2 : 0));
-        float[] a = GradCheck.Rand(rng, 36 * 52), b = GradCheck.Rand(rng, 52 * 12), c = GradCheck.Rand(rng, 36 * 12);
-        Assert.That(Run(version, a, b, c, 36, 12, 52, transA, transB, true),
-            Is.EqualTo(Run(original, a, b, c, 36, 12, 52, transA, transB, true)));
+        // 4 K tiles through 3 stages, the last with one slice of 8 and half of it zeros. K = 51: A·Bᵀ copies both
+        // operands in 4-byte words (K contiguous), Aᵀ·B neither (M = 36, N = 12 contiguous): the words' zero-fill
+        // at K's edge against the chunks'.
+        var words = WordCopies(36, 12, k, transA, transB);
+        Assert.That(words, Is.EqualTo(k % 4 == 0 || transA ? (false, false) : (true, true)));
+        var rng = new Random(version + (transA ? 2 : 0) + k);
+        float[] a = GradCheck.Rand(rng, 36 * k), b = GradCheck.Rand(rng, k * 12), c = GradCheck.Rand(rng, 36 * 12);
+        Assert.That(Run(version, a, b, c, 36, 12, k, transA, transB, true),
+            Is.EqualTo(Run(original, a, b, c, 36, 12, k, transA, transB, true)));
     }
 
     [Test]
-    public void AMisalignedOperandFallsBackToV8()
+    public void AMisalignedOperandIsCopiedInWords()
     {
-        // An arena slice 4 bytes in: cp.async cannot read it, so v10 hands the GEMM to v8 (the same bits).
+        // An arena slice 4 bytes in: a 16-byte cp.async cannot read it, so v10 copies A in 4-byte words (v8's bits).
         var rng = new Random(5);
         float[] a = GradCheck.Rand(rng, 36 * 52), b = GradCheck.Rand(rng, 52 * 12), c = GradCheck.Rand(rng, 36 * 12);
         var parts = wide.AllocateContiguous([1, a.Length]);
         using DeviceBuffer da = parts[1], db = wide.Allocate(b.Length), dc = wide.Allocate(c.Length);
         try
         {
-            Assert.That(MatmulTf32AsyncGpu.Pipelined(((GpuBuffer)da).View, ((GpuBuffer)db).View, 36, 12, 52, false,
-                false), Is.False);
+            Assert.That(MatmulTf32AsyncGpu.WordCopies(((GpuBuffer)da).View, ((GpuBuffer)db).View, 36, 12, 52, false,
+                false), Is.EqualTo((true, false)));
             da.CopyFrom(a);
             db.CopyFrom(b);
             dc.CopyFrom(c);

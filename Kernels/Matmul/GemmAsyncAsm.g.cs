@@ -10,6 +10,10 @@ static class GemmAsyncAsm
         "{\n.reg .u32 tcsa;\nmov.u32 tcsa, __shared_alloca0;\nadd.u32 tcsa, tcsa, %0;\n" +
         "cp.async.cg.shared.global [tcsa], [%1], 16, %2;\n}\n";
 
+    public const string CopyWord =
+        "{\n.reg .u32 tcsa;\nmov.u32 tcsa, __shared_alloca0;\nadd.u32 tcsa, tcsa, %0;\n" +
+        "cp.async.ca.shared.global [tcsa], [%1], 4, %2;\n}\n";
+
     public const string Commit =
         "cp.async.commit_group;\n";
 

@@ -17,7 +17,7 @@ static class GemmAsyncPtx
     /// <summary>The texts GemmAsyncAsm.g.cs holds as constants (PtxText).</summary>
     internal static IReadOnlyList<(string Name, string Text)> Texts() =>
     [
-        (nameof(Copy), Copy), (nameof(Commit), Commit), (nameof(Wait), Wait),
+        (nameof(Copy), Copy), (nameof(CopyWord), CopyWord), (nameof(Commit), Commit), (nameof(Wait), Wait),
         (nameof(LoadAMatrix), LoadAMatrix), (nameof(SplitAMatrix), SplitAMatrix),
         (nameof(LoadAScalar), LoadAScalar), (nameof(SplitAScalar), SplitAScalar),
         (nameof(LoadBMatrix), LoadBMatrix), (nameof(SplitBMatrix), SplitBMatrix),
@@ -33,6 +33,11 @@ static class GemmAsyncPtx
     /// (16, or 0: the 16 shared bytes are zero-filled and global memory is not read).</summary>
     internal static readonly string Copy = "{\n.reg .u32 tcsa;\n" + Base +
                                            "cp.async.cg.shared.global [tcsa], [%1], 16, %2;\n}\n";
+
+    /// <summary>One 4-byte cp.async (for operands not readable in aligned 16-byte chunks): %0 = shared byte offset,
+    /// %1 = global address, %2 = 4 or 0 (zero-fill). .ca: .cg takes 16 bytes only.</summary>
+    internal static readonly string CopyWord = "{\n.reg .u32 tcsa;\n" + Base +
+                                               "cp.async.ca.shared.global [tcsa], [%1], 4, %2;\n}\n";
 
     internal static readonly string Commit = "cp.async.commit_group;\n";
 

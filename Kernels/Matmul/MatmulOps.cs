@@ -36,9 +36,9 @@ public static class MatmulOps
         (new(9, "3xtf32-regs", "v6 with the MMA state in PTX-declared registers (Matmul3xTf32RegGpu.cs)",
             Wide: true, Precision: "3xtf32"), Matmul3xTf32RegGpu.Run),
         (new(10, "tf32-async", "v8 fed by a 3-stage cp.async pipeline, BK 16, swizzled shared tiles, ldmatrix where " +
-                               "K is contiguous; v8 where cp.async cannot read (MatmulTf32AsyncGpu.cs)", Wide: true,
+                               "K is contiguous; 4-byte copies where 16 cannot be (MatmulTf32AsyncGpu.cs)", Wide: true,
             Tolerance: 1e-2, Precision: "tf32"), MatmulTf32AsyncGpu.Run),
-        (new(11, "3xtf32-async", "v9 on v10's pipeline; v9 where cp.async cannot read (Matmul3xTf32AsyncGpu.cs)",
+        (new(11, "3xtf32-async", "v9 on v10's pipeline (Matmul3xTf32AsyncGpu.cs)",
             Wide: true, Precision: "3xtf32"), Matmul3xTf32AsyncGpu.Run),
         (new(12, "unrolled", "v7 with each slice's 8 k-steps written out: 512 FFMA between barriers, constant " +
                              "shared offsets (MatmulUnrolledGpu.cs)", Wide: true), MatmulUnrolledGpu.Run),

@@ -36,9 +36,12 @@ namespace Engine.Kernels.Matmul;
 /// = (rows 8(j % 2).., k 4(j / 2)..) → a_j), scalar ld.shared where it is not (four lane offsets, see
 /// <see cref="ScalarLane"/>, make every other offset a constant).</item>
 /// </list>
-/// cp.async needs 16-byte-aligned global chunks: both operands' views must start 16-byte aligned and their
+/// A 16-byte cp.async needs a 16-byte-aligned global chunk: the operand's view must start 16-byte aligned and its
 /// contiguous dimension (K for A, N for B; M for Aᵀ, K for Bᵀ) be a multiple of 4 (GemmFlags' VecA and VecB).
-/// Otherwise the launch falls back to v8 (v11: v9) — <see cref="Pipelined"/>; the results are then v8's.
+/// Where it is not (GPT-2's vocabulary of 50,257 makes the LM head's dX and dW such GEMMs), that operand's chunk
+/// is copied as four 4-byte <c>cp.async.ca</c> words, each zero-filled on its own at the edge
+/// (<see cref="WordCopies"/>): the shared layout, the pipeline and the bits stay the same, only that operand's
+/// copy instructions are four times as many.
 /// The software twin (<c>CudaAsm.IsSupported</c> false: ILGPU's CPU accelerator): cp.async → a plain copy of the
 /// same 16 bytes (zeros where the PTX zero-fills), commit/wait → nothing (the barrier that follows the wait gives
 /// the ordering), ldmatrix → the shared reads ldmatrix delivers (register j of a lane = matrix j's row lane / 4,
@@ -68,6 +71,12 @@ public static class MatmulTf32AsyncGpu
         /// offset; zeros where !inside.</summary>
         void Copy(ArrayView<F4> shared, int offset, ArrayView<float> x, long address, int index, bool inside);
 
+        /// <summary>The same 16 shared bytes as four 4-byte copies of x[index + e], e = 0..3, each zero where !row or
+        /// contig + e ≥ limit (contig: the chunk's first coordinate along the contiguous dimension, limit its
+        /// length).</summary>
+        void CopyWords(ArrayView<F4> shared, int offset, ArrayView<float> x, long address, int index, bool row,
+            int contig, int limit);
+
         void Commit();
 
         /// <summary>Until at most the newest committed group is in flight (then a barrier).</summary>
@@ -87,6 +96,19 @@ public static class MatmulTf32AsyncGpu
     {
         public void Copy(ArrayView<F4> shared, int offset, ArrayView<float> x, long address, int index, bool inside) =>
             CudaAsm.Emit(Q.Copy, offset, inside ? address + 4L * index : address, inside ? 16 : 0);
+
+        public void CopyWords(ArrayView<F4> shared, int offset, ArrayView<float> x, long address, int index, bool row,
+            int contig, int limit)
+        {
+            Word(offset, address, index, row && contig < limit);
+            Word(offset + 4, address, index + 1, row && contig + 1 < limit);
+            Word(offset + 8, address, index + 2, row && contig + 2 < limit);
+            Word(offset + 12, address, index + 3, row && contig + 3 < limit);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Word(int offset, long address, int index, bool inside) =>
+            CudaAsm.Emit(Q.CopyWord, offset, inside ? address + 4L * index : address, inside ? 4 : 0);
 
         public void Commit() => CudaAsm.Emit(Q.Commit);
 
@@ -131,6 +153,16 @@ public static class MatmulTf32AsyncGpu
             shared[offset >> 4] = inside
                 ? new F4 { X = x[index], Y = x[index + 1], Z = x[index + 2], W = x[index + 3] }
                 : default;
+        }
+
+        public void CopyWords(ArrayView<F4> shared, int offset, ArrayView<float> x, long address, int index, bool row,
+            int contig, int limit)
+        {
+            shared[offset >> 4] = new F4
+            {
+                X = row && contig < limit ? x[index] : 0, Y = row && contig + 1 < limit ? x[index + 1] : 0,
+                Z = row && contig + 2 < limit ? x[index + 2] : 0, W = row && contig + 3 < limit ? x[index + 3] : 0,
+            };
         }
 
         public void Commit() { }
@@ -239,15 +271,21 @@ public static class MatmulTf32AsyncGpu
     /// <summary>Issues one operand's copies for K tile kt into the stage tile at byte offset at: 2 chunks of 16 bytes
     /// per thread. kMajor: global [k][mn] → 16 rows of 32 chunks (rows tid / 32 and + 8); else global [mn][k] → 128
     /// rows of 4 chunks (rows tid / 4 and + 64). The two chunks share the swizzle, so the second is a constant
-    /// further.</summary>
+    /// further. words: the operand cannot be read in 16-byte chunks (<see cref="WordCopies"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void CopyOperand<T>(T tile, ArrayView<F4> shared, int at, ArrayView<float> x, long address, bool kMajor,
-        int base0, int mn, int k, int kt, int tid) where T : struct, IAsyncTile
+        bool words, int base0, int mn, int k, int kt, int tid) where T : struct, IAsyncTile
     {
         if (kMajor)
         {
             int row = tid >> 5, chunk = tid & 31, col = base0 + 4 * chunk, kk = kt * Depth + row;
             int offset = at + row * KMajorRow + ((chunk ^ ((row & 3) << 1)) << 4);
+            if (words)
+            {
+                tile.CopyWords(shared, offset, x, address, kk * mn + col, kk < k, col, mn);
+                tile.CopyWords(shared, offset + 8 * KMajorRow, x, address, (kk + 8) * mn + col, kk + 8 < k, col, mn);
+                return;
+            }
             tile.Copy(shared, offset, x, address, kk * mn + col, kk < k && col < mn);
             tile.Copy(shared, offset + 8 * KMajorRow, x, address, (kk + 8) * mn + col, kk + 8 < k && col < mn);
         }
@@ -255,6 +293,12 @@ public static class MatmulTf32AsyncGpu
         {
             int row = tid >> 2, chunk = tid & 3, kk = kt * Depth + 4 * chunk, r = base0 + row;
             int offset = at + row * KRow + ((chunk ^ ((row >> 1) & 3)) << 4);
+            if (words)
+            {
+                tile.CopyWords(shared, offset, x, address, r * k + kk, r < mn, kk, k);
+                tile.CopyWords(shared, offset + 64 * KRow, x, address, (r + 64) * k + kk, r + 64 < mn, kk, k);
+                return;
+            }
             tile.Copy(shared, offset, x, address, r * k + kk, r < mn && kk < k);
             tile.Copy(shared, offset + 64 * KRow, x, address, (r + 64) * k + kk, r + 64 < mn && kk < k);
         }
@@ -286,6 +330,7 @@ public static class MatmulTf32AsyncGpu
         int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;
         int m0 = Grid.IdxY * Tile, n0 = Grid.IdxX * Tile;
         bool aK = (flags & GemmFlags.TransA) != 0, bK = (flags & GemmFlags.TransB) == 0;
+        bool aWords = (flags & GemmFlags.VecA) == 0, bWords = (flags & GemmFlags.VecB) == 0;
         var l = new Lanes
         {
             A0 = MatrixLaneA(lane, 0), A1 = MatrixLaneA(lane, 1), B0 = MatrixLaneB(lane, 0),
@@ -302,8 +347,8 @@ public static class MatmulTf32AsyncGpu
         {
             if (p < tiles)
             {
-                CopyOperand(tile, shared, p * StageBytes, a, aAddress, aK, m0, m, k, p, tid);
-                CopyOperand(tile, shared, p * StageBytes + OperandBytes, b, bAddress, bK, n0, n, k, p, tid);
+                CopyOperand(tile, shared, p * StageBytes, a, aAddress, aK, aWords, m0, m, k, p, tid);
+                CopyOperand(tile, shared, p * StageBytes + OperandBytes, b, bAddress, bK, bWords, n0, n, k, p, tid);
             }
             tile.Commit();
         }
@@ -314,8 +359,9 @@ public static class MatmulTf32AsyncGpu
             Group.Barrier();   // stage kt is visible to all; every warp is done with stage kt − 1 (= free)
             if (kt + Stages - 1 < tiles)
             {
-                CopyOperand(tile, shared, free * StageBytes, a, aAddress, aK, m0, m, k, kt + Stages - 1, tid);
-                CopyOperand(tile, shared, free * StageBytes + OperandBytes, b, bAddress, bK, n0, n, k,
+                CopyOperand(tile, shared, free * StageBytes, a, aAddress, aK, aWords, m0, m, k, kt + Stages - 1,
+                    tid);
+                CopyOperand(tile, shared, free * StageBytes + OperandBytes, b, bAddress, bK, bWords, n0, n, k,
                     kt + Stages - 1, tid);
             }
             tile.Commit();
@@ -337,17 +383,17 @@ public static class MatmulTf32AsyncGpu
 
     public static void Run(LaunchContext kernels, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m,
         int n, int k, bool transA, bool transB, bool accumulate) =>
-        Launch(kernels, Kernel, "matmul v10 (tf32, async)", MatmulTf32RegGpu.Run, a, b, c, m, n, k, transA, transB,
-            accumulate);
+        Launch(kernels, Kernel, "matmul v10 (tf32, async)", a, b, c, m, n, k, transA, transB, accumulate);
 
-    /// <summary>Whether v10/v11 run their own kernel on these operands: cp.async reads 16-byte chunks, so both
-    /// views must start 16-byte aligned and their contiguous dimensions be multiples of 4 floats (GemmFlags' VecA
-    /// and VecB); otherwise they hand the GEMM to v8/v9.</summary>
-    public static bool Pipelined(ArrayView<float> a, ArrayView<float> b, int m, int n, int k, bool transA,
-        bool transB) => Pipelined(GemmFlags.Of(a, b, b, m, n, k, transA, transB, false));
-
-    static bool Pipelined(int flags) =>
-        (flags & (GemmFlags.VecA | GemmFlags.VecB)) == (GemmFlags.VecA | GemmFlags.VecB);
+    /// <summary>Which operands v10/v11 copy in 4-byte words instead of 16-byte chunks: those whose view does not start
+    /// 16-byte aligned or whose contiguous dimension is not a multiple of 4 floats (GemmFlags' VecA, VecB
+    /// unset).</summary>
+    public static (bool A, bool B) WordCopies(ArrayView<float> a, ArrayView<float> b, int m, int n, int k,
+        bool transA, bool transB)
+    {
+        int flags = GemmFlags.Of(a, b, b, m, n, k, transA, transB, false);
+        return ((flags & GemmFlags.VecA) == 0, (flags & GemmFlags.VecB) == 0);
+    }
 
     static long Address(ArrayView<float> x)
     {
@@ -355,20 +401,15 @@ public static class MatmulTf32AsyncGpu
         return view.Buffer.NativePtr.ToInt64() + view.IndexInBytes;
     }
 
-    /// <summary>Launches v10 or v11: the tensor-core checks (MatmulTf32Gpu.Prepare), then the fallback where
-    /// <see cref="Pipelined"/> says no, else the kernel with the operands' raw device addresses (cp.async and the
-    /// PTX stores take them; ILGPU cannot give a view's address inside a kernel).</summary>
+    /// <summary>Launches v10 or v11: the tensor-core checks (MatmulTf32Gpu.Prepare), then the kernel with the
+    /// operands' raw device addresses (cp.async and the PTX stores take them; ILGPU cannot give a view's address
+    /// inside a kernel).</summary>
     internal static void Launch(LaunchContext kernels, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            long, long, long, int, int, int, int> kernel, string name, MatmulOps.Launch fallback, ArrayView<float> a,
-        ArrayView<float> b, ArrayView<float> c, int m, int n, int k, bool transA, bool transB, bool accumulate)
+            long, long, long, int, int, int, int> kernel, string name, ArrayView<float> a, ArrayView<float> b,
+        ArrayView<float> c, int m, int n, int k, bool transA, bool transB, bool accumulate)
     {
         if (!MatmulTf32Gpu.Prepare(kernels, name, c, m, n, k, accumulate)) return;
         int flags = GemmFlags.Of(a, b, c, m, n, k, transA, transB, accumulate);
-        if (!Pipelined(flags))
-        {
-            fallback(kernels, a, b, c, m, n, k, transA, transB, accumulate);
-            return;
-        }
         kernels.Grouped(kernel)(MatmulTiledGpu.Config(m, n), a, b, c, Address(a), Address(b), Address(c), m, n, k,
             flags);
     }
