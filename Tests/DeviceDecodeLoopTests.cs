@@ -1,3 +1,5 @@
+using ILGPU;
+using ILGPU.Runtime;
 using Engine.Generation;
 using Engine.Kernels;
 using Engine.Model;
@@ -181,5 +183,25 @@ public class DeviceDecodeLoopTests
         Assert.That(again, Is.SameAs(captured), "released with the graph, it is reused");
         pool.Return(other);
         pool.Return(again);
+    }
+
+    [Test]
+    public void AHostUploadInsideACaptureIsRefused()
+    {
+        // Uploads go to the default stream, outside a graph captured on another: a captured step that uploaded
+        // would replay the capture's values. Refused, Capture turns that into "no graph" and the step runs directly.
+        var launch = Gpu.Launch;
+        using var stream = Gpu.Accelerator.CreateStream();
+        try
+        {
+            launch.Stream = stream;
+            Assert.That(() => launch.Upload([1, 2, 3]),
+                Throws.InvalidOperationException.With.Message.Contains("captured step"));
+        }
+        finally { launch.Stream = Gpu.Accelerator.DefaultStream; }
+        using var ids = launch.Upload([1, 2, 3]);
+        var back = new int[3];
+        ids.View.SubView(0, 3).CopyToCPU(back);
+        Assert.That(back, Is.EqualTo(new[] { 1, 2, 3 }), "on the default stream it uploads");
     }
 }

@@ -24,18 +24,23 @@ public static class GpuDevice
 
     /// <summary>ILGPU's optimisation level for every kernel of a context: ENGINE_ILGPU_OPT=O0|O1|O2, else O1 (ILGPU's
     /// Release). O2 turns generic loads into ld.global and keeps CudaAsm.EmitRef operands out of local memory
-    /// (v5/v6 need it); it can also raise register pressure, so it is a switch to measure, not a default yet.</summary>
+    /// (v5/v6 need it); it can also raise register pressure, so it is a switch to measure, not a default yet.
+    /// <see cref="KernelLevels"/> (ENGINE_ILGPU_OPT_KERNEL) sets it per kernel on CUDA.</summary>
     public static OptimizationLevel Optimization()
     {
         string? level = Environment.GetEnvironmentVariable("ENGINE_ILGPU_OPT");
-        return level switch
-        {
-            null or "" or "O1" => OptimizationLevel.O1,
-            "O0" => OptimizationLevel.O0,
-            "O2" => OptimizationLevel.O2,
-            _ => throw new ArgumentException($"ENGINE_ILGPU_OPT={level}: expected O0, O1 or O2"),
-        };
+        if (string.IsNullOrEmpty(level)) return OptimizationLevel.O1;
+        return Level(level) ?? throw new ArgumentException($"ENGINE_ILGPU_OPT={level}: expected O0, O1 or O2");
     }
+
+    /// <summary>O0, O1 or O2 as ILGPU's level; null for anything else.</summary>
+    public static OptimizationLevel? Level(string text) => text switch
+    {
+        "O0" => OptimizationLevel.O0,
+        "O1" => OptimizationLevel.O1,
+        "O2" => OptimizationLevel.O2,
+        _ => null,
+    };
 
     /// <summary>Which CUDA device a process opens: 0, or in a data-parallel run its rank on the machine (modulo the
     /// device count), so that N ranks on a machine with N GPUs take one each.</summary>
@@ -47,6 +52,7 @@ public static class GpuDevice
     /// timed device events (for --profile).</summary>
     public static (Context Context, Accelerator Accelerator) Open(string kind, bool profiling = false)
     {
+        KernelLevels.FromEnvironment();   // a wrong list fails here, with the device, not at some later launch
         Context.Builder Build(Context.Builder b)
         {
             b.EnableAlgorithms().Optimize(Optimization());

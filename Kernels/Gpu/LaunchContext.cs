@@ -11,9 +11,14 @@ namespace Engine.Kernels.Gpu;
 /// </summary>
 public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> floats, MemoryPool<int> ints, Transfers transfers)
 {
-    /// <summary>Integer batch data (ids, targets, positions) copied to the device; back to the pool on dispose.</summary>
+    /// <summary>Integer batch data (ids, targets, positions) copied to the device; back to the pool on dispose.
+    /// Refused while a CUDA graph is captured (<see cref="Stream"/> is not the default stream): the copy runs on
+    /// the default stream, outside the graph, so every replay would read the values of the capture.</summary>
     public IntBuffer Upload(int[] values)
     {
+        if (Stream != accelerator.DefaultStream)
+            throw new InvalidOperationException("a host upload inside a captured step (its values would be frozen " +
+                                                "into every replay)");
         var buffer = new IntBuffer(ints, ints.Rent(Math.Max(1, values.Length)), values.Length);
         if (values.Length > 0)
         {
@@ -98,6 +103,13 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         }
     }
 
+    /// <summary>Per-kernel optimisation levels (ENGINE_ILGPU_OPT_KERNEL, CUDA only; <see cref="KernelLevels"/>).</summary>
+    readonly IReadOnlyDictionary<System.Reflection.MethodInfo, OptimizationLevel> levels = KernelLevels.FromEnvironment();
+
+    /// <summary>An explicitly grouped kernel at its listed level where one is listed, else as ILGPU loads it.</summary>
+    TLauncher Load<TLauncher>(Delegate kernel, Func<TLauncher> load) where TLauncher : Delegate =>
+        KernelLevels.Load<TLauncher>(accelerator, kernel.Method, levels) ?? load();
+
     /// <summary>
     /// The stream every kernel, scratch memset and device copy of this context goes to: the accelerator's default
     /// stream, except while a CUDA graph is being captured (capture needs a stream of its own; the default one is
@@ -122,7 +134,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         where T1 : struct =>
         Cached(kernel, () =>
         {
-            var l = accelerator.LoadKernel(kernel);
+            var l = Load(kernel, () => accelerator.LoadKernel(kernel));
             return (Action<KernelConfig, T1>)(
                 (c, a1) => l(Stream, c, a1));
         });
@@ -142,7 +154,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         where T1 : struct where T2 : struct =>
         Cached(kernel, () =>
         {
-            var l = accelerator.LoadKernel(kernel);
+            var l = Load(kernel, () => accelerator.LoadKernel(kernel));
             return (Action<KernelConfig, T1, T2>)(
                 (c, a1, a2) => l(Stream, c, a1, a2));
         });
@@ -162,7 +174,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         where T1 : struct where T2 : struct where T3 : struct =>
         Cached(kernel, () =>
         {
-            var l = accelerator.LoadKernel(kernel);
+            var l = Load(kernel, () => accelerator.LoadKernel(kernel));
             return (Action<KernelConfig, T1, T2, T3>)(
                 (c, a1, a2, a3) => l(Stream, c, a1, a2, a3));
         });
@@ -182,7 +194,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct =>
         Cached(kernel, () =>
         {
-            var l = accelerator.LoadKernel(kernel);
+            var l = Load(kernel, () => accelerator.LoadKernel(kernel));
             return (Action<KernelConfig, T1, T2, T3, T4>)(
                 (c, a1, a2, a3, a4) => l(Stream, c, a1, a2, a3, a4));
         });
@@ -202,7 +214,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct =>
         Cached(kernel, () =>
         {
-            var l = accelerator.LoadKernel(kernel);
+            var l = Load(kernel, () => accelerator.LoadKernel(kernel));
             return (Action<KernelConfig, T1, T2, T3, T4, T5>)(
                 (c, a1, a2, a3, a4, a5) => l(Stream, c, a1, a2, a3, a4, a5));
         });
@@ -222,7 +234,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct =>
         Cached(kernel, () =>
         {
-            var l = accelerator.LoadKernel(kernel);
+            var l = Load(kernel, () => accelerator.LoadKernel(kernel));
             return (Action<KernelConfig, T1, T2, T3, T4, T5, T6>)(
                 (c, a1, a2, a3, a4, a5, a6) => l(Stream, c, a1, a2, a3, a4, a5, a6));
         });
@@ -244,7 +256,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         where T7 : struct =>
         Cached(kernel, () =>
         {
-            var l = accelerator.LoadKernel(kernel);
+            var l = Load(kernel, () => accelerator.LoadKernel(kernel));
             return (Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7>)(
                 (c, a1, a2, a3, a4, a5, a6, a7) => l(Stream, c, a1, a2, a3, a4, a5, a6, a7));
         });
@@ -266,7 +278,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         where T7 : struct where T8 : struct =>
         Cached(kernel, () =>
         {
-            var l = accelerator.LoadKernel(kernel);
+            var l = Load(kernel, () => accelerator.LoadKernel(kernel));
             return (Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8>)(
                 (c, a1, a2, a3, a4, a5, a6, a7, a8) => l(Stream, c, a1, a2, a3, a4, a5, a6, a7, a8));
         });
@@ -288,7 +300,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         where T7 : struct where T8 : struct where T9 : struct =>
         Cached(kernel, () =>
         {
-            var l = accelerator.LoadKernel(kernel);
+            var l = Load(kernel, () => accelerator.LoadKernel(kernel));
             return (Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9>)(
                 (c, a1, a2, a3, a4, a5, a6, a7, a8, a9) => l(Stream, c, a1, a2, a3, a4, a5, a6, a7, a8, a9));
         });
@@ -310,7 +322,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         where T7 : struct where T8 : struct where T9 : struct where T10 : struct =>
         Cached(kernel, () =>
         {
-            var l = accelerator.LoadKernel(kernel);
+            var l = Load(kernel, () => accelerator.LoadKernel(kernel));
             return (Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>)(
                 (c, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) => l(Stream, c, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10));
         });
@@ -332,7 +344,7 @@ public sealed class LaunchContext(Accelerator accelerator, MemoryPool<float> flo
         where T7 : struct where T8 : struct where T9 : struct where T10 : struct where T11 : struct =>
         Cached(kernel, () =>
         {
-            var l = accelerator.LoadKernel(kernel);
+            var l = Load(kernel, () => accelerator.LoadKernel(kernel));
             return (Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>)(
                 (c, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => l(Stream, c, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11));
         });

@@ -7,11 +7,13 @@
 # Parts, each under its own timeout, logs in OUT/<part>.txt, a line per part in OUT/parts.txt:
 #   1. small      every op and version at the tests' small odd shapes on the real PTX path, validated against
 #                 the CPU reference (the tensor-core kernels have only run through their software twins so far)
+#   1b. levels    the same for GEMM v3 compiled at O2 in an O1 process (ENGINE_ILGPU_OPT_KERNEL: its PTX loaded by hand)
 #   2. ptxas      ptxas -v (registers, stack, spills) and SASS LDL/STL/HMMA/FFMA counts of the PTX part 1 loaded
 #   3. gemm       GEMM_VERSIONS at GPT-2 124M's linear shapes and 4096³, cuBLAS SGEMM / TF32 in the same process
 #   4. torch      PyTorch's anchors at the same GEMM and attention shapes; OUT/table.md joins them (merge.py)
 #   5. attention  FWD_VERSIONS forward and BWD_VERSIONS backward at the attention issue's shapes
-#   6. sanitize   compute-sanitizer racecheck/memcheck on GEMM v10/v11 and attention backward v5-v7, small shapes
+#   6. sanitize   compute-sanitizer racecheck/memcheck on GEMM v10/v11 and attention v5-v7, synccheck on attention
+#                 v2-v7 forward and backward, small shapes
 #   7. decode     engine sample, 64 × 128 new tokens at GPT-2 124M size, beside HF generate
 # The slow versions (matmul v1/v2, attention v1) are left out of 3 and 5: their 2026-11-24 H100 figures stand.
 set -uo pipefail
@@ -42,6 +44,10 @@ export out
 export -f bench engine
 part small 150 bench --small --repeats 3 --json "$out/small.json" --ptx "$out/ptx"
 grep -E "error|NOT DETERMINISTIC" "$out/small.txt" | head -20
+levels() { ENGINE_ILGPU_OPT_KERNEL=MatmulTiledGpu.Kernel=O2 bench --small --op matmul --version 3 --repeats 1; }
+export -f levels
+part levels 30 levels
+grep -E "error|matmul" "$out/levels.txt" | head -4
 
 ptx_check() {
   for f in "$out"/ptx/*.ptx; do
@@ -76,9 +82,16 @@ sanitize() {
   $cs --tool racecheck bash .gpu/run.sh Bench.dll kernels --device cuda --small --op attention-backward \
     --version 5,6,7 --repeats 1
   $cs --tool memcheck bash .gpu/run.sh Bench.dll kernels --device cuda --small --op matmul --version 10,11 --repeats 1
+  # synccheck: a barrier or warp-synchronous instruction some threads skip (the CPU accelerator cannot show it).
+  $cs --tool synccheck bash .gpu/run.sh Bench.dll kernels --device cuda --small --op attention \
+    --version 2,3,4,5,6,7 --repeats 1
+  $cs --tool synccheck bash .gpu/run.sh Bench.dll kernels --device cuda --small --op attention-backward \
+    --version 2,3,4,5,6,7 --repeats 1
+  $cs --tool racecheck bash .gpu/run.sh Bench.dll kernels --device cuda --small --op attention --version 5,6,7 \
+    --repeats 1
 }
 export -f sanitize
-part sanitize 90 sanitize
+part sanitize 120 sanitize
 grep -E "ERROR SUMMARY|RACECHECK SUMMARY|hazard" "$out/sanitize.txt" | head -6
 
 decode() {
