@@ -146,6 +146,29 @@ public class GemmGpuTests
     }
 
     [Test]
+    public void TheAddressGivenToThePtxIsTheViewsFirstElement()
+    {
+        // cp.async and the PTX stores use DeviceAddress.Of, not the view; the twins ignore it. On the CPU accelerator
+        // the address is a host pointer, so it can be read: an arena slice 1 and 5 floats in.
+        var parts = wide.AllocateContiguous([1, 4, 3]);
+        try
+        {
+            parts[1].CopyFrom([10f, 11f, 12f, 13f]);
+            parts[2].CopyFrom([20f, 21f, 22f]);
+            foreach (var (part, first) in new[] { (parts[1], 10f), (parts[2], 20f) })
+            {
+                long address = DeviceAddress.Of(((GpuBuffer)part).View);
+                Assert.That(BitConverter.Int32BitsToSingle(System.Runtime.InteropServices.Marshal.ReadInt32(
+                    new IntPtr(address))), Is.EqualTo(first));
+            }
+        }
+        finally
+        {
+            foreach (var p in parts) p.Dispose();
+        }
+    }
+
+    [Test]
     public void AMisalignedOperandIsCopiedInWords()
     {
         // An arena slice 4 bytes in: a 16-byte cp.async cannot read it, so v10 copies A in 4-byte words (v8's bits).

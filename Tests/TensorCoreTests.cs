@@ -28,6 +28,8 @@ public class TensorCoreTests
     [TestCase(0x00001000u, 0x00002000u, TestName = "Tf32_SubnormalTie")]
     [TestCase(0x7F7FFFFFu, 0x7F800000u, TestName = "Tf32_MaxFloat_OverflowsToInfinity")]
     [TestCase(0xFF800000u, 0xFF800000u, TestName = "Tf32_NegativeInfinity_Unchanged")]
+    [TestCase(0x7FC01234u, 0x7FC00000u, TestName = "Tf32_NaN_PayloadTruncated")]
+    [TestCase(0x7F800001u, 0x7F800000u, TestName = "Tf32_NaN_WithOnlyDroppedPayload_BecomesInfinity_AsTheSassDoes")]
     public void RoundTf32MatchesHandWorkedBits(uint input, uint expected) =>
         Assert.That(U(TensorCore.RoundTf32(F(input))), Is.EqualTo(expected), $"{F(input):R}");
 

@@ -199,11 +199,7 @@ public static class AttentionBackwardV3
     }
 
     /// <summary>A view's device address in bytes (the PTX stores of v5/v6 take it).</summary>
-    static long Address(ArrayView<float> x)
-    {
-        var view = (IContiguousArrayView)x;
-        return view.Buffer.NativePtr.ToInt64() + view.IndexInBytes;
-    }
+    static long Address(ArrayView<float> x) => DeviceAddress.Of(x);
 
     public static void Tf32(LaunchContext k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
         ArrayView<float> o, ArrayView<float> lse, ArrayView<float> dout, ArrayView<float> dq, ArrayView<float> dk,

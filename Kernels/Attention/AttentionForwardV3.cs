@@ -116,8 +116,7 @@ public static class AttentionForwardV3
         var z = new FlashDims(steps, qHeads, kvHeads, headDim, dp, br, blocks, 1.44269504f / MathF.Sqrt(headDim));
         if (registers && Scratch(br, dp) + br / FlashSimt.WarpRows * 128 > 4 * FlashSimt.SharedF4)
             throw new NotSupportedException($"attention forward v5/v6: no room for the scratch at D = {headDim}");
-        var view = (IContiguousArrayView)o;   // the PTX stores of v5/v6 take o's device address
-        long address = view.Buffer.NativePtr.ToInt64() + view.IndexInBytes;
+        long address = DeviceAddress.Of(o);   // the PTX stores of v5/v6 take o's device address
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, long,
             FlashDims, int>(registers ? KernelRegs : Kernel)(new KernelConfig(batch * qHeads * blocks, 2 * br), q, kk,
             v, o, lse, address, z, three ? 1 : 0);

@@ -63,7 +63,9 @@ public static class TensorCore
     public static float RoundTf32Soft(float x)
     {
         uint bits = Interop.FloatAsInt(x);
-        if ((bits & 0x7F800000u) == 0x7F800000u) return x;   // Inf, NaN
+        // Inf and NaN are truncated, not rounded: what ptxas makes of cvt.rna.tf32.f32 for sm_90 (SASS: add 0x1000
+        // only below Inf, then clear the low 13 bits), so a NaN whose payload lies only in those bits becomes Inf.
+        if ((bits & 0x7F800000u) == 0x7F800000u) return Interop.IntAsFloat(bits & 0xFFFFE000u);
         // Adding half of the dropped 13 bits' range to the magnitude, then truncating, rounds half away from zero
         // (the sign bit is untouched; a carry into the exponent is the correct round-up to the next binade).
         return Interop.IntAsFloat((bits + 0x1000u) & 0xFFFFE000u);

@@ -395,11 +395,7 @@ public static class MatmulTf32AsyncGpu
         return ((flags & GemmFlags.VecA) == 0, (flags & GemmFlags.VecB) == 0);
     }
 
-    static long Address(ArrayView<float> x)
-    {
-        var view = (IContiguousArrayView)x;
-        return view.Buffer.NativePtr.ToInt64() + view.IndexInBytes;
-    }
+    static long Address(ArrayView<float> x) => DeviceAddress.Of(x);
 
     /// <summary>Launches v10 or v11: the tensor-core checks (MatmulTf32Gpu.Prepare), then the kernel with the
     /// operands' raw device addresses (cp.async and the PTX stores take them; ILGPU cannot give a view's address

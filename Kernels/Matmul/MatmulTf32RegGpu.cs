@@ -279,8 +279,7 @@ public static class MatmulTf32RegGpu
     {
         if (!MatmulTf32Gpu.Prepare(kernels, name, c, m, n, k, accumulate)) return;
         int flags = GemmFlags.Of(a, b, c, m, n, k, transA, transB, accumulate);
-        var view = (IContiguousArrayView)c;
-        long address = view.Buffer.NativePtr.ToInt64() + view.IndexInBytes;
+        long address = DeviceAddress.Of(c);
         kernels.Grouped(kernel)(MatmulTiledGpu.Config(m, n), a, MatmulTiledGpu.Vec(a, flags, GemmFlags.VecA), b,
             MatmulTiledGpu.Vec(b, flags, GemmFlags.VecB), c, address, m, n, k, flags);
     }

@@ -1,0 +1,17 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels.Gpu;
+
+/// <summary>A view's device address in bytes, for inline PTX that reads or writes global memory itself
+/// (<c>cp.async</c>, the tensor-core versions' masked stores): ILGPU cannot give a view's address inside a kernel, so
+/// the launcher passes it as a <c>long</c>. On ILGPU's CPU accelerator it is a host pointer, which is how the tests
+/// check it.</summary>
+public static class DeviceAddress
+{
+    public static long Of(ArrayView<float> x)
+    {
+        var view = (IContiguousArrayView)x;
+        return view.Buffer.NativePtr.ToInt64() + view.IndexInBytes;
+    }
+}
