@@ -233,19 +233,9 @@ public sealed partial class GpuBackend : CheckedBackend
             throw new ShapeException(op, "headDim", $"a head size <= {AttentionGpu.MaxHeadDim} on the gpu backend", headDim.ToString());
     }
 
-    /// <summary>
-    /// The attention version that runs: under --precision tf32 or 3xtf32 the tensor-core version of that precision
-    /// (on devices with 32-lane warps; elsewhere, e.g. the 4-wide CPU simulator, the fp32 choice), under fp32 the op's
-    /// choice (its default, ENGINE_KERNEL_ATTENTION[_BACKWARD]=N, or a Pin).
-    /// </summary>
-    int AttentionVersion(OpDeclaration op) => Precision switch
-    {
-        Precision.Tf32 when Launch.WarpSize == 32 => op == AttentionOps.Forward
-            ? AttentionOps.ForwardTf32Version : AttentionOps.Tf32Version,
-        Precision.ThreeXTf32 when Launch.WarpSize == 32 => op == AttentionOps.Forward
-            ? AttentionOps.ForwardThreeXTf32Version : AttentionOps.ThreeXTf32Version,
-        _ => Versions.Of(op),
-    };
+    /// <summary>The attention version that runs (<see cref="AttentionOps.Choose"/>).</summary>
+    int AttentionVersion(OpDeclaration op) =>
+        AttentionOps.Choose(op, Precision, Versions.Explicit(op), Launch.WarpSize, Launch.MaxGroup);
 
     protected override void AttentionCore(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer output,
         DeviceBuffer lse, int batch, int steps,

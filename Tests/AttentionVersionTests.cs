@@ -119,7 +119,7 @@ public class AttentionVersionTests
     }
 
     /// <summary>--precision picks the forward version: tf32 gives v5's bits, 3xtf32 v6's, fp32 the default's
-    /// (v1).</summary>
+    /// (v2 on this 32-wide device).</summary>
     [Test]
     public void PrecisionPicksTheAttentionVersion()
     {
@@ -139,7 +139,7 @@ public class AttentionVersionTests
             try { return Forward(); }
             finally { gpu.Versions.Pin(AttentionOps.Forward, 0); }
         }
-        AssertPrecisionPicks(Forward, Pinned(1), Pinned(AttentionOps.ForwardTf32Version),
+        AssertPrecisionPicks(Forward, Pinned(2), Pinned(AttentionOps.ForwardTf32Version),
             Pinned(AttentionOps.ForwardThreeXTf32Version));
     }
 
@@ -176,7 +176,7 @@ public class AttentionVersionTests
     }
 
     /// <summary>--precision picks the backward version: tf32 and 3xtf32 the register forms (v5/v6, whose bits on the
-    /// twin are v3/v4's, so the constants are checked too), fp32 the default (v1).</summary>
+    /// twin are v3/v4's, so the constants are checked too), fp32 the default (v2 on this 32-wide device).</summary>
     [Test]
     public void PrecisionPicksTheAttentionBackwardVersion()
     {
@@ -200,7 +200,25 @@ public class AttentionVersionTests
             try { return Backward(); }
             finally { gpu.Versions.Pin(AttentionOps.Backward, 0); }
         }
-        AssertPrecisionPicks(Backward, Pinned(1), Pinned(5), Pinned(6));
+        AssertPrecisionPicks(Backward, Pinned(2), Pinned(5), Pinned(6));
+    }
+
+    [Test]
+    public void TheDefaultFollowsPrecisionThenPinThenDevice()
+    {
+        foreach (var op in new[] { AttentionOps.Forward, AttentionOps.Backward })
+        {
+            bool forward = op == AttentionOps.Forward;
+            int tf32 = forward ? AttentionOps.ForwardTf32Version : AttentionOps.Tf32Version;
+            int three = forward ? AttentionOps.ForwardThreeXTf32Version : AttentionOps.ThreeXTf32Version;
+            Assert.That(AttentionOps.Choose(op, Precision.Fp32, null, 32, 1024), Is.EqualTo(2), "a CUDA-shaped device");
+            Assert.That(AttentionOps.Choose(op, Precision.Fp32, null, 32, 64), Is.EqualTo(1), "groups under 128");
+            Assert.That(AttentionOps.Choose(op, Precision.Fp32, null, 4, 16), Is.EqualTo(1), "ilgpu-cpu");
+            Assert.That(AttentionOps.Choose(op, Precision.Fp32, 7, 32, 1024), Is.EqualTo(7), "a pin wins under fp32");
+            Assert.That(AttentionOps.Choose(op, Precision.Tf32, 7, 32, 1024), Is.EqualTo(tf32), "precision wins");
+            Assert.That(AttentionOps.Choose(op, Precision.ThreeXTf32, null, 32, 1024), Is.EqualTo(three));
+            Assert.That(AttentionOps.Choose(op, Precision.Tf32, null, 4, 16), Is.EqualTo(1), "no tensor cores");
+        }
     }
 
     [TestCase(5, 3)]

@@ -60,6 +60,28 @@ public static class AttentionOps
     /// not yet run on a GPU). Tf32Version / ThreeXTf32Version are the backward's.</summary>
     public const int Tf32Version = 5, ThreeXTf32Version = 6, ForwardTf32Version = 5, ForwardThreeXTf32Version = 6;
 
+    /// <summary>
+    /// The version an attention forward or backward runs:
+    /// <list type="bullet">
+    /// <item>--precision tf32 or 3xtf32 on a device with 32-lane warps: the tensor-core version of that precision
+    /// (above), whatever is pinned;</item>
+    /// <item>else a pinned version (ENGINE_KERNEL_ATTENTION[_BACKWARD]=N, or KernelChoice.Pin);</item>
+    /// <item>else v2 (flash2-simt, FlashAttention-2's layout on CUDA cores) where its groups fit: 32-lane warps and
+    /// groups of 128 threads (a CUDA GPU, ILGPU's 32-wide CPU accelerator); v1 (a thread per query row, 0.014× SDPA on
+    /// an H100 on 2026-11-24) elsewhere. v2 by design, as GEMM's v3 is: its GPU speed and v7's are owed.</item>
+    /// </list>
+    /// </summary>
+    public static int Choose(OpDeclaration op, Precision precision, int? pinned, int warpSize, int maxGroup)
+    {
+        bool forward = op == Forward;
+        return precision switch
+        {
+            Precision.Tf32 when warpSize == 32 => forward ? ForwardTf32Version : Tf32Version,
+            Precision.ThreeXTf32 when warpSize == 32 => forward ? ForwardThreeXTf32Version : ThreeXTf32Version,
+            _ => pinned ?? (warpSize == 32 && maxGroup >= 128 ? 2 : op.Default),
+        };
+    }
+
     /// <summary>Backward versions, in order.</summary>
     public static readonly (KernelVersion Version, BackwardLaunch Run)[] BackwardGpu =
     [
