@@ -42,7 +42,8 @@ dotnet build "$root/Bench/Bench.csproj" -c Release -v q -nologo >/dev/null
 kernels=$(IFS=,; echo "$*")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-printf '%-26s %-3s %5s %6s %7s %11s %5s %5s %5s %5s %5s\n' kernel opt regs smem stack spill_st/ld HMMA FFMA LDL STL local
+printf '%-26s %-3s %5s %6s %7s %11s %5s %5s %5s %5s %5s %5s %5s %5s %5s\n' kernel opt regs smem stack spill_st/ld HMMA \
+  FFMA LDL STL local LDG LD STG ST
 for opt in $opts; do
   ENGINE_ILGPU_OPT=$opt dotnet "$root/Bench/bin/Release/net10.0/Bench.dll" ptx --out "$work/$opt" \
     ${kernels:+--kernels "$kernels"} >/dev/null
@@ -61,7 +62,10 @@ for opt in $opts; do
     count() { echo "$sass" | grep -cE "$1" || true; }
     # local: ld/st.local lines in the PTX itself (what the structural test forbids)
     plocal=$(grep -cE '(ld|st)\.local' "$f" || true)
-    printf '%-26s %-3s %5s %6s %7s %11s %5s %5s %5s %5s %5s\n' "$name" "$opt" "$regs" "${smem:-0}" "$stack" "$st/$ld" \
-      "$(count ' HMMA')" "$(count ' FFMA')" "$(count ' LDL')" "$(count ' STL')" "$plocal"
+    # LDG/STG: global-space loads/stores; LD/ST: generic ones (an address-space check per access), what ILGPU's O1
+    # leaves where O2 infers the global space.
+    printf '%-26s %-3s %5s %6s %7s %11s %5s %5s %5s %5s %5s %5s %5s %5s %5s\n' "$name" "$opt" "$regs" "${smem:-0}" \
+      "$stack" "$st/$ld" "$(count ' HMMA')" "$(count ' FFMA')" "$(count ' LDL')" "$(count ' STL')" "$plocal" \
+      "$(count ' LDG\.')" "$(count ' LD\.')" "$(count ' STG\.')" "$(count ' ST\.')"
   done
 done
