@@ -22,14 +22,15 @@ public static class GpuDevice
         catch (Exception) { return false; }   // no driver, no libcuda: no CUDA
     }
 
-    /// <summary>ILGPU's optimisation level for every kernel of a context: ENGINE_ILGPU_OPT=O0|O1|O2, else O1 (ILGPU's
-    /// Release). O2 turns generic loads into ld.global and keeps CudaAsm.EmitRef operands out of local memory
-    /// (v5/v6 need it); it can also raise register pressure, so it is a switch to measure, not a default yet.
+    /// <summary>ILGPU's optimisation level for every kernel of a context: ENGINE_ILGPU_OPT=O0|O1|O2, else O2. O2
+    /// infers address spaces (ld.global/st.global where O1 leaves generic loads and stores, for every kernel here) and
+    /// keeps CudaAsm.EmitRef operands out of local memory, with fewer registers for every kernel but GEMM v12 (the
+    /// offline ptxas table in BENCHMARKS.md): the default by that design since 2026-12-04, not by a GPU measurement.
     /// <see cref="KernelLevels"/> (ENGINE_ILGPU_OPT_KERNEL) sets it per kernel on CUDA.</summary>
     public static OptimizationLevel Optimization()
     {
         string? level = Environment.GetEnvironmentVariable("ENGINE_ILGPU_OPT");
-        if (string.IsNullOrEmpty(level)) return OptimizationLevel.O1;
+        if (string.IsNullOrEmpty(level)) return OptimizationLevel.O2;
         return Level(level) ?? throw new ArgumentException($"ENGINE_ILGPU_OPT={level}: expected O0, O1 or O2");
     }
 

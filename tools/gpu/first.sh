@@ -7,7 +7,7 @@
 # Parts, each under its own timeout, logs in OUT/<part>.txt, a line per part in OUT/parts.txt:
 #   1. small      every op and version at the tests' small odd shapes on the real PTX path, validated against
 #                 the CPU reference (the tensor-core kernels have only run through their software twins so far)
-#   1b. levels    the same for GEMM v3 compiled at O2 in an O1 process (ENGINE_ILGPU_OPT_KERNEL: its PTX loaded by hand)
+#   1b. levels    the same for GEMM v3 compiled at O1 in an O2 process (ENGINE_ILGPU_OPT_KERNEL: its PTX loaded by hand)
 #   2. ptxas      ptxas -v (registers, stack, spills) and SASS LDL/STL/HMMA/FFMA counts of the PTX part 1 loaded
 #   3. gemm       GEMM_VERSIONS at GPT-2 124M's linear shapes and 4096³, cuBLAS SGEMM / TF32 in the same process
 #   4. torch      PyTorch's anchors at the same GEMM and attention shapes; OUT/table.md joins them (merge.py)
@@ -44,7 +44,7 @@ export out
 export -f bench engine
 part small 150 bench --small --repeats 3 --json "$out/small.json" --ptx "$out/ptx"
 grep -E "error|NOT DETERMINISTIC" "$out/small.txt" | head -20
-levels() { ENGINE_ILGPU_OPT_KERNEL=MatmulTiledGpu.Kernel=O2 bench --small --op matmul --version 3 --repeats 1; }
+levels() { ENGINE_ILGPU_OPT_KERNEL=MatmulTiledGpu.Kernel=O1 bench --small --op matmul --version 3 --repeats 1; }
 export -f levels
 part levels 30 levels
 grep -E "error|matmul" "$out/levels.txt" | head -4
@@ -63,7 +63,9 @@ ptx_check() {
 export -f ptx_check
 part ptxas 40 ptx_check
 
-part gemm 150 bench --op matmul --gemm-shapes --version "$gemm_versions" --repeats 5 --json "$out/gemm.json"
+# v12 at O1: O2 gives it 218 registers (BENCHMARKS.md, "O1 against O2"); every other kernel runs at O2, the default.
+part gemm 150 env ENGINE_ILGPU_OPT_KERNEL=MatmulUnrolledGpu.Kernel=O1 bash -c 'bench "$@"' _ --op matmul \
+  --gemm-shapes --version "$gemm_versions" --repeats 5 --json "$out/gemm.json"
 part torch 120 python3 tools/torch_bench.py --gemm-shapes --attention-shapes --json "$out/torch.json"
 part attention-fwd 100 bench --op attention --attention-shapes --version "$fwd_versions" --repeats 5 \
   --json "$out/attention-fwd.json"
