@@ -49,9 +49,9 @@ public class KernelLevelsTests
         // ILGPU's O2 infers address spaces, O1 leaves generic loads: the tiled GEMM's 128-bit operand loads are
         // ld.global.v4 only at O2. So which level compiled it shows in the PTX.
         var method = Method(typeof(MatmulTiledGpu));
-        string o1 = KernelLevels.Compile(method, OptimizationLevel.O1, CudaArchitecture.SM_80,
+        string o1 = PtxDump.Compile(method, true, OptimizationLevel.O1, CudaArchitecture.SM_80,
             CudaInstructionSet.ISA_80).PTXAssembly;
-        string o2 = KernelLevels.Compile(method, OptimizationLevel.O2, CudaArchitecture.SM_80,
+        string o2 = PtxDump.Compile(method, true, OptimizationLevel.O2, CudaArchitecture.SM_80,
             CudaInstructionSet.ISA_80).PTXAssembly;
         int Global(string ptx) => Regex.Matches(ptx, @"\bld\.global\.").Count;
         Assert.That(o1, Does.Contain(".entry"));

@@ -1,9 +1,6 @@
 using System.Reflection;
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
-using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 
 namespace Engine.Kernels.Gpu;
@@ -61,34 +58,13 @@ public static class KernelLevels
         };
     }
 
-    /// <summary>One PTX backend per level, alive for the process: a compiled kernel keeps its context.</summary>
-    static readonly Dictionary<(OptimizationLevel, CudaArchitecture, CudaInstructionSet), PTXBackend> backends = [];
-
-    /// <summary>The PTX of an explicitly grouped kernel at this level, for this device's architecture.</summary>
-    public static PTXCompiledKernel Compile(MethodInfo method, OptimizationLevel level, CudaArchitecture architecture,
-        CudaInstructionSet instructions)
-    {
-        lock (backends)
-        {
-            if (!backends.TryGetValue((level, architecture, instructions), out var backend))
-            {
-                // GpuDevice's compiler settings, on a context that opens no device (ILGPU's PTX backend needs none).
-                var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(level));
-                backends[(level, architecture, instructions)] =
-                    backend = new PTXBackend(context, architecture, instructions, null!);
-            }
-            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-            return (PTXCompiledKernel)backend.Compile(entry, default);
-        }
-    }
-
     /// <summary>The kernel at its listed level, as the stream-taking launcher ILGPU's LoadKernel gives
     /// (<c>Action&lt;AcceleratorStream, KernelConfig, ...&gt;</c>); null where the list does not apply.</summary>
     public static TLauncher? Load<TLauncher>(Accelerator accelerator, MethodInfo method,
         IReadOnlyDictionary<MethodInfo, OptimizationLevel> levels) where TLauncher : Delegate
     {
         if (accelerator is not CudaAccelerator cuda || !levels.TryGetValue(method, out var level)) return null;
-        var compiled = Compile(method, level, cuda.Architecture, cuda.InstructionSet);
+        var compiled = PtxDump.Compile(method, grouped: true, level, cuda.Architecture, cuda.InstructionSet);
         return cuda.LoadKernel(compiled).CreateLauncherDelegate<TLauncher>();
     }
 }

@@ -38,16 +38,32 @@ public static class PtxDump
     {
         CudaArchitecture architecture = device is CudaAccelerator cuda ? cuda.Architecture : CudaArchitecture.SM_80;
         CudaInstructionSet instructions = device is CudaAccelerator c ? c.InstructionSet : CudaInstructionSet.ISA_80;
-        // The same compiler settings as GpuDevice.
-        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(level));
-        using var backend = new PTXBackend(context, architecture, instructions, null!);   // no NVVM: ILGPU's own PTX generator
-        var result = new List<(MethodInfo, string)>();
-        foreach (var (method, grouped) in kernels.Distinct())
+        return kernels.Distinct()
+            .Select(k => (k.Method, Compile(k.Method, k.Grouped, level, architecture, instructions).PTXAssembly))
+            .ToList();
+    }
+
+    /// <summary>One PTX backend per level and target, alive for the process (a compiled kernel keeps its
+    /// context).</summary>
+    static readonly Dictionary<(OptimizationLevel, CudaArchitecture, CudaInstructionSet), PTXBackend> backends = [];
+
+    /// <summary>One kernel compiled by ILGPU's own PTX generator (no NVVM) at this level, with GpuDevice's
+    /// compiler settings, on a context that opens no device: its PTX, and what a CUDA accelerator can load
+    /// (<see cref="KernelLevels"/>).</summary>
+    public static PTXCompiledKernel Compile(MethodInfo method, bool grouped, OptimizationLevel level,
+        CudaArchitecture architecture, CudaInstructionSet instructions)
+    {
+        lock (backends)
         {
+            if (!backends.TryGetValue((level, architecture, instructions), out var backend))
+            {
+                var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(level));
+                backends[(level, architecture, instructions)] =
+                    backend = new PTXBackend(context, architecture, instructions, null!);
+            }
             var entry = grouped ? EntryPointDescription.FromExplicitlyGroupedKernel(method)
                 : EntryPointDescription.FromImplicitlyGroupedKernel(method);
-            result.Add((method, ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly));
+            return (PTXCompiledKernel)backend.Compile(entry, default);
         }
-        return result;
     }
 }
