@@ -34,20 +34,37 @@ public static class AttentionDecodeGpu
         float q0 = d0 < D ? q[qo + d0] : 0f, q1 = d1 < D ? q[qo + d1] : 0f;
         float q2 = d2 < D ? q[qo + d2] : 0f, q3 = d3 < D ? q[qo + d3] : 0f;
         float a0 = 0, a1 = 0, a2 = 0, a3 = 0, m = float.NegativeInfinity, l = 0;
+        // Key s's K and V rows are in registers before its iteration starts: the next key's loads are issued first,
+        // so their latency overlaps this key's shuffles and exps. Loading K, reducing, then loading V (the order the
+        // compiler kept) waited out two memory latencies per key. The row offset advances by a stride, not
+        // recomputed from (b, s, hk) each key. The arithmetic is unchanged.
+        long kStride = (long)z.KvHeads * D, ko = (((long)b * z.MaxSteps + first) * z.KvHeads + hk) * D;
+        bool any = first <= last;
+        float k0 = any && d0 < D ? kc[ko + d0] : 0f, k1 = any && d1 < D ? kc[ko + d1] : 0f;
+        float k2 = any && d2 < D ? kc[ko + d2] : 0f, k3 = any && d3 < D ? kc[ko + d3] : 0f;
+        float v0 = any && d0 < D ? vc[ko + d0] : 0f, v1 = any && d1 < D ? vc[ko + d1] : 0f;
+        float v2 = any && d2 < D ? vc[ko + d2] : 0f, v3 = any && d3 < D ? vc[ko + d3] : 0f;
         for (int s = first; s <= last; s++)
         {
-            long ko = (((long)b * z.MaxSteps + s) * z.KvHeads + hk) * D;
-            float part = (d0 < D ? q0 * kc[ko + d0] : 0f) + (d1 < D ? q1 * kc[ko + d1] : 0f)
-                         + (d2 < D ? q2 * kc[ko + d2] : 0f) + (d3 < D ? q3 * kc[ko + d3] : 0f);
+            long nko = ko + kStride;
+            bool more = s < last;
+            float nk0 = more && d0 < D ? kc[nko + d0] : 0f, nk1 = more && d1 < D ? kc[nko + d1] : 0f;
+            float nk2 = more && d2 < D ? kc[nko + d2] : 0f, nk3 = more && d3 < D ? kc[nko + d3] : 0f;
+            float nv0 = more && d0 < D ? vc[nko + d0] : 0f, nv1 = more && d1 < D ? vc[nko + d1] : 0f;
+            float nv2 = more && d2 < D ? vc[nko + d2] : 0f, nv3 = more && d3 < D ? vc[nko + d3] : 0f;
+            float part = (d0 < D ? q0 * k0 : 0f) + (d1 < D ? q1 * k1 : 0f)
+                         + (d2 < D ? q2 * k2 : 0f) + (d3 < D ? q3 * k3 : 0f);
             float score = WarpReduce.Sum(part) * z.Scale;
             float mNew = XMath.Max(m, score);
             float c = XMath.Exp(m - mNew), p = XMath.Exp(score - mNew);
             l = l * c + p;
-            if (d0 < D) a0 = a0 * c + p * vc[ko + d0];
-            if (d1 < D) a1 = a1 * c + p * vc[ko + d1];
-            if (d2 < D) a2 = a2 * c + p * vc[ko + d2];
-            if (d3 < D) a3 = a3 * c + p * vc[ko + d3];
+            if (d0 < D) a0 = a0 * c + p * v0;
+            if (d1 < D) a1 = a1 * c + p * v1;
+            if (d2 < D) a2 = a2 * c + p * v2;
+            if (d3 < D) a3 = a3 * c + p * v3;
             m = mNew;
+            (k0, k1, k2, k3, v0, v1, v2, v3) = (nk0, nk1, nk2, nk3, nv0, nv1, nv2, nv3);
+            ko = nko;
         }
         long po = (long)w * D;                                          // an empty split: max −∞, sum 0, zeros
         if (d0 < D) partOut[po + d0] = a0;

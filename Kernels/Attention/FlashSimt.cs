@@ -64,18 +64,69 @@ public static class FlashSimt
     /// <summary>
     /// The group copies rows 0..rows−1 of a [T, heads, D] slice (row 0 at <paramref name="start"/>) into shared
     /// memory at float offset <paramref name="at"/>, times <paramref name="mul"/>; rows past
-    /// <paramref name="valid"/> and columns past D become zero. Consecutive threads read consecutive floats.
+    /// <paramref name="valid"/> (≥ 1) and columns past D become zero. Consecutive threads read consecutive floats
+    /// (a warp's load is one 128-byte row piece: 4 sectors). A thread takes <see cref="LoadBatch"/> elements per pass
+    /// and issues all their loads before the first store: a load followed by its store per element made every
+    /// element wait out a full memory latency (16 waits per thread per K or V block at D = 64 and 128 threads, 128
+    /// at D = 128 in a one-warp backward group), with the block's math waiting behind the barrier. The element's
+    /// row and column advance by a fixed step instead of a division per element.
     /// </summary>
     public static void Load(ArrayView<float> shared, int at, ArrayView<float> x, long start, int stride, int rows,
         int valid, int d, int dp, bool swizzle, float mul)
     {
-        for (int idx = Group.IdxX; idx < rows * dp; idx += Group.DimX)
+        int n = rows * dp, step = Group.DimX, dr = step / dp, dc = step - dr * dp;
+        int r = Group.IdxX / dp, c = Group.IdxX - r * dp;
+        for (int idx = Group.IdxX; idx < n; idx += LoadBatch * step)
         {
-            int r = idx / dp, c = idx - r * dp;
-            float value = r < valid && c < d ? x[start + (long)r * stride + c] * mul : 0f;
-            int col = swizzle ? ((((c >> 2) ^ (r & 7)) << 2) | (c & 3)) : c;
-            shared[at + r * dp + col] = value;
+            int r0 = r, c0 = c;
+            Advance(ref r, ref c, dr, dc, dp);
+            int r1 = r, c1 = c;
+            Advance(ref r, ref c, dr, dc, dp);
+            int r2 = r, c2 = c;
+            Advance(ref r, ref c, dr, dc, dp);
+            int r3 = r, c3 = c;
+            Advance(ref r, ref c, dr, dc, dp);
+            float v0 = Element(x, start, stride, r0, c0, valid, d, mul);
+            float v1 = Element(x, start, stride, r1, c1, valid, d, mul);
+            float v2 = Element(x, start, stride, r2, c2, valid, d, mul);
+            float v3 = Element(x, start, stride, r3, c3, valid, d, mul);
+            Put(shared, at, r0, c0, dp, swizzle, v0);
+            if (idx + step < n) Put(shared, at, r1, c1, dp, swizzle, v1);
+            if (idx + 2 * step < n) Put(shared, at, r2, c2, dp, swizzle, v2);
+            if (idx + 3 * step < n) Put(shared, at, r3, c3, dp, swizzle, v3);
         }
+    }
+
+    /// <summary>Elements per thread per pass of <see cref="Load"/>: loads in flight at once.</summary>
+    public const int LoadBatch = 4;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Advance(ref int r, ref int c, int dr, int dc, int dp)
+    {
+        r += dr;
+        c += dc;
+        if (c >= dp)
+        {
+            c -= dp;
+            r++;
+        }
+    }
+
+    /// <summary>x at (r, c) times mul, or zero past the valid rows or D. The address is clamped into the slice (row
+    /// valid − 1 at most: T − 1 from the caller's first row) so the load needs no branch and the batch's loads are
+    /// issued together; the clamped value is discarded by the select, so the kept values are v2's bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Element(ArrayView<float> x, long start, int stride, int r, int c, int valid, int d, float mul)
+    {
+        float value = x[start + (long)XMath.Min(r, valid - 1) * stride + XMath.Min(c, d - 1)];
+        return r < valid && c < d ? value * mul : 0f;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Put(ArrayView<float> shared, int at, int r, int c, int dp, bool swizzle, float value)
+    {
+        int col = swizzle ? ((((c >> 2) ^ (r & 7)) << 2) | (c & 3)) : c;
+        shared[at + r * dp + col] = value;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
