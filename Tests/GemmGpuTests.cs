@@ -81,11 +81,17 @@ public class GemmGpuTests
     public void WarpTilingAndUnrollingChangeNoBit(int version)
     {
         // v7 maps threads to outputs differently from v3, v12 writes v7's k-loop out; all sum every output in the
-        // same order.
+        // same order. Every layout, through the scalar loads (K = 33: no operand row is whole F4) and the 128-bit
+        // ones (all dimensions multiples of 4).
         var rng = new Random(17);
-        float[] a = GradCheck.Rand(rng, 130 * 33), b = GradCheck.Rand(rng, 33 * 70), c = GradCheck.Rand(rng, 130 * 70);
-        Assert.That(Run(version, a, b, c, 130, 70, 33, false, true, true),
-            Is.EqualTo(Run(3, a, b, c, 130, 70, 33, false, true, true)));
+        foreach (var (m, n, k) in new[] { (130, 70, 33), (132, 68, 36) })
+            for (int layout = 0; layout < 4; layout++)
+            {
+                bool ta = (layout & 1) != 0, tb = (layout & 2) != 0;
+                float[] a = GradCheck.Rand(rng, m * k), b = GradCheck.Rand(rng, k * n), c = GradCheck.Rand(rng, m * n);
+                Assert.That(Run(version, a, b, c, m, n, k, ta, tb, true),
+                    Is.EqualTo(Run(3, a, b, c, m, n, k, ta, tb, true)), $"{m}x{n}x{k} tA={ta} tB={tb}");
+            }
     }
 
     [TestCase(8, 5)]

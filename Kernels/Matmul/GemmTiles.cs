@@ -92,6 +92,40 @@ static class GemmTiles
         s[i + 3 * stride] = v.W;
     }
 
+    /// <summary>The scalar path's <see cref="Fetch"/> of a K-major operand (VecX off: every load is 32-bit anyway):
+    /// thread t holds columns t % 32 + {0, 32, 64, 96} of k row t / 32, so a warp's load c reads 128 consecutive
+    /// floats (4-5 32-byte sectors) where Fetch's 4 floats per thread, 16 bytes apart, touch 17 per instruction: per
+    /// warp and slice 20 sectors instead of 68. The LM head's dW (Aᵀ·B, M = 50257) reads A this way. Operands with
+    /// K along their rows keep Fetch: the same idea there (8 k of 4 rows per load, 8 sectors instead of 24) needs
+    /// the runtime stride 32·K between a thread's elements, and ptxas then held 157 registers in v12 at O1 (126).
+    /// <see cref="StageSpread"/> puts every value where <see cref="Stage"/> would, so the sums do not change.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static F4 FetchSpread(ArrayView<float> x, int tid, int k0, int base0, int mn, int k)
+    {
+        int row = k0 + (tid >> 5), col = base0 + (tid & 31), at = row * mn + col;
+        bool inRow = row < k;
+        return new F4
+        {
+            X = inRow && col < mn ? x[at] : 0f,
+            Y = inRow && col + 32 < mn ? x[at + 32] : 0f,
+            Z = inRow && col + 64 < mn ? x[at + 64] : 0f,
+            W = inRow && col + 96 < mn ? x[at + 96] : 0f,
+        };
+    }
+
+    /// <summary>Writes what <see cref="FetchSpread"/> read: 4 scalar stores of 32 consecutive floats per warp, one
+    /// wavefront each (Stage's one 128-bit store takes 4).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StageSpread(ArrayView<float> s, int at, int stride, int tid, F4 v)
+    {
+        int i = at + (tid >> 5) * stride + (tid & 31);
+        s[i] = v.X;
+        s[i + 32] = v.Y;
+        s[i + 64] = v.Z;
+        s[i + 96] = v.W;
+    }
+
     /// <summary>C[row][col .. col+3] (+)= v, masked to the matrix; one 128-bit access where aligned and
     /// inside.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -10,8 +10,9 @@ namespace Engine.Kernels.Matmul;
 /// v3, SIMT: C[M,N] (+)= op(A)·op(B) (MatmulCpu.Reference is the definition) in 128×128 tiles of C per group of
 /// 256 threads (16×16), BK = 8, each thread an 8×8 block of C in registers: rows 4·ty .. +3 and 64 + 4·ty .. +3,
 /// columns 4·tx .. +3 and 64 + 4·tx .. +3, so its four 128-bit shared loads per k are spread over the banks.
-/// Shared tiles are K-major (A stored transposed), double-buffered: while a slice is multiplied, the next one is
-/// already in registers and goes to the other buffer, one barrier per slice. Tile sizes are constants, index
+/// Shared tiles are K-major (A stored transposed), their k rows <see cref="Pitch"/> floats apart, double-buffered:
+/// while a slice is multiplied, the next one is already in registers and goes to the other buffer, one barrier per
+/// slice. Tile sizes are constants, index
 /// math is 32-bit (the launcher falls back to v2 when an operand has 2³¹ elements or more), the 8×8 update is
 /// written out (ILGPU does not unroll, and an indexed local array would live in local memory). Edge tiles load
 /// zeros and mask their stores, so any M, N, K works; every layout of a linear layer runs through the same code.
@@ -19,6 +20,13 @@ namespace Engine.Kernels.Matmul;
 /// </summary>
 public static class MatmulTiledGpu
 {
+    /// <summary>Floats between two k rows of a shared tile: Tile + 4, so the transposing stores (an operand stored
+    /// with M or N as rows: A in A·B and A·Bᵀ, B in A·Bᵀ) hit 32 banks. At 128 a warp's scalar store put lanes 2i
+    /// and 2i+1 (k and k + 4 of one row) in one bank: 2 wavefronts instead of 1, 4 extra per warp, slice and
+    /// operand. The 128-bit reads are unaffected: all lanes of a read share its k row. 16.5 KiB of shared memory
+    /// instead of 16.</summary>
+    const int Pitch = Tile + 4;
+
     /// <summary>One thread's 8×8 block of C: Cij is row i of its rows (i &lt; 4: the first quad, else the second),
     /// column j alike (see <see cref="Body"/>).</summary>
     struct Block
@@ -57,11 +65,11 @@ public static class MatmulTiledGpu
 
     /// <summary>The 8 k-steps of one slice written out, for the unrolled version: va, vb are sub-views whose element
     /// 0 is the thread's first A and B quad at k = 0, so every offset below is a constant ptxas folds into the
-    /// shared load (rows of a slice are Tile / 4 = 32 F4 apart); ra, cb: the F4 gaps to the second quads.</summary>
+    /// shared load (rows of a slice are Pitch / 4 = 33 F4 apart); ra, cb: the F4 gaps to the second quads.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Slice(ref Block s, ArrayView<F4> va, ArrayView<F4> vb, int ra, int cb)
     {
-        const int R = Tile / 4;
+        const int R = Pitch / 4;
         Step(ref s, va[0], va[ra], vb[0], vb[cb]);
         Step(ref s, va[R], va[R + ra], vb[R], vb[R + cb]);
         Step(ref s, va[2 * R], va[2 * R + ra], vb[2 * R], vb[2 * R + cb]);
@@ -79,33 +87,38 @@ public static class MatmulTiledGpu
     /// <summary>The kernel of v3 and, with <paramref name="warpTiled"/>, of v7 (MatmulWarpTiledGpu.cs): only which
     /// 8×8 block of the tile a thread owns differs. v3: thread (ty, tx) = (tid / 16, tid % 16) owns rows
     /// 4·ty + {0..3, 64..67}, columns 4·tx + {0..3, 64..67}. v7: warp w owns the 32×64 warp tile at rows 32·(w / 2),
-    /// columns 64·(w % 2); its lane (lm, ln) = (lane / 8, lane % 8) owns rows 4·lm + {0..3, 16..19} and columns
-    /// 4·ln + {0..3, 32..35} of it, so a warp's shared reads per k touch 32 floats of A and 64 of B (v3: 16 and
-    /// 128), each 128-bit load one shared-memory wavefront. <paramref name="unrolled"/> (v12): the slice's 8 k-steps
+    /// columns 64·(w % 2); its lane (lm, ln) (see below) owns rows 4·lm + {0..3, 16..19} and columns
+    /// 4·ln + {0..3, 32..35} of it, so a warp's shared reads per k touch 16 floats of A and 32 of B per 128-bit
+    /// load (v3: 8 and 64). <paramref name="unrolled"/> (v12): the slice's 8 k-steps
     /// written out (<see cref="Slice"/>) instead of a loop ptxas keeps rolled (64 FFMA in v3/v7's SASS, one k-step);
     /// the same products in the same order, so the same bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Body(ArrayView<float> a, ArrayView<F4> a4, ArrayView<float> b, ArrayView<F4> b4,
         ArrayView<float> c, ArrayView<F4> c4, int m, int n, int k, int flags, bool warpTiled, bool unrolled)
     {
-        // [2 buffers][BK][128] floats per operand, 8 KiB each; allocated as F4 so 128-bit accesses are aligned.
-        var as4 = SharedMemory.Allocate<F4>(2 * BK * Tile / 4);
-        var bs4 = SharedMemory.Allocate<F4>(2 * BK * Tile / 4);
+        // [2 buffers][BK][Pitch] floats per operand; allocated as F4 so 128-bit accesses are aligned.
+        var as4 = SharedMemory.Allocate<F4>(2 * BK * Pitch / 4);
+        var bs4 = SharedMemory.Allocate<F4>(2 * BK * Pitch / 4);
         var asf = as4.Cast<float>();
         var bsf = bs4.Cast<float>();
         int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
-        // Offsets in F4 within a 128-float shared row, and the gaps between a thread's two row and column quads.
-        int ar0 = warpTiled ? (warp >> 1) * 8 + (lane >> 3) : tid >> 4;
-        int bc0 = warpTiled ? (warp & 1) * 16 + (lane & 7) : tid & 15;
+        // Offsets in F4 within a shared row, and the gaps between a thread's two row and column quads. v7's lane
+        // (lm, ln) = (bit 0 + 2·bit 4, bits 1-3), CUTLASS's interleaved SIMT lane layout: lanes 2i, 2i+1 read the
+        // same B quad and lanes i, i^2 the same A quad. An LDS.128 returns 512 bytes, 4 wavefronts at 128 bytes
+        // each, unless every lane pair n, n^1 (or n, n^2) shares its address: then 2 (NVIDIA's forum, a rule for
+        // CC 7.x, and an ncu measurement on an H100 that fits it). Lanes (lane / 8, lane % 8) paired only A's reads:
+        // 2 + 2 + 4 + 4 = 12 wavefronts per k-step, as many as v3's 16 × 16 threads; paired both ways, 8.
+        int ar0 = warpTiled ? (warp >> 1) * 8 + ((lane & 1) | ((lane >> 4) << 1)) : tid >> 4;
+        int bc0 = warpTiled ? (warp & 1) * 16 + ((lane >> 1) & 7) : tid & 15;
         int rowGap = warpTiled ? 16 : 64, colGap = warpTiled ? 32 : 64;
         int ar1 = ar0 + rowGap / 4, bc1 = bc0 + colGap / 4;
         int m0 = Grid.IdxY * Tile, n0 = Grid.IdxX * Tile;
         bool aK = (flags & GemmFlags.TransA) != 0, bK = (flags & GemmFlags.TransB) == 0;   // stored with K as rows
         bool vecA = (flags & GemmFlags.VecA) != 0, vecB = (flags & GemmFlags.VecB) != 0;
         var s = new Block();
-        F4 pa = Fetch(a, a4, tid, 0, m0, m, k, aK, vecA), pb = Fetch(b, b4, tid, 0, n0, n, k, bK, vecB);
-        Stage(asf, as4, 0, Tile, tid, pa, aK);
-        Stage(bsf, bs4, 0, Tile, tid, pb, bK);
+        F4 pa = Get(a, a4, tid, 0, m0, m, k, aK, vecA), pb = Get(b, b4, tid, 0, n0, n, k, bK, vecB);
+        Put(asf, as4, 0, tid, pa, aK, vecA);
+        Put(bsf, bs4, 0, tid, pb, bK, vecB);
         Group.Barrier();
         int buffer = 0;
         for (int k0 = 0; k0 < k; k0 += BK)
@@ -114,27 +127,27 @@ public static class MatmulTiledGpu
             if (more)
             {
                 // Next slice into registers now; its global latency hides behind the 8 steps below.
-                pa = Fetch(a, a4, tid, k0 + BK, m0, m, k, aK, vecA);
-                pb = Fetch(b, b4, tid, k0 + BK, n0, n, k, bK, vecB);
+                pa = Get(a, a4, tid, k0 + BK, m0, m, k, aK, vecA);
+                pb = Get(b, b4, tid, k0 + BK, n0, n, k, bK, vecB);
             }
-            int at = buffer * (BK * Tile / 4);   // in F4
+            int at = buffer * (BK * Pitch / 4);   // in F4
             if (unrolled)
             {
-                int last = (BK - 1) * (Tile / 4) + 1;   // F4 from a thread's first quad at k = 0 to its last read
+                int last = (BK - 1) * (Pitch / 4) + 1;   // F4 from a thread's first quad at k = 0 to its last read
                 Slice(ref s, as4.SubView(at + ar0, last + rowGap / 4), bs4.SubView(at + bc0, last + colGap / 4),
                     rowGap / 4, colGap / 4);
             }
             else
                 for (int kk = 0; kk < BK; kk++)
                 {
-                    int row = at + kk * (Tile / 4);
+                    int row = at + kk * (Pitch / 4);
                     Step(ref s, as4[row + ar0], as4[row + ar1], bs4[row + bc0], bs4[row + bc1]);
                 }
             if (more)
             {
-                int next = (buffer ^ 1) * BK * Tile;
-                Stage(asf, as4, next, Tile, tid, pa, aK);
-                Stage(bsf, bs4, next, Tile, tid, pb, bK);
+                int next = (buffer ^ 1) * BK * Pitch;
+                Put(asf, as4, next, tid, pa, aK, vecA);
+                Put(bsf, bs4, next, tid, pb, bK, vecB);
             }
             // One barrier: the other buffer is complete, and nobody reads this one again before it is overwritten.
             Group.Barrier();
@@ -157,6 +170,22 @@ public static class MatmulTiledGpu
         Store4(c, c4, r1 + 2, col1, new F4 { X = s.C64, Y = s.C65, Z = s.C66, W = s.C67 }, m, n, flags);
         Store4(c, c4, r1 + 3, col0, new F4 { X = s.C70, Y = s.C71, Z = s.C72, W = s.C73 }, m, n, flags);
         Store4(c, c4, r1 + 3, col1, new F4 { X = s.C74, Y = s.C75, Z = s.C76, W = s.C77 }, m, n, flags);
+    }
+
+    /// <summary>The next slice of an operand into registers: 128-bit where its rows are whole F4 (VecX), else
+    /// scalar loads, coalesced by GemmTiles.FetchSpread where the operand is K-major; the flags are uniform, so the
+    /// branches are.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static F4 Get(ArrayView<float> x, ArrayView<F4> x4, int tid, int k0, int base0, int mn, int k, bool kMajor,
+        bool vec) =>
+        vec || !kMajor ? Fetch(x, x4, tid, k0, base0, mn, k, kMajor, vec) : FetchSpread(x, tid, k0, base0, mn, k);
+
+    /// <summary>What <see cref="Get"/> read into the shared tile at <paramref name="at"/> (floats).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Put(ArrayView<float> s, ArrayView<F4> s4, int at, int tid, F4 v, bool kMajor, bool vec)
+    {
+        if (vec || !kMajor) Stage(s, s4, at, Pitch, tid, v, kMajor);
+        else StageSpread(s, at, Pitch, tid, v);
     }
 
     public static void Run(LaunchContext kernels, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m,

@@ -6,9 +6,10 @@ namespace Engine.Kernels.Matmul;
 /// <summary>
 /// v7, SIMT with warp tiles: v3's 128×128 tile, staging, double buffering and 8×8 outputs per thread, with the
 /// threads mapped the way CUTLASS's SIMT GEMM maps them: each warp owns a 32×64 warp tile (warps 4 × 2), each lane
-/// a 2 × 2 grid of 4×4 quads in it (lanes 4 × 8). A warp's four 128-bit shared loads per k then read 32 floats of
-/// A and 64 of B, one shared-memory wavefront each (v3's 16 threads along N read 128 floats of B, two
-/// wavefronts). Same arithmetic and summation order as v3, so the same results bit for bit.
+/// a 2 × 2 grid of 4×4 quads in it (lanes 4 × 8, interleaved by 2 as CUTLASS's RowMajorInterleaved&lt;2&gt;), so
+/// every one of a warp's four 128-bit shared loads per k has each address read by two lanes: 2 wavefronts each on
+/// an H100 by the pairing rule (MatmulTiledGpu.Body), 8 per k-step where v3 (and v7's first, plain lane layout)
+/// take 12; not yet measured on a GPU. Same arithmetic and summation order as v3, so the same results bit for bit.
 /// </summary>
 public static class MatmulWarpTiledGpu
 {
