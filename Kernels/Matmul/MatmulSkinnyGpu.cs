@@ -6,15 +6,17 @@ namespace Engine.Kernels.Matmul;
 
 /// <summary>
 /// v4, skinny: C[M,N] (+)= op(A)·op(B) for few rows of A (decode: M = 1…64 tokens against a weight), where a
-/// 128×128 tile would be mostly padding and the cost is reading B. Work item (j, r): column j of C for the 4 rows
-/// 4r .. 4r+3 (4 accumulators in registers), all ⌈M/4⌉ · N items in parallel.
+/// 128×128 tile would be mostly padding and the cost is reading B. Work items cover the 4 rows 4r .. 4r+3 of C each,
+/// all in parallel.
 /// <list type="bullet">
-/// <item>B stored [N][K] (transB, a linear layer's forward x·Wᵀ): a warp per item walks the row W[j] with its lanes
-/// (coalesced; 128-bit loads when A is row-major and K % 4 == 0), then one shuffle reduction of the 4 sums. The
-/// ⌈M/4⌉ row blocks of a column are adjacent warps, so they read W[j] at about the same time and it comes from DRAM
-/// once (at 64 decode rows, 16 warps per row: when they were N warps apart, GPT-2's 154 MB LM head, three times an
-/// H100's L2, would have been read from DRAM 16 times a token). A, a few rows, stays in cache.</item>
-/// <item>B stored [K][N]: a thread per item, the threads of a warp reading adjacent columns of each B row.</item>
+/// <item>B stored [N][K] (transB, a linear layer's forward x·Wᵀ): a warp per item of 4 columns (weight rows
+/// W[4jb .. +3]) walks them with its lanes (coalesced; 128-bit loads when A is row-major and K % 4 == 0), 16 sums,
+/// then one shuffle reduction per column. The ⌈M/4⌉ row blocks of a column block are adjacent warps, so they read
+/// its weight rows at about the same time and they come from DRAM once (at 64 decode rows, 16 warps: when they were
+/// N warps apart, GPT-2's 154 MB LM head, three times an H100's L2, would have been read from DRAM 16 times a
+/// token). A, a few rows, stays in cache; 4 columns per warp make it pass through L1 a quarter as often.</item>
+/// <item>B stored [K][N]: a thread per item (column j, 4 rows), the threads of a warp reading adjacent columns of
+/// each B row.</item>
 /// </list>
 /// Works for any M, N, K and any warp size; it is the default only for x·Wᵀ with small M (see MatmulOps.Choose).
 /// </summary>
@@ -32,48 +34,90 @@ public static class MatmulSkinnyGpu
         c[at] = accumulate ? c[at] + v : v;
     }
 
-    // transB: global warp g owns item (j, r) = (g / blocks, g % blocks), blocks = ⌈m / 4⌉; lanes stride over K.
+    // transB: global warp g owns item (jb, r) = (g / blocks, g % blocks), blocks = ⌈m / 4⌉: columns 4·jb .. +3
+    // (weight rows) for rows 4r .. +3 of A, 16 sums; lanes stride over K. Per step a lane loads 4 values of W and 4
+    // of A for 16 products (one weight row at a time was 1 + 4 loads for 4), so at 64 decode rows the A rows pass
+    // through L1 a quarter as often per weight byte. Each sum adds the same products in the same order as one
+    // column at a time did: the same bits.
     static void WarpPerColumn(ArrayView<float> a, ArrayView<F4> a4, ArrayView<float> b, ArrayView<F4> b4,
         ArrayView<float> c, int m, int n, int k, int flags)
     {
         int lane = Warp.LaneIdx, ws = Warp.WarpSize;
         int item = Grid.IdxX * (Group.DimX / ws) + Warp.WarpIdx;
-        int blocks = (m + Rows - 1) / Rows;
-        if (item >= n * blocks) return;   // whole warps leave together: shuffles stay warp-uniform
+        int blocks = (m + Rows - 1) / Rows, columns = (n + Cols - 1) / Cols;
+        if (item >= columns * blocks) return;   // whole warps leave together: shuffles stay warp-uniform
         bool transA = (flags & GemmFlags.TransA) != 0, accumulate = (flags & GemmFlags.Accumulate) != 0;
         bool vec = (flags & (GemmFlags.VecA | GemmFlags.VecB)) == (GemmFlags.VecA | GemmFlags.VecB) && !transA;
-        int j = item / blocks, i0 = item % blocks * Rows, wRow = j * k;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int j0 = item / blocks * Cols, i0 = item % blocks * Rows;
+        F4 c0 = default, c1 = default, c2 = default, c3 = default;   // column j0 + e: rows i0 .. i0 + 3 in X .. W
         if (vec)
         {
             for (int q = lane; q < k >> 2; q += ws)   // q: index in F4 along K
             {
-                F4 w = b4[(wRow >> 2) + q];
-                s0 += Dot(a4, i0, q, m, k, w);
-                s1 += Dot(a4, i0 + 1, q, m, k, w);
-                s2 += Dot(a4, i0 + 2, q, m, k, w);
-                s3 += Dot(a4, i0 + 3, q, m, k, w);
+                F4 x0 = Row4(a4, i0, q, m, k), x1 = Row4(a4, i0 + 1, q, m, k);
+                F4 x2 = Row4(a4, i0 + 2, q, m, k), x3 = Row4(a4, i0 + 3, q, m, k);
+                c0 = Add(c0, x0, x1, x2, x3, Row4(b4, j0, q, n, k));
+                c1 = Add(c1, x0, x1, x2, x3, Row4(b4, j0 + 1, q, n, k));
+                c2 = Add(c2, x0, x1, x2, x3, Row4(b4, j0 + 2, q, n, k));
+                c3 = Add(c3, x0, x1, x2, x3, Row4(b4, j0 + 3, q, n, k));
             }
         }
         else
         {
             for (int kk = lane; kk < k; kk += ws)
             {
-                float w = b[wRow + kk];
-                s0 += A(a, i0, kk, m, k, transA) * w;
-                s1 += A(a, i0 + 1, kk, m, k, transA) * w;
-                s2 += A(a, i0 + 2, kk, m, k, transA) * w;
-                s3 += A(a, i0 + 3, kk, m, k, transA) * w;
+                var x = new F4
+                {
+                    X = A(a, i0, kk, m, k, transA), Y = A(a, i0 + 1, kk, m, k, transA),
+                    Z = A(a, i0 + 2, kk, m, k, transA), W = A(a, i0 + 3, kk, m, k, transA),
+                };
+                c0 = Add(c0, x, j0 < n ? b[j0 * k + kk] : 0f);
+                c1 = Add(c1, x, j0 + 1 < n ? b[(j0 + 1) * k + kk] : 0f);
+                c2 = Add(c2, x, j0 + 2 < n ? b[(j0 + 2) * k + kk] : 0f);
+                c3 = Add(c3, x, j0 + 3 < n ? b[(j0 + 3) * k + kk] : 0f);
             }
         }
-        var sum = Sum(new F4 { X = s0, Y = s1, Z = s2, W = s3 });
+        c0 = Sum(c0);
+        c1 = Sum(c1);
+        c2 = Sum(c2);
+        c3 = Sum(c3);
         if (lane == 0)
         {
-            Put(c, i0, j, m, n, sum.X, accumulate);
-            Put(c, i0 + 1, j, m, n, sum.Y, accumulate);
-            Put(c, i0 + 2, j, m, n, sum.Z, accumulate);
-            Put(c, i0 + 3, j, m, n, sum.W, accumulate);
+            PutColumn(c, i0, j0, m, n, c0, accumulate);
+            PutColumn(c, i0, j0 + 1, m, n, c1, accumulate);
+            PutColumn(c, i0, j0 + 2, m, n, c2, accumulate);
+            PutColumn(c, i0, j0 + 3, m, n, c3, accumulate);
         }
+    }
+
+    /// <summary>Weight rows per warp item (transB).</summary>
+    const int Cols = 4;
+
+    /// <summary>Row i's F4 number q of a row-major [rows, k] matrix viewed as F4; zeros past the last row.</summary>
+    static F4 Row4(ArrayView<F4> x4, int i, int q, int rows, int k) => i < rows ? x4[((i * k) >> 2) + q] : default;
+
+    /// <summary>acc + (x0·w, x1·w, x2·w, x3·w), each dot product summed X, Y, Z, W in order.</summary>
+    static F4 Add(F4 acc, F4 x0, F4 x1, F4 x2, F4 x3, F4 w) => new()
+    {
+        X = acc.X + Dot(x0, w), Y = acc.Y + Dot(x1, w), Z = acc.Z + Dot(x2, w), W = acc.W + Dot(x3, w),
+    };
+
+    /// <summary>acc + x·w for 4 rows' values x of one k and the weight w there.</summary>
+    static F4 Add(F4 acc, F4 x, float w) => new()
+    {
+        X = acc.X + x.X * w, Y = acc.Y + x.Y * w, Z = acc.Z + x.Z * w, W = acc.W + x.W * w,
+    };
+
+    static float Dot(F4 x, F4 w) => x.X * w.X + x.Y * w.Y + x.Z * w.Z + x.W * w.W;
+
+    /// <summary>Column j of C, rows i0 .. i0 + 3 from v's X .. W, where inside C.</summary>
+    static void PutColumn(ArrayView<float> c, int i0, int j, int m, int n, F4 v, bool accumulate)
+    {
+        if (j >= n) return;
+        Put(c, i0, j, m, n, v.X, accumulate);
+        Put(c, i0 + 1, j, m, n, v.Y, accumulate);
+        Put(c, i0 + 2, j, m, n, v.Z, accumulate);
+        Put(c, i0 + 3, j, m, n, v.W, accumulate);
     }
 
     /// <summary>The four row sums over the warp, complete in lane 0: one shuffle of all four per level (the same
@@ -90,13 +134,6 @@ public static class MatmulSkinnyGpu
             v.W += o.W;
         }
         return v;
-    }
-
-    static float Dot(ArrayView<F4> a4, int i, int q, int m, int k, F4 w)
-    {
-        if (i >= m) return 0f;
-        F4 x = a4[((i * k) >> 2) + q];
-        return x.X * w.X + x.Y * w.Y + x.Z * w.Z + x.W * w.W;
     }
 
     // B stored [K][N]: thread t owns item (j, r) = (t % n, t / n), so a warp reads adjacent columns of B.
@@ -141,6 +178,7 @@ public static class MatmulSkinnyGpu
         long items = (long)n * ((m + Rows - 1) / Rows);
         if (transB)
         {
+            items = (long)((n + Cols - 1) / Cols) * ((m + Rows - 1) / Rows);
             int warps = group / kernels.WarpSize;
             kernels.Grouped<ArrayView<float>, ArrayView<F4>, ArrayView<float>, ArrayView<F4>, ArrayView<float>, int,
                 int, int, int>(WarpPerColumn)(new KernelConfig((int)((items + warps - 1) / warps),
