@@ -52,15 +52,18 @@ static class GemmTiles
     {
         int at = row * cols + col;
         if (vec && row < rows && col + 3 < cols) return x4[at >> 2];
-        bool inRow = row < rows;
-        return new F4
-        {
-            X = inRow && col < cols ? x[at] : 0f,
-            Y = inRow && col + 1 < cols ? x[at + 1] : 0f,
-            Z = inRow && col + 2 < cols ? x[at + 2] : 0f,
-            W = inRow && col + 3 < cols ? x[at + 3] : 0f,
-        };
+        return Spaced(x, at, row < rows, col, cols, 1);
     }
+
+    /// <summary>x[at + e·gap] for e = 0..3, each zero unless inRow and its column col + e·gap &lt; cols.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static F4 Spaced(ArrayView<float> x, int at, bool inRow, int col, int cols, int gap) => new()
+    {
+        X = inRow && col < cols ? x[at] : 0f,
+        Y = inRow && col + gap < cols ? x[at + gap] : 0f,
+        Z = inRow && col + 2 * gap < cols ? x[at + 2 * gap] : 0f,
+        W = inRow && col + 3 * gap < cols ? x[at + 3 * gap] : 0f,
+    };
 
     /// <summary>This thread's 4 floats of the operand's next K slice. kMajor: the operand is stored with K as its rows
     /// (A when transA, B when not transB): thread t reads k row t/32, 4 columns at 4·(t%32) of the 128-wide
@@ -103,15 +106,8 @@ static class GemmTiles
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static F4 FetchSpread(ArrayView<float> x, int tid, int k0, int base0, int mn, int k)
     {
-        int row = k0 + (tid >> 5), col = base0 + (tid & 31), at = row * mn + col;
-        bool inRow = row < k;
-        return new F4
-        {
-            X = inRow && col < mn ? x[at] : 0f,
-            Y = inRow && col + 32 < mn ? x[at + 32] : 0f,
-            Z = inRow && col + 64 < mn ? x[at + 64] : 0f,
-            W = inRow && col + 96 < mn ? x[at + 96] : 0f,
-        };
+        int row = k0 + (tid >> 5), col = base0 + (tid & 31);
+        return Spaced(x, row * mn + col, row < k, col, mn, 32);
     }
 
     /// <summary>Writes what <see cref="FetchSpread"/> read: 4 scalar stores of 32 consecutive floats per warp, one
