@@ -10,7 +10,7 @@ namespace Engine.Kernels.Gpu;
 /// level that suits a kernel differs by kernel (a throwaway probe on an H100 saw up to 2× either way: O2's
 /// ld.global against O1's generic loads, O2's register pressure against O1's). ENGINE_ILGPU_OPT_KERNEL lists
 /// exceptions as <c>Type.Method=O2</c>, comma-separated, named as `Bench ptx` names its files
-/// (e.g. <c>MatmulTiledGpu.Kernel=O2,AttentionForwardV3.Kernel=O2</c>); those explicitly grouped kernels are
+/// (e.g. <c>MatmulUnrolledGpu.Kernel=O1,AttentionForwardV2.Kernel=O1</c>); those explicitly grouped kernels are
 /// compiled by a PTX backend of their own at that level and loaded into the device's accelerator, the rest at the
 /// context's level. Other devices (ILGPU's CPU accelerator runs no PTX) ignore the list, after checking it.
 /// </summary>
