@@ -239,6 +239,7 @@ public class AttentionVersionTests
     [TestCase(1, 40, 2, 2, 32)]   // multi-head, D = 32: two 4-float slots per thread; T off the 32-key blocks
     [TestCase(1, 70, 4, 2, 64)]   // grouped-query, four slots; T off the 64-row groups
     [TestCase(2, 1, 2, 1, 40)]    // T = 1, a head padded to 64, two sequences
+    [TestCase(1, 33, 2, 1, 42)]   // D % 4 != 0: slots read by 4 scalar loads (the cases above: one 128-bit load)
     public void PrefetchingForwardGivesTheBitsOfV2(int B, int T, int Hq, int Hkv, int D)
     {
         // v7 stages the same values in the same shared layout as v2 and runs v2's math, only earlier: every bit of out
@@ -261,6 +262,7 @@ public class AttentionVersionTests
         (1, 40, 2, 2, 32),    // multi-head, D = 32: two slots per block; T off the 32-row blocks
         (2, 1, 2, 1, 40),     // T = 1, a head padded to 64, two sequences, multi-query
         (1, 2, 2, 1, 128),    // D = 128: v2 runs
+        (1, 21, 2, 1, 42),    // D % 4 != 0: slots read by 4 scalar loads (the shapes above: one 128-bit load)
     ];
 
     static readonly (int B, int T, int Hq, int Hkv, int D)[] PrefetchBackwardSlowShapes =

@@ -110,7 +110,8 @@ public static class AttentionBackwardV7
         }
         int blocks = (steps + GroupRows - 1) / GroupRows;
         if (batch * qHeads * blocks == 0) return;
-        var z = new FlashDims(steps, qHeads, kvHeads, headDim, dp, GroupRows, blocks, Log2E / MathF.Sqrt(headDim));
+        var z = new FlashDims(steps, qHeads, kvHeads, headDim, dp, GroupRows, blocks, Log2E / MathF.Sqrt(headDim),
+            Vec(headDim, q, kk, v, dout));
         using var rowDot = k.Scratch(batch * qHeads * steps);
         AttentionGpu.RowDots(k, o, dout, rowDot.View, batch, steps, qHeads, headDim);
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,

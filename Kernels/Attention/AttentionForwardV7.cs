@@ -64,7 +64,7 @@ public static class AttentionForwardV7
         }
         int blocks = (steps + GroupRows - 1) / GroupRows;
         float scale = 1.44269504f / MathF.Sqrt(headDim);
-        var z = new FlashDims(steps, qHeads, kvHeads, headDim, dp, GroupRows, blocks, scale);
+        var z = new FlashDims(steps, qHeads, kvHeads, headDim, dp, GroupRows, blocks, scale, Vec(headDim, kk, v));
         if (batch * qHeads * blocks == 0) return;
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             FlashDims>(Kernel)(new KernelConfig(batch * qHeads * blocks, Threads), q, kk, v, o, lse, z);

@@ -28,10 +28,12 @@ public struct Acc
 /// The sizes of the v2 (FlashAttention-2 layout, CUDA cores) attention kernels. Dp is the head size rounded up to 32
 /// (the padding is zero in shared memory), Rows the rows a group owns (queries in the forward and the dQ pass, keys
 /// in the dK/dV pass: 16 per warp), Blocks the groups per (batch, head), ScaleLog2 = log2(e)/√D (scores are kept in
-/// the log2 domain so the kernels call exp2).
+/// the log2 domain so the kernels call exp2). Vec (the prefetching v7 only; 1 or 0, as a kernel argument cannot
+/// hold a bool): D % 4 == 0 and the streamed views start 16-byte aligned, so a thread's 16-byte slot of a row is one
+/// 128-bit global load.
 /// </summary>
 public readonly record struct FlashDims(int Steps, int QHeads, int KvHeads, int D, int Dp, int Rows, int Blocks,
-    float ScaleLog2);
+    float ScaleLog2, int Vec = 0);
 
 /// <summary>
 /// The building blocks the v2 attention kernels share. A warp owns a 16 × 32 block of scores: lane = rg·8 + cg
