@@ -192,14 +192,12 @@ public static class AttentionBackwardV3
         }
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, Targets, FlashDims, int>(KeyValueKernelRegs)(
-            kvConfig, q, kk, v, lse, rowDot.View, dout, dk, dv, new Targets(Address(dk), Address(dv)), z, mode);
+            kvConfig, q, kk, v, lse, rowDot.View, dout, dk, dv,
+            new Targets(DeviceAddress.Of(dk), DeviceAddress.Of(dv)), z, mode);
         k.Grouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, Targets, FlashDims, int>(QueryKernelRegs)(
-            qConfig, q, kk, v, lse, rowDot.View, dout, dq, new Targets(Address(dq), 0), z, mode);
+            qConfig, q, kk, v, lse, rowDot.View, dout, dq, new Targets(DeviceAddress.Of(dq), 0), z, mode);
     }
-
-    /// <summary>A view's device address in bytes (the PTX stores of v5/v6 take it).</summary>
-    static long Address(ArrayView<float> x) => DeviceAddress.Of(x);
 
     public static void Tf32(LaunchContext k, ArrayView<float> q, ArrayView<float> kk, ArrayView<float> v,
         ArrayView<float> o, ArrayView<float> lse, ArrayView<float> dout, ArrayView<float> dq, ArrayView<float> dk,

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using Engine.Kernels.Gpu;
 using static Engine.Kernels.Attention.FlashSimt;
 
 namespace Engine.Kernels.Attention;
@@ -62,7 +63,7 @@ internal static class FlashPrefetch
 
     /// <summary><see cref="FlashDims.Vec"/> for views x, y streamed by <see cref="Fetch"/> at head size d.</summary>
     internal static int Vec(int d, params ArrayView<float>[] views) =>
-        d % 4 == 0 && views.All(v => ((IContiguousArrayView)v).IndexInBytes % 16 == 0) ? 1 : 0;
+        d % 4 == 0 && views.All(DeviceAddress.Aligned16) ? 1 : 0;
 
     /// <summary>The thread's slots of the blocks of x (times <paramref name="mul"/>) and y from row t0 of a
     /// [T, heads, D] slice whose row 0 starts at <paramref name="start"/>: rows t0 + r0 + i · step.</summary>

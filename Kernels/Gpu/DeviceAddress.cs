@@ -14,4 +14,8 @@ public static class DeviceAddress
         var view = (IContiguousArrayView)x;
         return view.Buffer.NativePtr.ToInt64() + view.IndexInBytes;
     }
+
+    /// <summary>Whether the view starts on a 16-byte boundary of its buffer, so its element 4i can be read as one
+    /// 128-bit access. Device allocations are 256-byte aligned, so the view's offset decides.</summary>
+    public static bool Aligned16(ArrayView<float> x) => ((IContiguousArrayView)x).IndexInBytes % 16 == 0;
 }

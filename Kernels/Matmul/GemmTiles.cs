@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using Engine.Kernels.Gpu;
 using ILGPU.Runtime;
 
 namespace Engine.Kernels.Matmul;
@@ -22,14 +23,13 @@ static class GemmFlags
     public static int Of(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k, bool transA,
         bool transB, bool accumulate)
     {
-        bool vecA = Aligned(a) && (transA ? m : k) % 4 == 0;
-        bool vecB = Aligned(b) && (transB ? k : n) % 4 == 0;
-        bool vecC = Aligned(c) && n % 4 == 0;
+        bool vecA = DeviceAddress.Aligned16(a) && (transA ? m : k) % 4 == 0;
+        bool vecB = DeviceAddress.Aligned16(b) && (transB ? k : n) % 4 == 0;
+        bool vecC = DeviceAddress.Aligned16(c) && n % 4 == 0;
         return (transA ? TransA : 0) | (transB ? TransB : 0) | (accumulate ? Accumulate : 0) | (vecA ? VecA : 0) |
                (vecB ? VecB : 0) | (vecC ? VecC : 0);
     }
 
-    static bool Aligned(ArrayView<float> x) => ((IContiguousArrayView)x).IndexInBytes % 16 == 0;
 
     /// <summary>Whether every element index of the operands fits the kernels' 32-bit index math.</summary>
     public static bool Fits32(int m, int n, int k) =>

@@ -395,7 +395,6 @@ public static class MatmulTf32AsyncGpu
         return ((flags & GemmFlags.VecA) == 0, (flags & GemmFlags.VecB) == 0);
     }
 
-    static long Address(ArrayView<float> x) => DeviceAddress.Of(x);
 
     /// <summary>Launches v10 or v11: the tensor-core checks (MatmulTf32Gpu.Prepare), then the kernel with the
     /// operands' raw device addresses (cp.async and the PTX stores take them; ILGPU cannot give a view's address
@@ -406,7 +405,8 @@ public static class MatmulTf32AsyncGpu
     {
         if (!MatmulTf32Gpu.Prepare(kernels, name, c, m, n, k, accumulate)) return;
         int flags = GemmFlags.Of(a, b, c, m, n, k, transA, transB, accumulate);
-        kernels.Grouped(kernel)(MatmulTiledGpu.Config(m, n), a, b, c, Address(a), Address(b), Address(c), m, n, k,
+        kernels.Grouped(kernel)(MatmulTiledGpu.Config(m, n), a, b, c, DeviceAddress.Of(a), DeviceAddress.Of(b),
+            DeviceAddress.Of(c), m, n, k,
             flags);
     }
 }
